@@ -1,0 +1,60 @@
+"""Process-wide defaults and the workspace folder.
+
+The lab must work offline: a model path that does not exist locally must fail at once,
+never turn into a hub download that hangs. These defaults are set before transformers,
+huggingface_hub or gradio are imported (they read the variables at import time).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+
+OFFLINE_DEFAULTS = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def apply_offline_defaults() -> None:
+    """Set offline defaults unless the user chose otherwise in the environment."""
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def workspace_dir(explicit: str | Path | None = None) -> Path:
+    """The lab's workspace: runs, jobs database, caches, uploads."""
+    chosen = explicit or os.environ.get("FRAUD_LAB_WORKSPACE") or (REPO_ROOT / "workspace")
+    path = Path(chosen).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class PathOutsideWorkspace(ValueError):
+    """A path typed by a user points outside the folders the lab may read."""
+
+
+def resolve_user_path(text: str | Path, roots: list[Path]) -> Path:
+    """Resolve a user-typed path (relative to the first root) and require it under a root.
+
+    Symlinks are resolved first, so a link inside the workspace that points to /etc is refused.
+    """
+    if not str(text).strip():
+        raise PathOutsideWorkspace("empty path")
+    candidate = Path(str(text).strip()).expanduser()
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    resolved = candidate.resolve()
+    for root in roots:
+        root_resolved = Path(root).resolve()
+        if resolved == root_resolved or root_resolved in resolved.parents:
+            return resolved
+    allowed = ", ".join(str(Path(r).resolve()) for r in roots)
+    raise PathOutsideWorkspace(f"{text}: outside the folders the lab may read ({allowed})")
