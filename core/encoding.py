@@ -162,16 +162,23 @@ def encode_prompt(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
 
 
 def token_view(tokenizer, encoded: Encoded) -> list[dict]:
-    """One entry per token: id, its text, trained or masked, special or not (for the Tokenize tab)."""
+    """One entry per token: id, its text, trained or masked, special or not (for the Tokenize tab).
+
+    A Chinese character often spans several byte-level tokens, and decoding one such token alone
+    gives U+FFFD. So text is decoded from the last clean boundary: a token that ends mid-character
+    gets "" and the token that completes the character carries it. The texts join to the full text.
+    """
     special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
     view = []
-    previous = ""
-    # Decoding growing prefixes gives each token's own text even when a character spans
-    # several byte-level tokens (decoding one token alone would show U+FFFD).
+    boundary = 0
     for position, (token_id, label) in enumerate(zip(encoded.input_ids, encoded.labels)):
-        current = tokenizer.decode(encoded.input_ids[: position + 1])
-        piece = current[len(previous):] if current.startswith(previous) else tokenizer.decode([token_id])
-        previous = current
+        pending = tokenizer.decode(encoded.input_ids[boundary: position + 1])
+        if pending.endswith("\ufffd") and position + 1 < len(encoded.input_ids):
+            piece = ""
+        else:
+            emitted = "".join(entry["text"] for entry in view[boundary:])
+            piece = pending[len(emitted):]
+            boundary = position + 1
         view.append({"id": token_id, "text": piece, "trained": label != IGNORE_INDEX,
                      "special": token_id in special})
     return view

@@ -1,0 +1,257 @@
+"""`python -m lab ...`: the same core functions the page calls, for scripts and notebooks.
+
+Each command prints human text, or one JSON object with --json. Bad input exits non-zero with
+a message that names the file, line and field (or the config key), never a bare traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.env import apply_offline_defaults
+
+apply_offline_defaults()
+
+
+def _print_json(payload) -> None:
+    print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_serve(args) -> int:
+    from lab.server import serve
+
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if args.auth and len(auth) != 2:
+        raise SystemExit("--auth must be USER:PASS")
+    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace)
+    return 0
+
+
+def cmd_check_data(args) -> int:
+    from core.records import DataError, load_records
+
+    try:
+        result = load_records(args.file, strict=False)
+        records, problems = result.records, result.problems
+    except DataError as error:
+        records, problems = [], error.problems
+    positives = sum(record.label for record in records)
+    report = {"file": args.file, "rows": len(records),
+              "labels": {"true": positives, "false": len(records) - positives},
+              "problems": [problem.to_dict() for problem in problems]}
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"{args.file}: {len(records)} good rows (true {positives}, false {len(records) - positives})")
+        for problem in problems:
+            print(f"  {problem}")
+        print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _preview_record(args):
+    from core.records import DataError, load_records, row_to_record
+
+    if args.record:
+        try:
+            row = json.loads(args.record)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"--record is not valid JSON: {error.msg}") from None
+        row.setdefault("label", False)
+        record, problems = row_to_record(row, "--record", 1)
+        if problems:
+            raise DataError(problems)
+        return record
+    records = load_records(args.data, strict=False).records
+    if not 0 <= args.row < len(records):
+        raise SystemExit(f"--row {args.row} is out of range: {args.data} has {len(records)} good rows")
+    return records[args.row]
+
+
+def cmd_preview(args) -> int:
+    from core.encoding import EncodeOptions, encode, token_view
+    from core.env import workspace_dir
+    from core.models import load_tokenizer, resolve_model_path
+
+    if not args.record and not args.data:
+        raise SystemExit("preview needs --data FILE --row N, or --record JSON")
+    tokenizer = load_tokenizer(resolve_model_path(args.model, workspace_dir(args.workspace)),
+                               trust_remote_code=args.trust_remote_code)
+    options = EncodeOptions(with_reason=args.with_reason, instruction=args.instruction, system=args.system,
+                            max_length=args.max_length, truncation=args.truncation)
+    encoded = encode(tokenizer, _preview_record(args), options)
+    tokens = token_view(tokenizer, encoded)
+    payload = {"text": encoded.text, "input_ids": encoded.input_ids, "labels": encoded.labels,
+               "tokens": [{"id": t["id"], "text": t["text"], "trained": t["trained"]} for t in tokens],
+               "num_tokens": len(encoded.input_ids), "num_trained": encoded.num_trained,
+               "truncated": encoded.truncated, "untruncated_length": encoded.untruncated_length}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(encoded.text)
+        print(f"\n{payload['num_tokens']} tokens, {payload['num_trained']} trained, "
+              f"truncated: {encoded.truncated}")
+    return 0
+
+
+def cmd_build_tiny(args) -> int:
+    from core.env import workspace_dir
+    from core.tiny_model import ensure_tiny_model
+
+    path = ensure_tiny_model(workspace_dir(args.workspace))
+    print(path)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from core.config import RunConfig, apply_overrides, load_config
+    from core.env import workspace_dir
+    from core.training import train_and_wait
+
+    config = load_config(args.config) if args.config else RunConfig()
+    config = apply_overrides(config, args.set or [])
+    result = train_and_wait(config, workspace_dir(args.workspace))
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"run {result['run_id']}: {result['status']} ({result['run_dir']})")
+        for key, value in (result.get("metrics") or {}).items():
+            print(f"  {key}: {value}")
+    return 0 if result["status"] == "finished" else 1
+
+
+def cmd_eval(args) -> int:
+    from core.env import workspace_dir
+    from core.evaluation import EvalConfig, evaluate_and_wait
+
+    config = EvalConfig(model=args.model, adapters=args.adapter or [], data=args.data, limit=args.limit,
+                        with_reason=args.with_reason, mode=args.mode, device=args.device,
+                        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
+    result = evaluate_and_wait(config, workspace_dir(args.workspace))
+    if args.json:
+        _print_json(result)
+    else:
+        _print_json(result.get("metrics", result))
+    return 0 if result.get("status") == "finished" else 1
+
+
+def cmd_audit(args) -> int:
+    from core.audit import audit, format_report
+    from core.records import load_records
+
+    train = load_records(args.train, strict=False)
+    test = load_records(args.test, strict=False) if args.test else None
+    report = audit(train.records, test.records if test else None)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(format_report(report))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.env import workspace_dir
+    from core.export import export_run
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        run_dir = workspace_dir(args.workspace) / "runs" / args.run
+    print(export_run(run_dir, Path(args.out) if args.out else None))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="fraud-lab: fine-tune and evaluate "
+                                     "chat LLMs as classifiers of Chinese dialogues")
+    parser.add_argument("--workspace", help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="serve the lab page (the default command)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--auth", help="USER:PASS required for every page and API call")
+    serve.set_defaults(handler=cmd_serve)
+
+    check = commands.add_parser("check-data", help="validate a dataset file")
+    check.add_argument("file")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_check_data)
+
+    preview = commands.add_parser("preview", help="show the exact tokens and label mask of one row")
+    preview.add_argument("--model", default="embedded", help="a folder holding a tokenizer, or 'embedded'")
+    preview.add_argument("--data")
+    preview.add_argument("--row", type=int, default=0)
+    preview.add_argument("--record", help="one row as JSON")
+    preview.add_argument("--with-reason", action="store_true")
+    preview.add_argument("--max-length", type=int, default=1024)
+    preview.add_argument("--truncation", default="keep_end", choices=["keep_end", "keep_start"])
+    preview.add_argument("--instruction")
+    preview.add_argument("--system")
+    preview.add_argument("--trust-remote-code", action="store_true")
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(handler=cmd_preview)
+
+    build = commands.add_parser("build-tiny", help="build the embedded tiny model into the workspace")
+    build.set_defaults(handler=cmd_build_tiny)
+
+    train = commands.add_parser("train", help="train a run (LoRA, full, K-fold, sweep) as a job and wait")
+    train.add_argument("config", nargs="?", help="config.yaml (default: the embedded default)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    train.add_argument("--json", action="store_true")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a base model and checkpoints side by side")
+    evaluate.add_argument("--model", default="embedded")
+    evaluate.add_argument("--adapter", action="append", help="a LoRA adapter folder or run folder")
+    evaluate.add_argument("--data", default="demo")
+    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--with-reason", action="store_true")
+    evaluate.add_argument("--mode", default="score", choices=["generate", "score"])
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--trust-remote-code", action="store_true")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    audit = commands.add_parser("audit", help="find shortcuts, leakage and duplicates; the baseline to beat")
+    audit.add_argument("train")
+    audit.add_argument("--test")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(handler=cmd_audit)
+
+    export = commands.add_parser("export", help="merge a LoRA run into a standalone model")
+    export.add_argument("run", help="run id or run folder")
+    export.add_argument("--out")
+    export.set_defaults(handler=cmd_export)
+    return parser
+
+
+def _user_errors() -> tuple:
+    """Errors that carry a message meant for the user: print it, no traceback."""
+    from core.env import PathOutsideWorkspace
+    from core.models import ModelError
+    from core.records import DataError
+
+    errors = [DataError, ModelError, PathOutsideWorkspace, FileNotFoundError]
+    try:
+        from core.config import ConfigError
+
+        errors.append(ConfigError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.command is None:  # `python -m lab` alone serves the page
+        args = parser.parse_args([*argv, "serve"])
+    try:
+        return args.handler(args)
+    except _user_errors() as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
