@@ -1,0 +1,345 @@
+"""Data tab: choose a dataset, see its labels, lengths, speakers, duplicates, audit and rows.
+
+The pure functions (`analyse`, `rows_page`, `token_figure`, `audit_html`, ...) take a loaded
+`Dataset` and return figures, tables and text; `build(context)` wires them to components.
+Dataset text only reaches the page through Dataframes (shown as text) or html.escape.
+"""
+from __future__ import annotations
+
+import html
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.dataset_stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
+from core.models import EMBEDDED_MODEL
+from lab import charts
+from lab.i18n import label_names, t
+from lab.state import (DEMO, Dataset, TabContext, dataset_choices, get_tokenizer, load_dataset, poll, save_upload,
+                       tokenizer_choices, user_errors)
+
+PAGE_SIZE = 20
+PREVIEW_CHARS = 300
+ALL = "all"
+SEVERITY_COLORS = {"high": "#b71c1c", "medium": "#e65100", "low": "#9e7700", "info": "#546e7a"}
+
+
+@dataclass
+class DataView:
+    summary: str
+    problems: pd.DataFrame
+    label_counts: go.Figure
+    presence: go.Figure
+    chars: go.Figure
+    shape: go.Figure
+    overlap: pd.DataFrame
+
+
+def summary_text(dataset: Dataset, language: str) -> str:
+    lines = [t("data.summary_title", language, name=dataset.name.replace("`", ""), rows=dataset.size,
+               problems=len(dataset.problems))]
+    for split, records in dataset.splits.items():
+        positives = sum(record.label for record in records)
+        lines.append(t("data.summary_split", language, split=split, file=dataset.files[split], rows=len(records),
+                       positives=positives, negatives=len(records) - positives))
+    return "\n".join(lines)
+
+
+def problems_table(dataset: Dataset, language: str) -> pd.DataFrame:
+    columns = [t(f"data.col.{name}", language) for name in ("file", "line", "field", "message")]
+    rows = [[problem.file, problem.line, problem.field, problem.message] for problem in dataset.problems]
+    if not rows:
+        rows = [["", "", "", t("data.no_problems", language)]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def overlap_table(dataset: Dataset, language: str) -> pd.DataFrame:
+    table = duplicates_and_overlap(dataset.frame)
+    names = {"split": t("data.col.split", language), "rows": t("data.col.rows", language),
+             "duplicates": t("data.col.duplicates", language)}
+    names.update({f"in {split}": t("data.col.in", language, split=split) for split in dataset.splits})
+    return table.rename(columns=names)
+
+
+_VIEWS: dict[tuple[str, str], DataView] = {}
+
+
+def analyse(dataset: Dataset, language: str) -> DataView:
+    """Every chart and table of the tab that needs no tokenizer and no audit (cached per language)."""
+    key = (dataset.key, language)
+    if key not in _VIEWS:
+        if len(_VIEWS) > 16:
+            _VIEWS.clear()
+        _VIEWS[key] = _analyse(dataset, language)
+    return _VIEWS[key]
+
+
+def _analyse(dataset: Dataset, language: str) -> DataView:
+    frame, names = dataset.frame, label_names(language)
+    present = {True: t("chart.with_speaker", language), False: t("chart.without_speaker", language)}
+    return DataView(
+        summary=summary_text(dataset, language),
+        problems=problems_table(dataset, language),
+        label_counts=charts.label_counts_figure(label_counts(frame), names, t("chart.label_counts", language),
+                                                t("chart.rows", language)),
+        presence=charts.presence_figure(fraud_speaker_presence(frame), names, present,
+                                        t("chart.presence", language), t("chart.rows", language)),
+        chars=charts.histogram_by_label(frame, "chars", names, t("chart.chars", language),
+                                        t("chart.characters", language), t("chart.rows", language)),
+        shape=charts.box_by_label(frame, {"turns": t("chart.turns", language),
+                                          "speakers": t("chart.speakers", language)},
+                                  names, t("chart.shape", language)),
+        overlap=overlap_table(dataset, language),
+    )
+
+
+def filtered_rows(dataset: Dataset, label_filter: str, split_filter: str, search: str) -> pd.DataFrame:
+    frame = dataset.frame
+    keep = pd.Series(True, index=frame.index)
+    if label_filter in ("true", "false"):
+        keep &= frame["label"] == (label_filter == "true")
+    if split_filter and split_filter != ALL:
+        keep &= frame["split"] == split_filter
+    text = (search or "").strip()
+    if text:
+        found = pd.Series(False, index=frame.index)
+        for column in ("input", "fraud_speaker", "reason"):
+            found |= frame[column].str.contains(text, case=False, regex=False)
+        keep &= found
+    return frame[keep]
+
+
+def _preview(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def rows_page(dataset: Dataset, label_filter: str, split_filter: str, search: str, page,
+              language: str) -> tuple[pd.DataFrame, int, str]:
+    """One page (PAGE_SIZE rows) of the filtered rows, the page number actually shown, and a caption."""
+    matches = filtered_rows(dataset, label_filter, split_filter, search)
+    pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
+    page = min(max(1, int(page or 1)), pages)
+    shown = matches.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    names = label_names(language)
+    table = pd.DataFrame({
+        t("data.col.split", language): shown["split"],
+        t("data.col.row", language): shown["row"],
+        t("data.col.label", language): [names[bool(label)] for label in shown["label"]],
+        t("data.col.fraud_speaker", language): shown["fraud_speaker"],
+        t("data.col.input", language): [_preview(text, PREVIEW_CHARS) for text in shown["input"]],
+        t("data.col.reason", language): [_preview(text, 120) for text in shown["reason"]],
+    })
+    return table, page, t("data.page_info", language, page=page, pages=pages, matches=len(matches))
+
+
+def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, language: str) -> go.Figure:
+    """Dialogue token counts by label, with the chosen tokenizer (dialogue text only, no template)."""
+    tokenizer = get_tokenizer(tokenizer_choice, workspace, language)
+    frame = dataset.frame
+    ids = tokenizer(list(frame["input"]), add_special_tokens=False)["input_ids"]
+    lengths = frame.assign(tokens=[len(row) for row in ids])
+    return charts.histogram_by_label(lengths, "tokens", label_names(language),
+                                     t("chart.tokens", language, tokenizer=html.escape(tokenizer_choice or EMBEDDED_MODEL)),
+                                     t("chart.token_count", language), t("chart.rows", language))
+
+
+# The audit takes seconds to minutes, so it runs in one background thread and a timer polls it.
+_AUDIT_RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-audit")
+_AUDITS: dict[str, Future] = {}
+
+
+def _audit_module():
+    try:
+        import core.audit as audit_module
+    except ImportError:
+        return None
+    return audit_module
+
+
+def start_audit(dataset: Dataset) -> Future | None:
+    audit_module = _audit_module()
+    if audit_module is None:
+        return None
+    if dataset.key not in _AUDITS:
+        train, test = dataset.audit_splits()
+        _AUDITS[dataset.key] = _AUDIT_RUNNER.submit(audit_module.audit, train, test)
+    return _AUDITS[dataset.key]
+
+
+def audit_html(report, language: str) -> str:
+    """Findings coloured by severity, the baseline and duplicate examples; all text escaped."""
+    parts = []
+    for finding in report.findings:
+        color = SEVERITY_COLORS.get(finding.severity, "#546e7a")
+        badge = html.escape(t(f"data.severity.{finding.severity}", language))
+        parts.append(f'<li style="margin:4px 0"><span style="background:{color};color:#fff;border-radius:4px;'
+                     f'padding:0 6px;margin-right:6px">{badge}</span>{html.escape(finding.message)}</li>')
+    body = "".join(parts) or f"<li>{html.escape(t('data.no_findings', language))}</li>"
+    baseline = report.baseline
+    text = t("data.baseline", language, model=baseline.model, cv_accuracy=_number(baseline.cv_accuracy),
+             cv_f1=_number(baseline.cv_f1))
+    if baseline.test:
+        text += t("data.baseline_test", language, accuracy=_number(baseline.test.get("accuracy")),
+                  f1=_number(baseline.test.get("f1")))
+    examples = "".join(
+        f"<li>{html.escape(pair.kind)} {pair.similarity:.2f}: {html.escape(pair.first.split)}#{pair.first.index} "
+        f"「{html.escape(pair.first.preview)}」 ↔ {html.escape(pair.second.split)}#{pair.second.index} "
+        f"「{html.escape(pair.second.preview)}」</li>"
+        for pair in report.duplicates.examples[:10])
+    return (f'<ul style="list-style:none;padding-left:0">{body}</ul><p><b>{html.escape(text)}</b></p>'
+            + (f'<ul style="font-size:90%">{examples}</ul>' if examples else ""))
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _note(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>"
+
+
+def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[str, bool]:
+    """The audit section's HTML and whether the audit is still running."""
+    if _audit_module() is None:
+        return _note(t("data.audit_missing", language)), False
+    future = start_audit(dataset) if start else _AUDITS.get(dataset.key)
+    if future is None:
+        return _note(t("data.audit_hint", language)), False
+    if not future.done():
+        return _note(t("data.audit_running", language)), True
+    error = future.exception()
+    if error is not None:
+        return _note(t("data.audit_failed", language, error=error)), False
+    return audit_html(future.result(), language), False
+
+
+def build(context: TabContext) -> None:
+    workspace, language = context.workspace, context.language
+    with gr.Row():
+        dataset_box = context.translated(gr.Dropdown(dataset_choices(workspace), value=DEMO, allow_custom_value=True,
+                                                     label=context.t("data.dataset"), scale=3), "data.dataset")
+        compare_box = context.translated(gr.Dropdown([""] + dataset_choices(workspace)[1:], value="",
+                                                     allow_custom_value=True, label=context.t("data.compare"),
+                                                     scale=3), "data.compare")
+        upload = context.translated(gr.UploadButton(context.t("data.upload"), file_types=[".jsonl", ".json", ".csv"],
+                                                    scale=2), "data.upload")
+        load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load", "value")
+    summary = gr.Markdown()
+    problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False, max_height=220,
+                                               wrap=True), "data.problems")
+    with gr.Row():
+        label_plot, presence_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+    with gr.Row():
+        chars_plot, shape_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+    with gr.Row():
+        tokenizer_box = context.translated(gr.Dropdown(tokenizer_choices(workspace), value=EMBEDDED_MODEL,
+                                                       allow_custom_value=True, label=context.t("data.tokenizer"),
+                                                       scale=3), "data.tokenizer")
+        token_button = context.translated(gr.Button(context.t("data.token_lengths"), scale=1), "data.token_lengths",
+                                          "value")
+    token_plot = gr.Plot(charts.empty_figure(context.t("chart.not_computed")), show_label=False)
+    overlap = context.translated(gr.Dataframe(label=context.t("data.overlap"), interactive=False), "data.overlap")
+    _heading(context, "data.audit")
+    audit_button = context.translated(gr.Button(context.t("data.run_audit")), "data.run_audit", "value")
+    audit_box = gr.HTML(_note(context.t("data.audit_hint")))
+    audit_timer = gr.Timer(1.0, active=False)
+    _heading(context, "data.rows")
+    with gr.Row():
+        label_filter = context.on_language(
+            gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"), scale=2),
+            lambda lang: {"choices": _label_filter_choices(lang), "label": t("data.label_filter", lang)})
+        split_filter = context.translated(gr.Dropdown([ALL], value=ALL, label=context.t("data.split_filter"), scale=1),
+                                          "data.split_filter")
+        search = context.translated(gr.Textbox(label=context.t("data.search"), scale=3), "data.search")
+    with gr.Row():
+        previous = context.translated(gr.Button(context.t("data.previous"), size="sm", scale=1), "data.previous",
+                                      "value")
+        page = context.translated(gr.Number(1, precision=0, minimum=1, label=context.t("data.page"), scale=1),
+                                  "data.page")
+        following = context.translated(gr.Button(context.t("data.next"), size="sm", scale=1), "data.next", "value")
+        page_info = gr.Markdown()
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False)
+
+    def dataset_of(value, language):
+        return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
+
+    @user_errors
+    def show(value, label_value, split_value, search_value, page_value, language):
+        dataset = dataset_of(value, language)
+        view = analyse(dataset, language)
+        split_choices = [ALL] + list(dataset.splits)
+        split_value = split_value if split_value in split_choices else ALL
+        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value, language)
+        audit_text, running = audit_status(dataset, language)
+        return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape, view.overlap,
+                gr.update(choices=split_choices, value=split_value), rows, shown_page, info, audit_text,
+                gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
+
+    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap, split_filter, table, page,
+             page_info, audit_box, audit_timer, token_plot]
+    view_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
+
+    @user_errors
+    def choose(choice, compare, language):
+        value = {"choice": choice or DEMO, "compare": compare or ""}
+        dataset_of(value, language)  # reports a bad choice before anything changes
+        return value, ALL, ALL, "", 1
+
+    @user_errors
+    def take_upload(file, language):
+        saved = save_upload(file, workspace, language)
+        return gr.update(choices=dataset_choices(workspace), value=saved.relative_to(workspace).as_posix())
+
+    def refresh_choices():
+        choices = dataset_choices(workspace)
+        return gr.update(choices=choices), gr.update(choices=[""] + choices[1:]), gr.update(
+            choices=tokenizer_choices(workspace))
+
+    reset = [context.dataset, label_filter, split_filter, search, page]
+    load.click(choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
+    upload.upload(take_upload, [upload, context.language_input], dataset_box).success(
+        choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
+    context.language_input.change(show, view_inputs, shown)
+    context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(show, view_inputs, shown)
+
+    @user_errors
+    def rows_only(value, label_value, split_value, search_value, page_value, language, step=0):
+        dataset = dataset_of(value, language)
+        return rows_page(dataset, label_value, split_value, search_value, int(page_value or 1) + step, language)
+
+    rows_outputs = [table, page, page_info]
+    row_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
+    for control in (label_filter, split_filter, search):
+        control.input(lambda *values: rows_only(*values[:4], 1, values[5]), row_inputs, rows_outputs)
+    page.submit(rows_only, row_inputs, rows_outputs)
+    previous.click(lambda *values: rows_only(*values, step=-1), row_inputs, rows_outputs)
+    following.click(lambda *values: rows_only(*values, step=1), row_inputs, rows_outputs)
+
+    @user_errors
+    def tokens(value, tokenizer_choice, language):
+        return token_figure(workspace, dataset_of(value, language), tokenizer_choice, language)
+
+    token_button.click(tokens, [context.dataset, tokenizer_box, context.language_input], token_plot)
+
+    @user_errors
+    def run_audit(value, language, start=True):
+        text, running = audit_status(dataset_of(value, language), language, start=start)
+        return text, gr.Timer(active=running)
+
+    audit_button.click(run_audit, [context.dataset, context.language_input], [audit_box, audit_timer])
+    poll(audit_timer, lambda value, language: run_audit(value, language, start=False),
+         [context.dataset, context.language_input], [audit_box, audit_timer], "audit")
+
+
+def _heading(context: TabContext, key: str):
+    return context.on_language(gr.Markdown("### " + context.t(key)), lambda lang: {"value": "### " + t(key, lang)})
+
+
+def _label_filter_choices(language: str) -> list[tuple[str, str]]:
+    names = label_names(language)
+    return [(t("filter.all", language), ALL), (names[True], "true"), (names[False], "false")]

@@ -1,0 +1,232 @@
+"""Tokenize tab: what one row becomes for the model, token by token, and how long all rows are.
+
+Token texts come from `core.encoding.token_view` and are html.escape'd one by one; the chat text
+goes to a Textbox, which shows text as text.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from core.dataset_stats import share_over, untruncated_lengths
+from core.encoding import TRUNCATION_SIDES, EncodeOptions, Encoded, encode, token_view
+from core.models import EMBEDDED_MODEL
+from core.records import Record
+from lab import charts
+from lab.i18n import label_names, t
+from lab.state import DEMO, TabContext, get_tokenizer, load_dataset, tokenizer_choices, user_errors
+
+ROW, PASTE = "row", "paste"
+STYLES = {
+    "masked": "background:#eceff1;color:#37474f",
+    "trained": "background:#c8e6c9;color:#1b5e20",
+    "special": "background:#e1bee7;color:#4a148c;font-weight:600",
+}
+TRAINED_SPECIAL = "background:#e1bee7;color:#4a148c;font-weight:600;outline:2px solid #2e7d32"
+SPAN_STYLE = "border-radius:3px;padding:0 1px;margin:0 1px 0 0"
+
+
+@dataclass
+class TokenizeRequest:
+    """Everything the tab's controls say about one row to tokenize."""
+
+    source: str = ROW
+    split: str = ""
+    index: int = 0
+    dialogue: str = ""
+    is_fraud: bool = False
+    fraud_speaker: str = ""
+    reason: str = ""
+    tokenizer: str = EMBEDDED_MODEL
+    with_reason: bool = False
+    instruction: str = ""
+    system: str = ""
+    max_length: int = 1024
+    truncation: str = "keep_end"
+
+    def options(self) -> EncodeOptions:
+        return EncodeOptions(with_reason=bool(self.with_reason), instruction=self.instruction or None,
+                             system=self.system or None, max_length=int(self.max_length),
+                             truncation=self.truncation)
+
+
+@dataclass
+class TokenizeView:
+    encoded: Encoded
+    tokens: list[dict]
+    counts: str
+    warning: str
+    chat: str
+    tokens_html: str
+
+
+def pick_record(dataset, request: TokenizeRequest, language: str) -> Record:
+    if request.source == PASTE:
+        if not request.dialogue.strip():
+            raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
+        return Record(input=request.dialogue, label=bool(request.is_fraud), fraud_speaker=request.fraud_speaker.strip(),
+                      reason=request.reason.strip())
+    split = request.split if request.split in dataset.splits else next(iter(dataset.splits))
+    records = dataset.splits[split]
+    index = int(request.index or 0)
+    if not 0 <= index < len(records):
+        raise gr.Error(t("error.no_row", language, split=split, index=index, rows=len(records)), print_exception=False)
+    return records[index]
+
+
+def tokens_html(tokens: list[dict], language: str) -> str:
+    """The legend, then one span per token coloured by masked / trained / special."""
+    legend = "".join(f'<span style="{STYLES[kind]};{SPAN_STYLE};padding:0 6px">'
+                     f'{html.escape(t(f"tok.legend.{kind}", language))}</span> '
+                     for kind in ("masked", "trained", "special"))
+    spans = []
+    for token in tokens:
+        kind = "trained" if token["trained"] else "masked"
+        classes = f"tok {kind}" + (" special" if token["special"] else "")
+        if token["special"]:
+            style = TRAINED_SPECIAL if token["trained"] else STYLES["special"]
+        else:
+            style = STYLES[kind]
+        text = html.escape(token["text"]).replace("\n", "↵\n")
+        spans.append(f'<span class="{classes}" title="id {int(token["id"])}" style="{style};{SPAN_STYLE}">{text}</span>')
+    return (f'<div style="margin:28px 0 8px 0">{legend}</div>'
+            f'<div style="white-space:pre-wrap;line-height:1.9;font-family:monospace;font-size:13px">'
+            f'{"".join(spans)}</div>')
+
+
+def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str) -> TokenizeView:
+    tokenizer = get_tokenizer(request.tokenizer, workspace, language)
+    dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO})) \
+        if request.source == ROW else None
+    record = pick_record(dataset, request, language)
+    options = request.options()
+    encoded = encode(tokenizer, record, options)
+    tokens = token_view(tokenizer, encoded)
+    total, trained = len(encoded.input_ids), encoded.num_trained
+    counts = t("tok.counts", language, total=total, trained=trained, masked=total - trained,
+               max_length=options.max_length, used=f"{total / options.max_length:.0%}")
+    warning = ""
+    if encoded.truncated:
+        side = t(f"tok.{options.truncation}", language)
+        warning = t("tok.truncated", language, needed=encoded.untruncated_length, max_length=options.max_length,
+                    side=side)
+    return TokenizeView(encoded=encoded, tokens=tokens, counts=counts, warning=warning, chat=encoded.text,
+                        tokens_html=tokens_html(tokens, language))
+
+
+_LENGTHS: dict[tuple, list[int]] = {}
+
+
+def dataset_lengths(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str,
+                    only_cached: bool = False) -> tuple[list[int], list[bool]] | None:
+    """Untruncated token counts of every row of the dataset (cached per dataset, tokenizer, prompt)."""
+    dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO}))
+    records = [record for split_records in dataset.splits.values() for record in split_records]
+    options = request.options()
+    key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system)
+    if key not in _LENGTHS:
+        if only_cached:
+            return None
+        tokenizer = get_tokenizer(request.tokenizer, workspace, language)
+        _LENGTHS[key] = untruncated_lengths(tokenizer, records, options)
+    return _LENGTHS[key], [record.label for record in records]
+
+
+def length_histogram(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str,
+                     only_cached: bool = False) -> tuple[go.Figure, str] | None:
+    """The histogram with max_length drawn on it, and how many rows lie over max_length."""
+    found = dataset_lengths(workspace, dataset_value, request, language, only_cached)
+    if found is None:
+        return None
+    lengths, labels = found
+    max_length = int(request.max_length)
+    over, share = share_over(lengths, max_length)
+    figure = charts.token_length_figure(lengths, labels, max_length, label_names(language),
+                                        t("tok.histogram", language), t("chart.token_count", language),
+                                        t("chart.rows", language), t("tok.max_line", language, max_length=max_length))
+    return figure, t("tok.over", language, over=over, rows=len(lengths), share=f"{share:.1%}", max_length=max_length)
+
+
+def build(context: TabContext) -> None:
+    workspace, language = context.workspace, context.language
+    with gr.Row():
+        with gr.Column(scale=2):
+            source = context.on_language(
+                gr.Radio(_source_choices(language), value=ROW, label=context.t("tok.source")),
+                lambda lang: {"choices": _source_choices(lang), "label": t("tok.source", lang)})
+            with gr.Row():
+                split = context.translated(gr.Dropdown(["train"], value="train", label=context.t("tok.split")),
+                                           "tok.split")
+                index = context.translated(gr.Number(0, precision=0, minimum=0, label=context.t("tok.index")),
+                                           "tok.index")
+            dialogue = context.translated(gr.Textbox(lines=5, label=context.t("tok.pasted")), "tok.pasted")
+            with gr.Row():
+                is_fraud = context.translated(gr.Checkbox(False, label=context.t("tok.pasted_label")), "tok.pasted_label")
+                speaker = context.translated(gr.Textbox(label=context.t("tok.pasted_speaker")), "tok.pasted_speaker")
+            reason = context.translated(gr.Textbox(label=context.t("tok.pasted_reason")), "tok.pasted_reason")
+        with gr.Column(scale=2):
+            tokenizer_box = context.translated(gr.Dropdown(tokenizer_choices(workspace), value=EMBEDDED_MODEL,
+                                                           allow_custom_value=True, label=context.t("tok.tokenizer")),
+                                               "tok.tokenizer")
+            with_reason = context.translated(gr.Checkbox(False, label=context.t("tok.with_reason")), "tok.with_reason")
+            instruction = context.translated(gr.Textbox(lines=2, label=context.t("tok.instruction")), "tok.instruction")
+            system = context.translated(gr.Textbox(label=context.t("tok.system")), "tok.system")
+            with gr.Row():
+                max_length = context.translated(gr.Number(1024, precision=0, minimum=16, maximum=131072,
+                                                          label=context.t("tok.max_length")), "tok.max_length")
+                truncation = context.on_language(
+                    gr.Radio(_side_choices(language), value="keep_end", label=context.t("tok.truncation")),
+                    lambda lang: {"choices": _side_choices(lang), "label": t("tok.truncation", lang)})
+            with gr.Row():
+                run = context.translated(gr.Button(context.t("tok.run"), variant="primary"), "tok.run", "value")
+                lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths", "value")
+    counts = gr.Markdown()
+    warning = gr.Markdown()
+    tokens_box = context.translated(gr.HTML(label=context.t("tok.tokens"), show_label=True, container=True),
+                                    "tok.tokens")
+    chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False, label=context.t("tok.chat")),
+                              "tok.chat")
+    histogram = gr.Plot(show_label=False)
+    over = gr.Markdown()
+
+    controls = [source, split, index, dialogue, is_fraud, speaker, reason, tokenizer_box, with_reason, instruction,
+                system, max_length, truncation]
+
+    def request_of(values) -> TokenizeRequest:
+        return TokenizeRequest(*values)
+
+    @user_errors
+    def show(dataset_value, language, *values):
+        view = tokenize(workspace, dataset_value, request_of(values), language)
+        return view.counts, view.warning, view.tokens_html, view.chat
+
+    @user_errors
+    def show_lengths(dataset_value, language, *values, only_cached=False):
+        found = length_histogram(workspace, dataset_value, request_of(values), language, only_cached)
+        return found if found is not None else (gr.skip(), gr.skip())
+
+    @user_errors
+    def splits_of(dataset_value, current, language):
+        names = list(load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO})).splits)
+        return gr.update(choices=names, value=current if current in names else names[0])
+
+    inputs = [context.dataset, context.language_input, *controls]
+    run.click(show, inputs, [counts, warning, tokens_box, chat]).success(
+        lambda *values: show_lengths(*values, only_cached=True), inputs, [histogram, over])
+    index.submit(show, inputs, [counts, warning, tokens_box, chat])
+    lengths_button.click(show_lengths, inputs, [histogram, over])
+    max_length.submit(lambda *values: show_lengths(*values, only_cached=True), inputs, [histogram, over])
+    context.dataset.change(splits_of, [context.dataset, split, context.language_input], split)
+    context.app.load(splits_of, [context.dataset, split, context.language_input], split)
+
+
+def _source_choices(language: str) -> list[tuple[str, str]]:
+    return [(t("tok.source.row", language), ROW), (t("tok.source.paste", language), PASTE)]
+
+
+def _side_choices(language: str) -> list[tuple[str, str]]:
+    return [(t(f"tok.{side}", language), side) for side in TRUNCATION_SIDES]
