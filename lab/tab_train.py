@@ -1,0 +1,475 @@
+"""Train tab: a form generated from RunConfig's fields, its YAML and CLI, and the live job.
+
+The form is built by iterating `core.config.field_specs()` once: each field's type and choices
+pick its component, its prefix picks the accordion. `config_from_form` / `form_values` convert
+between the components' values (in spec order) and a RunConfig, so the YAML preview, the CLI
+line and the started job all come from the same RunConfig. Training never runs in the server:
+Start submits a job (its own process) and a 2 s timer reads what the job appends.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import gradio as gr
+import plotly.graph_objects as go
+import yaml
+
+from core.config import (DEMO, ConfigError, FieldSpec, RunConfig, SweepSection, apply_overrides, config_from_dict,
+                         field_specs, to_cli_command, to_yaml, validate)
+from core.jobs import JobStateError, UnknownJob
+from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL
+from lab import run_views
+from lab.i18n import t
+from lab.state import (TabContext, choice_path, dataset_choices, embedded_model, poll, tokenizer_choices,
+                       user_errors)
+
+# (accordion label key, key prefixes), in page order; the first prefix that matches wins.
+FORM_GROUPS = (
+    ("train.group.model", ("model", "head", "method", "trust_remote_code", "lora.")),
+    ("train.group.data", ("data.",)),
+    ("train.group.hyper", ("train.",)),
+    ("train.group.kfold", ("kfold.",)),
+)
+DATA_KEYS = ("data.train", "data.validation", "data.test")
+PER_ROW = 3
+LOG_LINES = 16
+# Fields most runs leave alone: shown in a closed accordion inside their group.
+ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "train.save_every",
+            "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
+HUB_ID = re.compile(r"^[\w.\-]+/[\w.\-]+$")
+MAX_YAML_BYTES = 200_000
+
+
+def form_specs() -> list[FieldSpec]:
+    """The fields the form shows, in its order (every RunConfig leaf except the sweep's)."""
+    return field_specs(include_sweep=False)
+
+
+def group_of(key: str) -> str:
+    for group, prefixes in FORM_GROUPS:
+        if any(key == prefix or (prefix.endswith(".") and key.startswith(prefix)) for prefix in prefixes):
+            return group
+    return FORM_GROUPS[-1][0]
+
+
+def field_label(key: str, language: str) -> str:
+    name = t(f"cfg.{key}", language)
+    return key if name == f"cfg.{key}" else f"{name} · {key}"
+
+
+# -- form <-> config -------------------------------------------------------------------------------
+def _is_optional(kind) -> bool:
+    return type(None) in getattr(kind, "__args__", ())
+
+
+def _is_text(spec: FieldSpec) -> bool:
+    """Shown in a Textbox: text, lists, optional text, floats and 'steps or epoch' fields."""
+    return spec.type not in (bool, int) and not spec.choices
+
+
+def to_form_value(spec: FieldSpec, value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    if value is None:
+        return ""
+    if _is_text(spec) and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def from_form_value(spec: FieldSpec, value: Any) -> Any:
+    if _is_optional(spec.type) and isinstance(value, str) and not value.strip():
+        return None  # an empty optional text (data.system) means "not set"
+    if spec.type is float and isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def form_values(cfg: RunConfig) -> list:
+    values = []
+    for spec in form_specs():
+        value: Any = cfg
+        for part in spec.key.split("."):
+            value = getattr(value, part)
+        values.append(to_form_value(spec, value))
+    return values
+
+
+def _sweep_values_text(values) -> str:
+    if isinstance(values, list) and all(isinstance(item, (str, int, float)) for item in values) \
+            and not any("," in str(item) for item in values):
+        return ",".join(str(item).lower() if isinstance(item, bool) else str(item) for item in values)
+    return yaml.safe_dump(values, default_flow_style=True).strip()
+
+
+def sweep_text(cfg: RunConfig) -> str:
+    """The sweep as the form's lines: `key=v1,v2` (grid), `sweep.random.key=...`, `sweep.draws=N`."""
+    sweep = cfg.sweep
+    if sweep is None:
+        return ""
+    lines = [f"{key}={_sweep_values_text(values)}" for key, values in sweep.grid.items()]
+    lines += [f"sweep.random.{key}={_sweep_values_text(values)}" for key, values in sweep.random.items()]
+    if sweep.draws:
+        lines.append(f"sweep.draws={sweep.draws}")
+    if sweep.metric != SweepSection().metric or not lines:
+        lines.append(f"sweep.metric={sweep.metric}")
+    return "\n".join(lines)
+
+
+def sweep_overrides(text: str) -> list[str]:
+    """Form lines as `--set` overrides; a bare `key=values` line is a grid entry."""
+    overrides = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigError("sweep", f"line {number}: expected KEY=VALUE1,VALUE2, got {line!r}")
+        overrides.append(line if line.startswith("sweep.") else f"sweep.grid.{line}")
+    return overrides
+
+
+def config_from_form(values: Sequence, sweep: str = "") -> RunConfig:
+    """The RunConfig the form's values describe; ConfigError names the key of a wrong value."""
+    specs = form_specs()
+    if len(values) != len(specs):
+        raise ValueError(f"the form has {len(specs)} fields, got {len(values)} values")
+    data: dict = {}
+    for spec, value in zip(specs, values):
+        head, _, leaf = spec.key.partition(".")
+        target = data.setdefault(head, {}) if leaf else data
+        target[leaf or head] = from_form_value(spec, value)
+    cfg = config_from_dict(data)
+    overrides = sweep_overrides(sweep)
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def config_from_yaml(text: str) -> RunConfig:
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError("", f"{where}not valid YAML: {getattr(error, 'problem', error)}") from None
+    return config_from_dict(data)
+
+
+@dataclass
+class Preview:
+    yaml: str
+    command: str
+    note: str  # escaped HTML
+
+
+def preview(workspace: Path, values: Sequence, sweep: str, language: str) -> Preview:
+    """YAML, CLI and a quick check (no file reads) of the form; a problem is shown, not raised."""
+    try:
+        cfg = config_from_form(values, sweep)
+    except ConfigError as error:
+        return Preview("", "", _note(t("train.invalid", language, error=str(error)), ok=False))
+    try:
+        validate(cfg, workspace, deep=False)
+        note = _note(t("train.valid", language, kind=_job_kind(cfg)), ok=True)
+    except ConfigError as error:
+        note = _note(t("train.invalid", language, error=str(error)), ok=False)
+    return Preview(to_yaml(cfg), to_cli_command(cfg), note)
+
+
+def _job_kind(cfg: RunConfig) -> str:
+    from core.training import job_kind
+
+    return job_kind(cfg)
+
+
+def _note(text: str, ok: bool) -> str:
+    color = "#2e7d32" if ok else "#b71c1c"
+    return f'<p style="color:{color};margin:4px 0">{html.escape(text)}</p>'
+
+
+# -- starting and controlling jobs -----------------------------------------------------------------
+def model_choices(workspace: Path) -> list[str]:
+    """"embedded", then folders under the workspace / assets with a tokenizer and a config.json."""
+    choices = tokenizer_choices(workspace)
+    return [EMBEDDED_MODEL] + [choice for choice in choices[1:]
+                               if (_choice_folder(choice, workspace) / "config.json").is_file()]
+
+
+def _choice_folder(choice: str, workspace: Path) -> Path:
+    from core.env import ASSETS_DIR
+
+    return ASSETS_DIR / choice[len("assets/"):] if choice.startswith("assets/") else Path(workspace) / choice
+
+
+def with_checked_paths(cfg: RunConfig, workspace: Path, language: str) -> RunConfig:
+    """Data files and model folders only from the workspace or assets, made absolute for the job."""
+    from dataclasses import replace
+
+    data = cfg.data
+    for key in DATA_KEYS:
+        split = key.split(".")[1]
+        value = getattr(data, split).strip()
+        if value and value != DEMO:
+            path = choice_path(value, workspace, language)
+            if not path.is_file():
+                raise gr.Error(t("error.not_a_file", language, path=value), print_exception=False)
+            data = replace(data, **{split: str(path)})
+    model = cfg.model.strip()
+    if model in EMBEDDED_ALIASES:
+        embedded_model(workspace, language)  # a gr.Error while the tiny model is still being built
+    else:
+        folder = choice_path(model, workspace, language)
+        if folder.is_dir():
+            model = str(folder)
+        elif not HUB_ID.match(model):  # a hub id is looked up in the local hub cache only
+            raise gr.Error(t("error.not_a_folder", language, path=model), print_exception=False)
+    return replace(cfg, model=model, data=data)
+
+
+def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
+    """Validate the form's config (gr.Error naming the key) and submit it as a job."""
+    from core.training import start_training
+
+    try:
+        cfg = validate(config_from_form(values, sweep), workspace, deep=False)  # a wrong value first
+        cfg = with_checked_paths(cfg, workspace, language)
+        return start_training(cfg, workspace, run_views.registry_for(workspace))
+    except ConfigError as error:
+        raise gr.Error(run_views.hide_workspace(str(error), workspace), print_exception=False) from None
+
+
+def training_jobs(workspace: Path) -> list:
+    return [job for job in run_views.registry_for(workspace).list(parent_id=None)
+            if job.kind in run_views.TRAINING_KINDS]
+
+
+def pick_job(workspace: Path) -> str | None:
+    """The job a freshly opened page shows: the newest running one, else queued, else the newest."""
+    jobs = training_jobs(workspace)
+    for group in ([job for job in jobs if job.is_active], [job for job in jobs if not job.is_final], jobs):
+        if group:
+            return group[0].id
+    return None
+
+
+def control_job(workspace: Path, job_id: str | None, action: str, language: str) -> str:
+    """Stop or resume; returns the message shown under the buttons."""
+    if not job_id:
+        raise gr.Error(t("train.no_selection", language), print_exception=False)
+    registry = run_views.registry_for(workspace)
+    try:
+        if action == "stop":
+            registry.stop(job_id)
+            return t("train.stop_requested", language, job=job_id)
+        registry.resume(job_id)
+        return t("train.resumed", language, job=job_id)
+    except (JobStateError, UnknownJob) as error:
+        raise gr.Error(run_views.hide_workspace(str(error), workspace), print_exception=False) from None
+
+
+@dataclass
+class LiveView:
+    figure: go.Figure | None  # None: the points did not change since the last poll
+    progress: str
+    log: str
+    curves: dict
+    active: bool
+    choices: list
+
+
+def live_view(workspace: Path, job_id: str | None, curves: dict | None, language: str,
+              redraw: bool = False) -> LiveView:
+    """Read what the job appended since the last poll (`curves` holds the position)."""
+    registry = run_views.registry_for(workspace)
+    registry.pump()  # starts queued jobs and notices lost processes even when no job process is left
+    choices = run_views.job_choices(training_jobs(workspace), language)
+    job = None
+    if job_id:
+        try:
+            job = registry.get(job_id)
+        except UnknownJob:
+            job = None
+    if job is None:
+        return LiveView(run_views.live_figure(run_views.new_curves(None), None, language),
+                        run_views.progress_html(None, {}, language), "", run_views.new_curves(None), False, choices)
+    if not curves or curves.get("job") != job.id:
+        curves, redraw = run_views.new_curves(job.id), True
+    changed = run_views.update_curves(curves, job, registry)
+    log = run_views.hide_workspace(registry.log_tail(job.id, LOG_LINES), workspace)
+    figure = run_views.live_figure(curves, job, language) if changed or redraw else None
+    return LiveView(figure, run_views.progress_html(job, curves, language), log, curves, not job.is_final, choices)
+
+
+# -- the page --------------------------------------------------------------------------------------
+def field_component(spec: FieldSpec, workspace: Path, language: str):
+    common = {"label": field_label(spec.key, language), "info": spec.help}
+    value = to_form_value(spec, spec.default)
+    if spec.key == "model":
+        return gr.Dropdown(model_choices(workspace), value=value, allow_custom_value=True, **common)
+    if spec.key in DATA_KEYS:
+        choices = dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
+        return gr.Dropdown(choices, value=value, allow_custom_value=True, **common)
+    if spec.choices:
+        return gr.Dropdown(list(spec.choices), value=value, **common)
+    if spec.type is bool:
+        return gr.Checkbox(value, **common)
+    if spec.type is int:
+        return gr.Number(value, precision=0, **common)
+    lines = 2 if spec.key in ("data.instruction", "data.system") else 1
+    return gr.Textbox(value, lines=lines, **common)
+
+
+def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
+    """The accordions of fields; rarely changed fields sit in a closed "more options" accordion."""
+    components: dict[str, Any] = {}
+
+    def add(row_specs):
+        for begin in range(0, len(row_specs), PER_ROW):
+            with gr.Row():
+                for spec in row_specs[begin:begin + PER_ROW]:
+                    component = field_component(spec, context.workspace, context.language)
+                    components[spec.key] = context.on_language(
+                        component, lambda lang, key=spec.key: {"label": field_label(key, lang)})
+
+    sweep_box = None
+    for group, _ in FORM_GROUPS:
+        members = [spec for spec in specs if group_of(spec.key) == group]
+        with context.translated(gr.Accordion(context.t(group), open=group != "train.group.kfold"), group):
+            add([spec for spec in members if spec.key not in ADVANCED])
+            advanced = [spec for spec in members if spec.key in ADVANCED]
+            if advanced:
+                with context.translated(gr.Accordion(context.t("train.more"), open=False), "train.more"):
+                    add(advanced)
+            if group == "train.group.kfold":
+                sweep_box = context.translated(gr.Textbox(lines=3, label=context.t("train.sweep"),
+                                                          placeholder="train.learning_rate=1e-4,3e-4"), "train.sweep")
+    return components, sweep_box
+
+
+def build(context: TabContext) -> None:
+    workspace, language = context.workspace, context.language
+    specs = form_specs()
+    # The job first: a reloaded page shows the running job and its curve without scrolling.
+    with gr.Row():
+        job_box = context.translated(gr.Dropdown([], value=None, label=context.t("train.job"), scale=4), "train.job")
+        refresh_button = context.translated(gr.Button(context.t("train.refresh"), scale=1), "train.refresh", "value")
+        stop_button = context.translated(gr.Button(context.t("train.stop"), variant="stop", scale=1), "train.stop",
+                                         "value")
+        resume_button = context.translated(gr.Button(context.t("train.resume"), scale=1), "train.resume", "value")
+    control_message = gr.HTML()
+    progress = gr.HTML(run_views.progress_html(None, {}, language))
+    with gr.Row():
+        plot = gr.Plot(show_label=False, scale=3)
+        log_box = context.translated(gr.Textbox(lines=LOG_LINES, max_lines=LOG_LINES, interactive=False,
+                                                autoscroll=True, label=context.t("train.log"), scale=2), "train.log")
+    heading = gr.Markdown("### " + context.t("train.new_run"))
+    context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
+    with gr.Row():
+        with gr.Column(scale=3):
+            components, sweep_box = _form(context, specs)
+            with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False), "train.yaml_section"):
+                yaml_input = context.translated(gr.Textbox(lines=8, label=context.t("train.yaml_text")),
+                                                "train.yaml_text")
+                with gr.Row():
+                    yaml_upload = context.translated(gr.UploadButton(context.t("train.yaml_upload"),
+                                                                     file_types=[".yaml", ".yml"]), "train.yaml_upload")
+                    yaml_fill = context.translated(gr.Button(context.t("train.yaml_fill")), "train.yaml_fill", "value")
+        with gr.Column(scale=2):
+            start_button = context.translated(gr.Button(context.t("train.start"), variant="primary", size="lg"),
+                                              "train.start", "value")
+            message = gr.HTML()
+            note = gr.HTML()
+            yaml_box = context.translated(gr.Code(language="yaml", interactive=False, lines=12, max_lines=30,
+                                                  label=context.t("train.preview_yaml")), "train.preview_yaml")
+            command_box = context.translated(gr.Code(language="shell", interactive=False, lines=3, wrap_lines=True,
+                                                     label=context.t("train.preview_cli")), "train.preview_cli")
+    curves_state = gr.State(None)
+    timer = gr.Timer(2.0, active=False)
+
+    fields = [components[spec.key] for spec in specs]
+
+    def show_preview(language, sweep, *values):
+        shown = preview(workspace, values, sweep, language)
+        return shown.yaml, shown.command, shown.note
+
+    preview_inputs = [context.language_input, sweep_box, *fields]
+    gr.on([component.change for component in [*fields, sweep_box]] + [context.language_input.change],
+          show_preview, preview_inputs, [yaml_box, command_box, note], trigger_mode="always_last",
+          show_progress="hidden")
+    context.app.load(show_preview, preview_inputs, [yaml_box, command_box, note], show_progress="hidden")
+
+    def refresh_choices():
+        """Files uploaded and models exported since the page was built."""
+        data = dataset_choices(workspace)
+        return (gr.update(choices=model_choices(workspace)),
+                *[gr.update(choices=data + ([""] if key != "data.train" else [])) for key in DATA_KEYS])
+
+    context.app.load(refresh_choices, None, [components["model"], *[components[key] for key in DATA_KEYS]],
+                     show_progress="hidden")
+
+    @user_errors
+    def fill(text, language):
+        if not (text or "").strip():
+            raise gr.Error(t("train.yaml_empty", language), print_exception=False)
+        return [*form_values(config_from_yaml(text)), sweep_text(config_from_yaml(text))]
+
+    yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box])
+
+    @user_errors
+    def take_yaml(file, language):
+        path = Path(file)
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise gr.Error(t("train.yaml_too_big", language), print_exception=False)
+        return path.read_text(encoding="utf-8")
+
+    yaml_upload.upload(take_yaml, [yaml_upload, context.language_input], yaml_input).success(
+        fill, [yaml_input, context.language_input], [*fields, sweep_box])
+
+    def show_live(job_id, curves, language, redraw=False):
+        view = live_view(workspace, job_id, curves, language, redraw)
+        # The dropdown and the log are sent only when they changed: an update closes an open menu
+        # and scrolls the log.
+        known_choices, known_log = (curves or {}).get("choices"), (curves or {}).get("log")
+        view.curves["choices"], view.curves["log"] = view.choices, view.log
+        same_job = view.curves.get("job") == (curves or {}).get("job")
+        value = job_id if any(choice[1] == job_id for choice in view.choices) else None
+        choices = gr.skip() if redraw is False and same_job and known_choices == view.choices else gr.update(
+            choices=view.choices, value=value)
+        log = gr.skip() if redraw is False and same_job and known_log == view.log else view.log
+        return (gr.skip() if view.figure is None else view.figure, view.progress, log, view.curves,
+                gr.Timer(active=view.active), choices)
+
+    live_outputs = [plot, progress, log_box, curves_state, timer, job_box]
+
+    def on_load(language):
+        return show_live(pick_job(workspace), None, language, redraw=True)
+
+    context.app.load(on_load, context.language_input, live_outputs, show_progress="hidden")
+
+    @user_errors
+    def start(language, sweep, *values):
+        job = start_job(workspace, values, sweep, language)
+        return (*show_live(job.id, None, language, redraw=True),
+                _note(t("train.started", language, job=job.id), ok=True))
+
+    start_button.click(start, preview_inputs, [*live_outputs, message], concurrency_id="train-control")
+
+    def control(job_id, curves, language, action):
+        text = control_job(workspace, job_id, action, language)
+        return (*show_live(job_id, curves, language), _note(text, ok=True))
+
+    control_inputs = [job_box, curves_state, context.language_input]
+    stop_button.click(lambda *values: control(*values, "stop"), control_inputs, [*live_outputs, control_message],
+                      concurrency_id="train-control")
+    resume_button.click(lambda *values: control(*values, "resume"), control_inputs,
+                        [*live_outputs, control_message], concurrency_id="train-control")
+    job_box.input(lambda job_id, language: show_live(job_id, None, language, redraw=True),
+                  [job_box, context.language_input], live_outputs, show_progress="hidden")
+    refresh_button.click(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
+                         control_inputs, live_outputs, show_progress="hidden")
+    context.language_input.change(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
+                                  control_inputs, live_outputs, show_progress="hidden")
+    poll(timer, show_live, control_inputs, live_outputs, "train")
