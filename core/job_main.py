@@ -76,7 +76,13 @@ def run_job(workspace: Path, job_id: str) -> int:
     if job.status in FINAL:
         print(f"job_main: job {job_id} is already {job.status}; nothing to run", flush=True)
         return 0
-    job = registry.claim(job_id)
+    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if rank > 0:
+        # A multi-GPU job: rank 0 records the outcome; the other ranks only run the function.
+        return _run_other_rank(job, registry)
+    if world_size == 1:
+        # Under `accelerate launch` the launcher's pid stays the job's, so a stop kills every rank.
+        job = registry.claim(job_id)
     signal.signal(signal.SIGTERM, _raise_termination)
     print(_header(job, registry), flush=True)
 
@@ -114,6 +120,13 @@ def run_job(workspace: Path, job_id: str) -> int:
     except Exception:  # noqa: BLE001 - the job's own outcome is already recorded
         traceback.print_exc(file=sys.stdout)
     return 1 if status == FAILED else 0
+
+
+def _run_other_rank(job, registry) -> int:
+    context = JobContext(job_id=job.id, run_dir=job.run_dir, registry=registry,
+                         resume=job.attempts > 1, attempt=job.attempts)
+    load_entry(job_entry(job.kind, job.config))(job.run_dir, job.config, context)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ from typing import Any, Iterator
 
 import psutil
 
+from core.launch import gpus_wanted, job_command, job_environment
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "jobs.sqlite"
 LOG_FILE = "log.txt"
@@ -441,13 +443,13 @@ class JobRegistry:
 
     def _launch(self, connection: sqlite3.Connection, row: sqlite3.Row, busy_devices: list[str | None]) -> None:
         job_id, run_dir = row["id"], self.workspace / row["run_dir"]
-        device = min(self.gpus, key=busy_devices.count) if self.gpus else None
+        gpu_ids = self._pick_gpus(row, busy_devices)
+        device = ",".join(gpu_ids) or None
         environment = dict(os.environ, PYTHONUNBUFFERED="1", FRAUD_LAB_WORKSPACE=str(self.workspace),
                            **{JOB_ID_ENV: job_id})
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        if device is not None:
-            environment["CUDA_VISIBLE_DEVICES"] = device
-        command = [sys.executable, "-m", "core.job_main", "--workspace", str(self.workspace), "--job", job_id]
+        environment = job_environment(gpu_ids, environment)
+        command = job_command(self.workspace, job_id, gpu_ids)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / LOG_FILE, "ab") as log:
@@ -462,6 +464,14 @@ class JobRegistry:
             "UPDATE jobs SET status = ?, pid = ?, pid_create_time = ?, started_at = ?, finished_at = NULL,"
             " error = NULL, attempts = attempts + 1, device = ? WHERE id = ?",
             (RUNNING, process.pid, _create_time(process.pid), time.time(), device, job_id))
+
+    def _pick_gpus(self, row: sqlite3.Row, busy_devices: list[str | None]) -> list[str]:
+        """The least busy GPUs, as many as the job asks for (train.num_gpus; none for a sweep parent)."""
+        if not self.gpus:
+            return []
+        wanted = gpus_wanted(row["kind"], json.loads(row["config"] or "{}"))
+        busy = [gpu for device in busy_devices if device for gpu in device.split(",")]
+        return sorted(self.gpus, key=busy.count)[: min(wanted, len(self.gpus))]
 
     def reconcile(self) -> list[str]:
         """Mark running/stopping jobs whose process is gone (or whose pid was reused); returns their ids."""
