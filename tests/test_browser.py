@@ -129,7 +129,10 @@ def test_every_tab_in_a_real_browser(server):
         assert later > first, "the loss plot did not gain points while the job ran"
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         page.get_by_role("button", name="Stop", exact=True).click()
-        expect(page.get_by_text("stopp", exact=False).first).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("stopped", exact=True).filter(visible=True).first).to_be_visible(timeout=120_000)
+        # Resume: it continues from the checkpoint and finishes, leaving an adapter to evaluate.
+        page.get_by_role("button", name="Resume", exact=True).click()
+        expect(page.get_by_text("finished", exact=True).filter(visible=True).first).to_be_visible(timeout=300_000)
 
         # Predict: paste a dialogue, the base model answers.
         page.get_by_role("tab", name="Predict", exact=True).click()
@@ -140,7 +143,24 @@ def test_every_tab_in_a_real_browser(server):
         page.wait_for_timeout(1000)
         page.screenshot(path=str(SHOTS / "predict.png"), full_page=True)
 
-        for name in ("Evaluate", "Runs"):
+        # Evaluate: base model vs the stopped run's adapter on 40 rows, as a job; results appear.
+        page.get_by_role("tab", name="Evaluate", exact=True).click()
+        page.get_by_role("button", name="Refresh lists", exact=True).click()
+        page.wait_for_timeout(1500)
+        checkpoints = page.get_by_label("Fine-tuned checkpoints (several: runs/*/adapter, fold adapters)")
+        checkpoints.click()
+        page.get_by_role("option").filter(has_text="adapter").first.click()
+        page.keyboard.press("Escape")
+        rows = page.get_by_label("Rows to sample (0 = all)")
+        rows.fill("40")
+        rows.press("Enter")
+        page.get_by_role("button", name="Evaluate", exact=True).click()
+        expect(page.get_by_text("TF-IDF + LR").filter(visible=True).first).to_be_visible(timeout=240_000)
+        expect(page.locator(".js-plotly-plot").filter(visible=True).first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / "evaluate.png"), full_page=True)
+
+        for name in ("Runs",):
             page.get_by_role("tab", name=name, exact=True).click()
             page.wait_for_timeout(2000)
             page.screenshot(path=str(SHOTS / f"{name.lower()}.png"), full_page=True)
