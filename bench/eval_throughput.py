@@ -80,7 +80,7 @@ def fine_tune(tokenizer, train_file: Path, arguments, out_dir: Path) -> dict:
                          num_hidden_layers=arguments.layers, num_attention_heads=max(1, arguments.hidden // 64),
                          num_key_value_heads=max(1, arguments.hidden // 128), max_position_embeddings=4096,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM(config).to(arguments.device)
     end_ids = end_of_turn_ids(tokenizer)
     model.generation_config = GenerationConfig(eos_token_id=end_ids, pad_token_id=tokenizer.pad_token_id)
     records = [record for record in load_records(train_file, strict=False).records if record.input.strip()]
@@ -103,6 +103,7 @@ def fine_tune(tokenizer, train_file: Path, arguments, out_dir: Path) -> dict:
             ids[row, : len(item.input_ids)] = torch.tensor(item.input_ids)
             labels[row, : len(item.labels)] = torch.tensor(item.labels)
             mask[row, : len(item.input_ids)] = 1
+        ids, labels, mask = ids.to(arguments.device), labels.to(arguments.device), mask.to(arguments.device)
         hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
         targets = labels[:, 1:]
         scored = targets != IGNORE_INDEX
@@ -208,10 +209,15 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds; each side keeps its fastest")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default); 1 keeps a CPU shared with other "
+                             "processes from stalling multi-threaded small matrix products")
     parser.add_argument("--notebook-max-new-tokens", type=int, default=NOTEBOOK_MAX_NEW_TOKENS,
                         help="the notebooks used 2048; lower only for a quick smoke run")
     parser.add_argument("--workspace", default=None)
     arguments = parser.parse_args(argv)
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
     transformers_logging.set_verbosity_error()
     from core.env import workspace_dir
 

@@ -15,15 +15,17 @@ from core.env import apply_offline_defaults
 
 apply_offline_defaults()
 
+import copy  # noqa: E402
 import gc  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import torch  # noqa: E402
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList  # noqa: E402
+from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList  # noqa: E402
 
 from core.answers import answer_text  # noqa: E402
 from core.encoding import EncodeOptions, answer_reserve, encode_prompt  # noqa: E402
@@ -51,6 +53,11 @@ BASE_MODEL_KEYS = ("base_model", "base_model_path", "model_path", "model")
 # Tokens beyond the longest is_fraud-only answer: room for a stray space or newline before the
 # end-of-turn token, so a slightly off answer still closes and parses.
 SHORT_ANSWER_SLACK = 4
+
+# Architectures whose logits are exactly lm_head(decoder output): the shared-prefix scoring path
+# calls those two parts itself. Others (soft-capped or scaled logits) take the plain forward.
+PLAIN_DECODERS = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "llama", "mistral"}
+MIN_SHARED_PREFIX = 8
 
 Progress = Callable[[int, int], None]
 
@@ -248,6 +255,7 @@ class Predictor:
             # that generate() would merge into ours; plain greedy needs none of them.
             model.generation_config = GenerationConfig(eos_token_id=self.end_ids, pad_token_id=self.pad_id)
         self._answer_tokens: dict[bool, AnswerTokens] = {}
+        self.share_prefix = True  # compute the rows' common prompt start once when scoring
         # An unmerged PeftModel forwards **kwargs: ask the network underneath.
         network = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._keep_one = "logits_to_keep" in inspect.signature(network.forward).parameters
@@ -314,13 +322,23 @@ class Predictor:
     def _p_true(self, prompts: list[list[int]], tokens: AnswerTokens, batch_size: int,
                 progress: Progress | None = None) -> list[tuple[float, bool]]:
         sequences = [prompt + tokens.prefix for prompt in prompts]
+        # Every row starts with the same system prompt and (usually) instruction; with short
+        # dialogues that is nearly half of the tokens. Its keys and values are computed once.
+        shared = os.path.commonprefix(sequences)[: min(len(sequence) for sequence in sequences) - 1]
+        use_prefix = self.share_prefix and len(shared) >= MIN_SHARED_PREFIX and self._plain_decoder()
+        prefix_cache = self._prefix_cache(shared) if use_prefix else None
+        start = len(shared) if use_prefix else 0
         results: list[tuple[float, bool]] = [(0.0, False)] * len(sequences)
         done = 0
         for batch in length_batches([len(sequence) for sequence in sequences], batch_size):
-            ids, mask, positions = left_pad([sequences[index] for index in batch], self.pad_id, self.model.device)
-            extra = {"logits_to_keep": 1} if self._keep_one else {}
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                use_cache=False, **extra).logits[:, -1, :]
+            rows = [sequences[index][start:] for index in batch]
+            if prefix_cache is not None:
+                logits = self._last_logits_after(prefix_cache, start, rows)
+            else:
+                ids, mask, positions = left_pad(rows, self.pad_id, self.model.device)
+                extra = {"logits_to_keep": 1} if self._keep_one else {}
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                    use_cache=False, **extra).logits[:, -1, :]
             pair = logits[:, [tokens.true_id, tokens.false_id]].float().cpu()
             probabilities = torch.softmax(pair, dim=-1)[:, 0]
             for row, index in enumerate(batch):
@@ -330,6 +348,46 @@ class Predictor:
             if progress:
                 progress(done, len(sequences))
         return results
+
+    def _plain_decoder(self) -> bool:
+        """A model whose logits are lm_head(decoder body output), nothing more (no soft-capping
+        or logit scale): the prefix path calls those two parts itself."""
+        model_type = getattr(getattr(self.model, "config", None), "model_type", "")
+        return model_type in PLAIN_DECODERS and hasattr(self.model, "lm_head")
+
+    def _cache_argument(self) -> str:
+        # transformers 5.2x renamed the decoder's past_key_values argument to cache.
+        parameters = inspect.signature(self.model.get_decoder().forward).parameters
+        return "cache" if "cache" in parameters else "past_key_values"
+
+    def _prefix_cache(self, shared: list[int]):
+        cache = DynamicCache(config=self.model.config)
+        ids = torch.tensor([shared], dtype=torch.long, device=self.model.device)
+        self.model.get_decoder()(input_ids=ids, use_cache=True, **{self._cache_argument(): cache})
+        return cache
+
+    def _last_logits_after(self, prefix_cache, start: int, rows: list[list[int]]) -> torch.Tensor:
+        """Logits after each row's last token, the rows continuing the cached prefix.
+
+        Rows are padded on the right, where padding cannot disturb the real tokens of a causal
+        model, and the output layer is applied to each row's last real position only.
+        """
+        device = self.model.device
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), start + width), dtype=torch.long)
+        mask[:, :start] = 1
+        for position, row in enumerate(rows):
+            ids[position, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[position, start: start + len(row)] = 1
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(len(rows))
+        positions = torch.arange(start, start + width, device=device).expand(len(rows), -1)
+        hidden = self.model.get_decoder()(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                          position_ids=positions, use_cache=True,
+                                          **{self._cache_argument(): cache}).last_hidden_state
+        last = torch.tensor([len(row) - 1 for row in rows], device=device)
+        return self.model.lm_head(hidden[torch.arange(len(rows), device=device), last])
 
     def _classify(self, prompts: list[list[int]], batch_size: int,
                   progress: Progress | None = None) -> list[tuple[float, bool]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -112,8 +113,23 @@ def test_score_probability_is_the_softmax_of_the_two_answer_tokens_after_the_pre
     assert tuned.score([record], OPTIONS)[0].p_true == pytest.approx(expected, abs=1e-5)
 
 
+def test_scoring_with_the_shared_prompt_start_cached_equals_the_plain_forward(tuned, test_rows):
+    options = EncodeOptions(max_length=1024)
+    rows = test_rows[:12]
+    prompts = [encode_prompt(tuned.tokenizer, record, options).input_ids for record in rows]
+    assert len(os.path.commonprefix(prompts)) >= 8  # the system prompt and instruction
+    cached = tuned.score(rows, options, batch_size=5)
+    tuned.share_prefix = False
+    try:
+        plain = tuned.score(rows, options, batch_size=5)
+    finally:
+        tuned.share_prefix = True
+    assert [item.p_true for item in cached] == pytest.approx([item.p_true for item in plain], abs=1e-5)
+    assert [item.is_fraud for item in cached] == [item.is_fraud for item in plain]
+
+
 def test_generation_keeps_row_order_and_left_padding_matches_one_row_at_a_time(tuned, test_rows):
-    rows = test_rows[:10]
+    rows = test_rows[:8]
     untruncated = EncodeOptions(max_length=1024)
     lengths = [len(encode_prompt(tuned.tokenizer, record, untruncated).input_ids) for record in rows]
     assert len(set(lengths)) > 3  # padding really happens
