@@ -257,9 +257,7 @@ class JobRegistry:
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._launched: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+        self._prepare_database()
         # A job process sees only its own GPU, so it trusts the list the spawning process stored.
         if os.environ.get(JOB_ID_ENV):
             self.gpus = json.loads(self._setting("gpus") or "[]")
@@ -464,6 +462,22 @@ class JobRegistry:
             "UPDATE jobs SET status = ?, pid = ?, pid_create_time = ?, started_at = ?, finished_at = NULL,"
             " error = NULL, attempts = attempts + 1, device = ? WHERE id = ?",
             (RUNNING, process.pid, _create_time(process.pid), time.time(), device, job_id))
+
+    def _prepare_database(self) -> None:
+        """WAL mode and the schema. Switching to WAL takes a lock that SQLite's busy timeout does not
+        wait for, so several processes opening a new database at once (the ranks of a multi-GPU
+        job) retry instead of failing with "database is locked"."""
+        for attempt in range(50):
+            try:
+                with self._connect() as connection:
+                    if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        connection.execute("PRAGMA journal_mode=WAL")
+                    connection.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     def _pick_gpus(self, row: sqlite3.Row, busy_devices: list[str | None]) -> list[str]:
         """The least busy GPUs, as many as the job asks for (train.num_gpus; none for a sweep parent)."""

@@ -91,5 +91,7 @@ def test_tiny_tokenizer_masks_are_exact(tiny_tokenizer, with_reason):
     encoded, trained = check_alignment(tiny_tokenizer, RECORD, EncodeOptions(with_reason=with_reason))
     assert trained[-1] == tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
     long_record = Record(input="李四: 这是很长的一段话。" * 300, label=False)
-    short, _ = check_alignment(tiny_tokenizer, long_record, EncodeOptions(with_reason=with_reason, max_length=128))
-    assert short.truncated and len(short.input_ids) <= 128
+    # The tiny vocabulary spends more tokens on the long default instruction than Qwen's does.
+    budget = 256 if with_reason else 128
+    short, _ = check_alignment(tiny_tokenizer, long_record, EncodeOptions(with_reason=with_reason, max_length=budget))
+    assert short.truncated and len(short.input_ids) <= budget
