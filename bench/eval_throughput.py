@@ -1,6 +1,7 @@
 """Evaluation throughput: the notebooks' procedure against the lab's, same model, rows and prompts.
 
     python bench/eval_throughput.py [--rows 64] [--reason-rows 16] [--train-steps 60] [--device cpu]
+                                    [--threads N] [--repeats 3]
 
 The model is a bench-size Qwen2 (the real Qwen vocabulary from ../shared/qwen-tokenizer when
 present, else the tiny model's), randomly initialized and fully fine-tuned for `--train-steps`
@@ -11,8 +12,12 @@ answers in the format the way a tuned model does. It is cached under workspace/c
     model.generate(do_sample=True, top_k=1, max_new_tokens=2048), end-of-turn ids as stop tokens.
 (b) lab: core.predict - is_fraud by `score` (one forward, sorted batches of 32); with reasons by
     `generate` (sorted batches of 16, greedy, answer-sized max_new_tokens).
-Both read the same prompt ids (core.encoding.encode_prompt), so only the procedure differs; the
-time counted is prompt building + inference, model loading excluded, after one warm-up row each.
+A constant on the true token's logit (the same in both copies of the model) makes half of the
+is_fraud rows come out true, so that the label agreement printed is not one label agreeing with
+itself. Both read the same prompt ids (core.encoding.encode_prompt), so only the procedure
+differs; the time counted is prompt building + inference, model loading excluded, after one
+warm-up row each; each side keeps its fastest of `--repeats` alternating rounds. On a CPU shared
+with other busy processes, `--threads 1` avoids stalls of multi-threaded small matrix products.
 The last line is the is_fraud ratio (b)/(a) of rows per second; the line before it the ratio
 with reasons.
 """
@@ -234,11 +239,14 @@ def main(argv=None) -> int:
     print(f"model: random-init Qwen2 {arguments.layers}x{arguments.hidden}, {info['parameters'] / 1e6:.1f}M parameters, "
           f"vocabulary {len(tokenizer)} ({tokenizer_source}); fine-tuned {arguments.train_steps} steps in "
           f"{info['train_seconds']} s, answer loss {info['loss_first']} -> {info['loss_last']}")
-    print(f"device {arguments.device}, {torch.get_num_threads()} threads; rows from {test_file}")
+    print(f"device {arguments.device}, {torch.get_num_threads()} CPU threads; rows from {test_file}")
 
     records = [record for record in load_records(test_file, strict=False).records if record.input.strip()]
-    lab = load_predictor(str(model_dir), device=arguments.device, precision="fp32", workspace=workspace)
-    notebook_model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).to(arguments.device).eval()
+    # The notebooks loaded bf16 on their GPU; on a CPU both sides run fp32.
+    precision = "bf16" if arguments.device.startswith("cuda") else "fp32"
+    lab = load_predictor(str(model_dir), device=arguments.device, precision=precision, workspace=workspace)
+    notebook_model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), dtype=torch.bfloat16 if precision == "bf16" else torch.float32).to(arguments.device).eval()
     notebook_tokenizer = load_tokenizer(str(model_dir))
     end_ids = end_of_turn_ids(notebook_tokenizer, notebook_model.generation_config)
 

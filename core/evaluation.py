@@ -175,16 +175,23 @@ def _train_file(cfg: EvalConfig, plans: list[ModelPlan], workspace: Path) -> Pat
         source = plan.adapter or plan.model
         for folder in (Path(source), Path(source).parent, Path(source).parent.parent):
             if (folder / "config.yaml").is_file():
-                try:
-                    import yaml
-
-                    train = (yaml.safe_load((folder / "config.yaml").read_text("utf-8")) or {}).get("data", {}).get("train")
-                except Exception:  # noqa: BLE001 - the baseline is optional; an odd config only skips it
-                    train = None
-                if isinstance(train, str) and train.strip():
+                train = _training_file_of_run(folder / "config.yaml")
+                if train:
                     path = _data_path(train, "train", workspace)
                     return path if path.is_file() else None
     return None
+
+
+def _training_file_of_run(config_file: Path) -> str | None:
+    """data.train of a training run's config.yaml; None when it cannot be read (the baseline is optional)."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(config_file.read_text("utf-8")) or {}
+        train = (values.get("data") or {}).get("train")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return train.strip() if isinstance(train, str) and train.strip() else None
 
 
 def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalPlan:

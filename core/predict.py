@@ -171,7 +171,8 @@ class AnswerTokens:
 
 def answer_tokens(tokenizer, with_reason: bool) -> AnswerTokens:
     def ids(label: bool, reasons: bool) -> list[int]:
-        record = Record(input="-", label=label, fraud_speaker="甲" if label else "", reason="理由" if label else "")
+        record = Record(input="-", label=label, fraud_speaker="甲" if label else "",
+                        reason="理由" if label else "")
         return tokenizer.encode(answer_text(record, reasons), add_special_tokens=False)
 
     true_ids, false_ids = ids(True, with_reason), ids(False, with_reason)

@@ -73,7 +73,8 @@ def _centre_the_decision(predictor, rows: list[Record]) -> None:
                      for item in predictor.score(rows, OPTIONS, batch_size=32))
     middle = len(margins) // 2
     head = predictor.model.lm_head
-    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True, device=head.weight.device,
+                             dtype=head.weight.dtype)
     biased.weight = head.weight  # still tied to the embeddings
     with torch.no_grad():
         biased.bias.zero_()
