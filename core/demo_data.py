@@ -1,8 +1,10 @@
 """Seeded generator of the embedded demo dataset: Chinese dialogues, half of them scams.
 
 Everything random goes through one `random.Random(seed)`, so a seed always gives byte-identical
-files. Scripts live in demo_fraud.py / demo_ordinary.py; names, amounts and padding turns are
-shared by both classes (demo_templates.py) so that only the content separates them.
+files. Scripts live in demo_fraud.py (scams), demo_ordinary.py (everyday talk), demo_genuine.py
+(genuine calls that sound like scams) and demo_pairs.py (hard pairs: a scam and a genuine
+conversation that differ in one turn); names, amounts and padding turns are shared by both
+classes (demo_templates.py) so that only the content separates them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ import random
 from pathlib import Path
 
 from core.demo_fraud import FRAUD_SCRIPTS
+from core.demo_genuine import GENUINE_SCRIPTS
 from core.demo_ordinary import ORDINARY_SCRIPTS
+from core.demo_pairs import PAIR_SCRIPTS
 from core.demo_templates import (
     ACK_FILLERS, END_FILLERS, MID_FILLERS, SCAMMER, VICTIM, Beat, Script, SlotValues, fill, speaker_names,
 )
 
 SPLITS = ("train", "validation", "test")
 SPLIT_SHARES = {"validation": 0.1, "test": 0.1}
+# Share of all rows that come from hard pairs (half scams, half their genuine twins).
+PAIR_SHARE = 0.3
+NEGATIVE_SCRIPTS = ORDINARY_SCRIPTS + GENUINE_SCRIPTS
 # Drawn once per dialogue for both classes: the turn count alone must not hint at the label.
 TURN_WEIGHTS = {2: 6, 3: 9, 4: 11, 5: 12, 6: 12, 7: 11, 8: 10, 9: 8, 10: 7, 11: 6, 12: 5}
 MAX_FILLERS = 2
@@ -66,14 +73,18 @@ def _join_flags(flags: list[str]) -> str:
 
 
 def _reason(rng: random.Random, script: Script, flags: dict[str, bool], outcome: str, names: dict[str, str]) -> str:
-    """One or two sentences from the red flags shown; flags of required beats (the request) stay."""
+    """One or two sentences from the red flags shown; flags of required beats (the request) stay.
+
+    The closing note comes from the script itself where it has one, so that a reason never
+    names a scheme the dialogue does not show.
+    """
     ordered = list(flags)
     keep = {flag for flag, required in flags.items() if required}
     others = [flag for flag in ordered if flag not in keep]
     keep.update(rng.sample(others, min(len(others), max(0, 3 - len(keep)))))
     flags = [flag for flag in ordered if flag in keep]
     scammer, victim = names[SCAMMER], names[VICTIM]
-    note = rng.choice(TYPE_NOTES[script.kind])
+    note = rng.choice(script.notes or TYPE_NOTES[script.kind])
     opening = rng.choice(("{S}{F}，{N}。", "对话中{S}{F}，{N}。", "{S}在对话中{F}，{N}。"))
     text = opening.format(S=scammer, F=_join_flags(flags), N=note)
     if outcome in OUTCOME_NOTES and rng.random() < 0.6:
@@ -104,10 +115,18 @@ def _add_fillers(rng: random.Random, turns: list[tuple[str, str]], main_roles: l
         turns.insert(position, (listener, rng.choice(pool)))
 
 
-def render_dialogue(rng: random.Random, script: Script) -> dict:
-    """One row from one script: names, kept beats, padding turns, and for scams the reason."""
+def render_dialogue(rng: random.Random, script: Script, twin: bool = False,
+                    names: dict[str, str] | None = None) -> dict:
+    """One row from one script: names, kept beats, padding turns, and for scams the reason.
+
+    `twin` renders the genuine twin of a pair script: its beats' `twin` lines replace their
+    lines, every other draw is the same, so the same rng state gives the same conversation.
+    `names` replaces the drawn speaker names (after drawing them, to keep the draws aligned).
+    """
+    fraud = script.is_fraud and not twin
     target_turns = rng.choices(list(TURN_WEIGHTS), list(TURN_WEIGHTS.values()))[0]
-    names = speaker_names(rng, script.roles)
+    drawn = speaker_names(rng, script.roles)
+    names = names or drawn
     slots = SlotValues(rng, names, script.slots)
     ending = rng.choice(script.endings) if script.endings else None
     beats = script.beats + (ending.beats if ending else ())
@@ -118,18 +137,32 @@ def render_dialogue(rng: random.Random, script: Script) -> dict:
     flags: dict[str, bool] = {}  # red flag shown -> shown by a required beat
     for item in kept:
         index = topic % len(item.lines) if item.linked else rng.randrange(len(item.lines))
-        turns.append((item.role, fill(item.lines[index], slots)))
+        lines = item.twin if twin and item.twin else item.lines
+        turns.append((item.role, fill(lines[index], slots)))
         for flag in item.flags_of(index):
+            flag = fill(flag, slots)
             flags[flag] = flags.get(flag, False) or not item.optional
     _add_fillers(rng, turns, list(script.roles)[:2], min(MAX_FILLERS, target_turns - len(turns)))
 
     dialogue = "\n".join(f"{names[role]}: {text}" for role, text in turns)
-    row = {"instruction": "", "input": dialogue, "label": script.is_fraud, "fraud_speaker": "", "reason": "",
-           "fraud_type": script.kind}
-    if script.is_fraud:
+    kind = script.twin_kind if twin else script.kind
+    row = {"instruction": "", "input": dialogue, "label": fraud, "fraud_speaker": "", "reason": "",
+           "fraud_type": kind}
+    if fraud:
         row["fraud_speaker"] = names[SCAMMER]
         row["reason"] = _reason(rng, script, flags, ending.outcome if ending else "", names)
     return row
+
+
+def render_pair(rng: random.Random, script: Script) -> tuple[dict, dict]:
+    """The scam and its genuine twin, rendered from the same draws: the same conversation
+    between other people, differing in one turn. (Same names would make the pair a
+    near-duplicate with both labels, which the audit rightly calls a labelling error.)"""
+    twin_names = speaker_names(random.Random(rng.randrange(1 << 30)), script.roles)
+    state = rng.getstate()
+    genuine = render_dialogue(rng, script, twin=True, names=twin_names)
+    rng.setstate(state)
+    return render_dialogue(rng, script), genuine
 
 
 def _rows_for(rng: random.Random, scripts: tuple[Script, ...], count: int, seen: set[str]) -> list[dict]:
@@ -155,19 +188,18 @@ def _shape(row: dict) -> tuple[int, int]:
     return row["input"].count("\n") + 1, len(row["input"]) // LENGTH_BIN
 
 
-def _length_matched(rng: random.Random, pairs_needed: int) -> tuple[list[dict], list[dict]]:
+def _length_matched(rng: random.Random, pairs_needed: int, seen: set[str]) -> tuple[list[dict], list[dict]]:
     """Equal numbers of scam and ordinary rows in every (turn count, length bin) cell.
 
     Templates alone never make the two length distributions identical, and a length-only
     classifier would pick up the rest; drawing both classes from a larger pool and keeping the
     overlap removes that shortcut by construction.
     """
-    seen: set[str] = set()
     pools: tuple[list[dict], list[dict]] = ([], [])
     batch = pairs_needed * POOL_FACTOR
     for _ in range(20):
         pools[0].extend(_rows_for(rng, FRAUD_SCRIPTS, batch, seen))
-        pools[1].extend(_rows_for(rng, ORDINARY_SCRIPTS, batch, seen))
+        pools[1].extend(_rows_for(rng, NEGATIVE_SCRIPTS, batch, seen))
         cells: tuple[dict, dict] = ({}, {})
         for pool, cell in zip(pools, cells):
             for row in pool:
@@ -181,22 +213,52 @@ def _length_matched(rng: random.Random, pairs_needed: int) -> tuple[list[dict], 
     raise RuntimeError(f"demo generator could not length-match {pairs_needed} pairs")
 
 
+def _hard_pairs(rng: random.Random, count: int, seen: set[str]) -> list[tuple[dict, dict]]:
+    """`count` (scam, genuine twin) pairs, spread evenly over the pair scripts."""
+    pairs: list[tuple[dict, dict]] = []
+    attempts = 0
+    while len(pairs) < count:
+        attempts += 1
+        if attempts > count * 50 + 100:
+            raise RuntimeError(f"demo generator could not find {count} distinct hard pairs")
+        fraud, genuine = render_pair(rng, PAIR_SCRIPTS[len(pairs) % len(PAIR_SCRIPTS)])
+        if fraud["input"] not in seen and genuine["input"] not in seen:
+            seen.update((fraud["input"], genuine["input"]))
+            pairs.append((fraud, genuine))
+    return pairs
+
+
+def _split_units(rng: random.Random, units: list, splits: dict[str, list[dict]]) -> None:
+    """Deal `units` (lists of rows kept together) 80/10/10 into the splits."""
+    rng.shuffle(units)
+    start = 0
+    for name in ("validation", "test"):
+        length = round(len(units) * SPLIT_SHARES[name])
+        for unit in units[start:start + length]:
+            splits[name].extend(unit)
+        start += length
+    for unit in units[start:]:
+        splits["train"].extend(unit)
+
+
 def generate_demo(seed: int = 42, size: int = 2000) -> dict[str, list[dict]]:
-    """Balanced rows split 80/10/10 into train/validation/test, stratified by label."""
+    """Balanced rows split 80/10/10 into train/validation/test, stratified by label.
+
+    Both rows of a hard pair go to the same split, so a test pair is new to the model as a
+    whole and its genuine twin never sits in training next to the scam it mirrors.
+    """
     if size < 2:
         raise ValueError(f"demo size must be at least 2, got {size}")
     rng = random.Random(seed)
-    fraud, ordinary = _length_matched(rng, size - size // 2)
-    classes = (fraud[:size // 2], ordinary)
+    seen: set[str] = set()
+    pair_count = round(size * PAIR_SHARE / 2)
+    pairs = _hard_pairs(rng, pair_count, seen)
+    fraud_count, ordinary_count = size // 2 - pair_count, size - size // 2 - pair_count
+    fraud, ordinary = _length_matched(rng, max(fraud_count, ordinary_count), seen)
     splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
-    for rows in classes:
-        rng.shuffle(rows)
-        start = 0
-        for name in ("validation", "test"):
-            length = round(len(rows) * SPLIT_SHARES[name])
-            splits[name].extend(rows[start:start + length])
-            start += length
-        splits["train"].extend(rows[start:])
+    for rows in (fraud[:fraud_count], ordinary[:ordinary_count]):
+        _split_units(rng, [[row] for row in rows], splits)
+    _split_units(rng, [list(pair) for pair in pairs], splits)
     for rows in splits.values():
         rng.shuffle(rows)
     return splits

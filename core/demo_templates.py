@@ -30,19 +30,24 @@ class Beat:
     linked: bool = False
     # Extra flags of each line, where paraphrases show different red flags.
     line_flags: tuple[tuple[str, ...], ...] = ()
+    # Lines of the genuine twin of a pair script (same count as `lines`, picked by the same index):
+    # the one turn in which the two rows of a hard pair differ.
+    twin: tuple[str, ...] = ()
 
     def flags_of(self, index: int) -> tuple[str, ...]:
         return self.flags + (self.line_flags[index] if self.line_flags else ())
 
 
 def beat(role: str, *lines: str, opt: bool = False, flags: tuple[str, ...] | str = (),
-         group: int = 0, linked: bool = False, each: tuple[str, ...] = ()) -> Beat:
+         group: int = 0, linked: bool = False, each: tuple[str, ...] = (), twin: tuple[str, ...] = ()) -> Beat:
     """`each` gives one extra flag per line (same order as `lines`, "" for none)."""
     flag_tuple = (flags,) if isinstance(flags, str) else tuple(flags)
     if each and len(each) != len(lines):
         raise ValueError(f"beat {lines[0]!r}: {len(each)} line flags for {len(lines)} lines")
+    if twin and len(twin) != len(lines):
+        raise ValueError(f"beat {lines[0]!r}: {len(twin)} twin lines for {len(lines)} lines")
     line_flags = tuple((flag,) if flag else () for flag in each)
-    return Beat(role, tuple(lines), opt or group > 0, flag_tuple, group, linked, line_flags)
+    return Beat(role, tuple(lines), opt or group > 0, flag_tuple, group, linked, line_flags, tuple(twin))
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,19 @@ class Script:
     beats: tuple[Beat, ...]
     endings: tuple[Ending, ...] = ()
     slots: dict[str, tuple[str, ...]] | None = None
+    # Closing clause of a scam row's reason, naming this script's scheme; empty = by `kind`.
+    notes: tuple[str, ...] = ()
+    # A pair script renders as two rows, a scam and (with each beat's `twin` lines) a genuine
+    # conversation of this ordinary kind, differing in one turn.
+    twin_kind: str = ""
 
     @property
     def is_fraud(self) -> bool:
         return SCAMMER in self.roles
+
+    @property
+    def is_pair(self) -> bool:
+        return bool(self.twin_kind)
 
 
 # ---------------------------------------------------------------- speaker names (both classes)
@@ -119,8 +133,13 @@ _TITLES = ("总", "经理", "主任", "警官", "科长", "老师", "专员")
 
 
 def vocative(rng: random.Random, name: str) -> str:
-    """How another speaker addresses `name` at the start of a sentence ("" when anonymous)."""
-    if name.startswith("发言人") or rng.random() < 0.3:
+    """How another speaker addresses `name` at the start of a sentence ("" when anonymous).
+
+    Takes the same two draws whatever the name, so the twins of a hard pair (same draws,
+    other names) stay aligned turn for turn.
+    """
+    silent, pick = rng.random(), rng.random()
+    if name.startswith("发言人") or silent < 0.3:
         return ""
     if name.startswith("客服"):
         return "您好，"
@@ -130,19 +149,23 @@ def vocative(rng: random.Random, name: str) -> str:
     options = [name, "小" + surname, "老" + surname, surname + "哥", surname + "姐"]
     if len(given) == 2:
         options.append(given)
-    return rng.choice(options) + "，"
+    return options[int(pick * len(options))] + "，"
 
 
 def honorific(rng: random.Random, name: str) -> str:
     """Formal address used by service staff ("张先生，"), "" when the speaker is anonymous."""
+    title = "先生" if rng.random() < 0.5 else "女士"  # drawn whatever the name (see vocative)
     if name.startswith("发言人") or not "\u4e00" <= name[0] <= "\u9fff" or name[0] in "小老客":
         return ""
-    return name[0] + rng.choice(("先生", "女士")) + "，"
+    return name[0] + title + "，"
 
 
 # ---------------------------------------------------------------- slot values (both classes)
 def _money(rng: random.Random, low: int, high: int, step: int) -> str:
     value = rng.randrange(low, high + 1, step)
+    if step > 1 and rng.random() < 0.5:
+        # Bills and fees are rarely round: without these, "00" alone told scams from chat.
+        value += rng.randrange(1, step)
     if value >= 10000 and value % 10000 == 0 and rng.random() < 0.5:
         return f"{value // 10000}万元"
     return f"{value}{rng.choice(('元', '元', '块', '块钱'))}"
@@ -270,7 +293,8 @@ FRAUD_ENDINGS = (
 ORDINARY_ENDINGS = (
     Ending("close", (
         beat("B", "你放心，这个我记下了。", "好吧，那就先这样吧。", "行，回头再聊。", "没问题，有事再联系。", "好嘞，谢谢你啊。",
-             "那先这样，我去忙了。", "嗯，知道了，谢谢你跟我说。", opt=True),
+             "那先这样，我去忙了。", "嗯，知道了，谢谢你跟我说。", "这个我再想想吧，回头再说。", "我手头的事还没忙完，晚点再说吧。",
+             opt=True),
         beat("A", "好，有事随时找我。", "行，你先忙吧。", "嗯，回头聊。", opt=True),
     )),
 )
