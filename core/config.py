@@ -31,7 +31,10 @@ KFOLD_MODES = ("none", "chained", "independent")
 TRUNCATIONS = ("keep_end", "keep_start")
 EPOCH = "epoch"
 # Every attention and MLP projection of Qwen2 / Llama-style blocks.
-DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PROJECTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# The defaults are the embedded tiny model's preset (core/presets.py): its word knowledge sits in
+# the token embedding, which LoRA must adapt too (rank 16: 8000x16 + 16x256 weights).
+DEFAULT_TARGET_MODULES = PROJECTION_MODULES + ("embed_tokens",)
 MIN_MAX_LENGTH = 64
 REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
 
@@ -55,9 +58,9 @@ def option(default, help: str, choices: tuple | None = None):
 
 @dataclass
 class LoraSection:
-    r: int = option(8, "LoRA rank: size of the low-rank update (more = more capacity, memory and time)")
-    alpha: int = option(16, "LoRA alpha: the update is scaled by alpha / r")
-    dropout: float = option(0.05, "dropout on the LoRA input during training")
+    r: int = option(16, "LoRA rank: size of the low-rank update (more = more capacity, memory and time)")
+    alpha: int = option(32, "LoRA alpha: the update is scaled by alpha / r")
+    dropout: float = option(0.0, "dropout on the LoRA input during training")
     target_modules: list[str] = option(list(DEFAULT_TARGET_MODULES),
                                        "module names that get a LoRA update (comma-separated on the CLI)")
 
@@ -79,15 +82,16 @@ class DataSection:
 @dataclass
 class TrainSection:
     epochs: float = option(1.0, "passes over the training data (used when max_steps is -1)")
-    max_steps: int = option(80, "optimizer steps to train; -1 = as many as the epochs take")
+    max_steps: int = option(200, "optimizer steps to train; -1 = as many as the epochs take")
     batch_size: int = option(8, "rows per forward pass")
     grad_accum: int = option(1, "forward passes per optimizer step (effective batch = batch_size x grad_accum)")
-    learning_rate: float = option(2e-4, "peak learning rate (LoRA ~1e-4..5e-4; full fine-tuning ~1e-5)")
+    learning_rate: float = option(3e-3, "peak learning rate (embedded tiny model: LoRA 3e-3, full 5e-4; "
+                                  "~1.5B model: LoRA 1e-4, full ~1e-5)")
     scheduler: str = option("cosine", "learning-rate schedule after warmup", SCHEDULERS)
     warmup_ratio: float = option(0.05, "fraction of the steps spent warming the learning rate up from 0")
     weight_decay: float = option(0.0, "AdamW weight decay")
-    eval_every: int | str = option(20, "evaluate every N steps, or 'epoch'; 0 = only at the end")
-    save_every: int | str = option(20, "save a resumable checkpoint every N steps, or 'epoch'")
+    eval_every: int | str = option(100, "evaluate every N steps, or 'epoch'; 0 = only at the end")
+    save_every: int | str = option(100, "save a resumable checkpoint every N steps, or 'epoch'")
     logging_steps: int = option(5, "write a metrics line every N steps")
     early_stopping_patience: int = option(0, "stop after N evaluations without a better eval_loss; 0 = off")
     gradient_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory, slower")

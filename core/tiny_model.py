@@ -2,17 +2,20 @@
 
 The lab, its tests and its demo need a real causal LM that loads through the same
 `AutoTokenizer` / `AutoModelForCausalLM` calls as a hub Qwen2-Instruct model, yet trains in
-seconds on a CPU. No such model may be downloaded, so one is built here: a BPE tokenizer trained
-on the given texts with Qwen2's own pipeline (NFC, Qwen2 split regex, byte level) and ChatML
-special tokens, and a few-million-parameter `Qwen2ForCausalLM` briefly pretrained on those texts
-rendered as ChatML turns, so that it is a weak language model rather than noise. The pretraining
-never sees a dialogue next to its label, so fine-tuning in the lab still has something to learn.
+a minute on a CPU. No such model may be downloaded, so one is built here: a BPE tokenizer trained
+on dialogues with Qwen2's own pipeline (NFC, Qwen2 split regex, byte level) and ChatML special
+tokens, and a ~5-million-parameter `Qwen2ForCausalLM` pretrained on those dialogues rendered as
+the lab's prompts (core.tiny_corpus). Like an instruct model it then answers the lab's question
+in JSON, but its answers are coin flips: pretraining never pairs a dialogue with its label, so
+fine-tuning has everything to teach about which answer is right.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import time
 import uuid
@@ -22,6 +25,10 @@ from pathlib import Path
 from core.env import apply_offline_defaults
 
 apply_offline_defaults()
+
+from core.tiny_corpus import (  # noqa: E402
+    demo_pretraining_dialogues, file_dialogues, pretraining_documents, tokenizer_texts,
+)
 
 import torch  # noqa: E402
 from filelock import FileLock  # noqa: E402
@@ -53,25 +60,25 @@ QWEN2_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-DEFAULT_STEPS = 200
+DEFAULT_STEPS = 300
 DEFAULT_SEED = 42
 BUILD_INFO_FILE = "build_info.json"
 
 
 @dataclass(frozen=True)
 class TinyModelShape:
-    """Sizes of the tokenizer and network; the defaults give about 2 million parameters."""
+    """Sizes of the tokenizer and network, and the pretraining batch; about 5 million parameters."""
 
     vocab_size: int = 8000
-    hidden_size: int = 128
+    hidden_size: int = 256
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    intermediate_size: int = 512
+    intermediate_size: int = 768
     max_position_embeddings: int = 2048
-    sequence_length: int = 256
-    batch_size: int = 4
-    learning_rate: float = 3e-3
+    sequence_length: int = 384  # longest pretraining document; longer dialogues are shortened
+    batch_size: int = 8
+    learning_rate: float = 2e-3
     warmup_steps: int = 20
 
 
@@ -112,33 +119,6 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Qwen2Tokenizer:
     )
 
 
-def chatml_documents(tokenizer: Qwen2Tokenizer, texts: list[str]) -> list[str]:
-    """Render each text as a ChatML conversation whose lines alternate user and assistant turns.
-
-    Dialogue lines become turns so the model learns the ChatML frame it will be prompted with.
-    """
-    documents = []
-    for text in texts:
-        lines = [line for line in text.split("\n") if line.strip()]
-        if not lines:
-            continue
-        messages = [
-            {"role": "user" if index % 2 == 0 else "assistant", "content": line}
-            for index, line in enumerate(lines)
-        ]
-        documents.append(tokenizer.apply_chat_template(messages, tokenize=False) + ENDOFTEXT)
-    return documents
-
-
-def packed_blocks(tokenizer: Qwen2Tokenizer, documents: list[str], length: int) -> torch.Tensor:
-    """Concatenate the tokenized documents and cut them into blocks of `length` tokens."""
-    stream = [token for ids in tokenizer(documents)["input_ids"] for token in ids]
-    count = len(stream) // length
-    if count == 0:
-        raise ValueError(f"texts give {len(stream)} tokens, fewer than one block of {length}")
-    return torch.tensor(stream[: count * length], dtype=torch.long).view(count, length)
-
-
 def new_model(tokenizer: Qwen2Tokenizer, shape: TinyModelShape) -> Qwen2ForCausalLM:
     eos_ids = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)]
     config = Qwen2Config(
@@ -149,7 +129,9 @@ def new_model(tokenizer: Qwen2Tokenizer, shape: TinyModelShape) -> Qwen2ForCausa
         num_attention_heads=shape.num_attention_heads,
         num_key_value_heads=shape.num_key_value_heads,
         max_position_embeddings=shape.max_position_embeddings,
-        tie_word_embeddings=True,
+        # Untied: LoRA on the input embedding (the tiny preset's target) must merge into the input
+        # side only, as it trained; a tied output layer would change with it.
+        tie_word_embeddings=False,
         bos_token_id=None,
         eos_token_id=eos_ids,
         pad_token_id=tokenizer.pad_token_id,
@@ -159,23 +141,57 @@ def new_model(tokenizer: Qwen2Tokenizer, shape: TinyModelShape) -> Qwen2ForCausa
     return model
 
 
-def pretrain(model: Qwen2ForCausalLM, blocks: torch.Tensor, steps: int, shape: TinyModelShape, seed: int) -> list[float]:
-    """Causal-LM pretraining over shuffled blocks; returns the loss of every step.
+def length_batches(documents: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Indices of documents of similar length batched together, batches in random order.
+
+    Documents are not packed into one stream: each starts at position 0 as a prompt does in
+    fine-tuning, and grouping by length keeps the padding small.
+    """
+    order = sorted(range(len(documents)), key=lambda index: (len(documents[index]), rng.random()))
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def padded_batch(documents: list[list[int]], indices: list[int], pad_id: int) -> tuple[torch.Tensor, ...]:
+    width = max(len(documents[index]) for index in indices)
+    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    for row, index in enumerate(indices):
+        ids[row, : len(documents[index])] = torch.tensor(documents[index], dtype=torch.long)
+        mask[row, : len(documents[index])] = 1
+    return ids, mask, ids.masked_fill(mask == 0, -100)
+
+
+def bf16_matmuls() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 / AMX): then autocast halves
+    the pretraining time; elsewhere bfloat16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def pretrain(model: Qwen2ForCausalLM, documents: list[list[int]], pad_id: int, steps: int, shape: TinyModelShape,
+             seed: int, autocast: bool = False) -> list[float]:
+    """Causal-LM pretraining over the documents; returns the loss of every step.
 
     A plain loop rather than `Trainer`: it needs no checkpoints, logging, evaluation or output
-    folder, and the build must stay within seconds, where Trainer's setup alone costs several.
+    folder, and the build must stay within a minute, where Trainer's setup alone costs seconds.
     """
-    generator = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=shape.learning_rate, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(shape.warmup_steps, steps), steps)
-    order = torch.empty(0, dtype=torch.long)
+    queue: list[list[int]] = []
     losses = []
     model.train()
     for _ in range(steps):
-        if len(order) < shape.batch_size:
-            order = torch.cat([order, torch.randperm(len(blocks), generator=generator)])
-        batch, order = blocks[order[: shape.batch_size]], order[shape.batch_size :]
-        loss = model(input_ids=batch, labels=batch).loss
+        if not queue:
+            queue = length_batches(documents, shape.batch_size, rng)
+        ids, mask, labels = padded_batch(documents, queue.pop(), pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -191,7 +207,7 @@ def training_threads() -> int:
 
     Measured on 2 cores: idle, 2 threads train 1.9x faster than 1; with other processes busy,
     2 threads run 2.5-5x slower than 1, since every parallel region waits for a descheduled
-    thread. The weights do not depend on the thread count (checked byte for byte).
+    thread.
     """
     try:
         idle = (os.cpu_count() or 1) - os.getloadavg()[0]
@@ -202,52 +218,62 @@ def training_threads() -> int:
 
 def build_tiny_model(
     out_dir: Path,
-    texts: list[str] | None = None,
+    dialogues: list[str] | None = None,
     *,
     seed: int = DEFAULT_SEED,
     steps: int = DEFAULT_STEPS,
     shape: TinyModelShape = TinyModelShape(),
+    source: str = "demo",
 ) -> Path:
     """Build tokenizer + model into `out_dir` (replacing it); returns `out_dir`.
 
-    `texts` defaults to the demo dataset's texts. Everything is written into a temporary sibling
-    folder that is renamed into place last, so an interrupted build never leaves a half model.
+    `dialogues` default to the demo generator's pretraining dialogues (core.tiny_corpus).
+    Everything is written into a temporary sibling folder that is renamed into place last, so an
+    interrupted build never leaves a half model.
     """
     out_dir = Path(out_dir)
-    if texts is None:
-        texts = demo_texts()
-    if not texts:
-        raise ValueError("build_tiny_model: no texts to train the tokenizer and model on")
+    if dialogues is None:
+        dialogues = demo_pretraining_dialogues()
+    if not dialogues:
+        raise ValueError("build_tiny_model: no dialogues to train the tokenizer and model on")
     if steps < 1:
         raise ValueError(f"build_tiny_model: steps must be at least 1, got {steps}")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer(texts, shape.vocab_size)
-    blocks = packed_blocks(tokenizer, chatml_documents(tokenizer, texts), shape.sequence_length)
+    tokenizer = train_tokenizer(tokenizer_texts(dialogues), shape.vocab_size)
+    documents = pretraining_documents(tokenizer, dialogues, shape.sequence_length, seed)
+    corpus_tokens = sum(len(document) for document in documents)
+    if corpus_tokens < shape.sequence_length:
+        raise ValueError(f"build_tiny_model: the dialogues give {corpus_tokens} tokens of pretraining text, fewer "
+                         f"than one document of {shape.sequence_length}; give it more dialogues")
     torch.manual_seed(seed)
     model = new_model(tokenizer, shape)
     threads_before, threads = torch.get_num_threads(), training_threads()
+    autocast = bf16_matmuls()
     torch.set_num_threads(threads)
     try:
-        losses = pretrain(model, blocks, steps, shape, seed)
+        losses = pretrain(model, documents, tokenizer.pad_token_id, steps, shape, seed, autocast)
     finally:
         torch.set_num_threads(threads_before)
     tail = losses[-min(10, len(losses)) :]
     info = {
         "seed": seed,
         "steps": steps,
+        "source": source,
         "loss_start": losses[0],
         "loss_end": sum(tail) / len(tail),
         "loss_uniform": math.log(len(tokenizer)),
         "losses": [round(loss, 4) for loss in losses],
         "parameters": model.num_parameters(),
         "vocab_size": len(tokenizer),
-        "corpus_tokens": blocks.numel(),
-        "trained_tokens": steps * shape.batch_size * shape.sequence_length,
-        "texts": len(texts),
+        "dialogues": len(dialogues),
+        "corpus_tokens": corpus_tokens,
+        "trained_tokens": min(steps * shape.batch_size, len(documents)) * corpus_tokens // len(documents),
         "shape": asdict(shape),
         "torch_threads": threads,
+        "bf16_autocast": autocast,
         "seconds": 0.0,
+        "cpu_seconds": 0.0,
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -255,6 +281,7 @@ def build_tiny_model(
         tokenizer.save_pretrained(staging)
         model.save_pretrained(staging, safe_serialization=True)
         info["seconds"] = round(time.perf_counter() - started, 2)
+        info["cpu_seconds"] = round(time.process_time() - cpu_started, 2)
         # Written last: its presence marks a finished build.
         (staging / BUILD_INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
         replace_directory(staging, out_dir)
@@ -274,44 +301,53 @@ def replace_directory(source: Path, target: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
-def demo_texts(seed: int = DEFAULT_SEED, size: int = 2000) -> list[str]:
-    """Texts of the demo dataset: dialogues, the default instructions and every answer, so that
-    the tokens of prompts and of `{"is_fraud": true}` answers are in the vocabulary."""
-    from core.answers import answer_text
-    from core.demo_data import generate_demo
-    from core.encoding import DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON
-    from core.records import Record
-
-    rows = [row for split in generate_demo(seed=seed, size=size).values() for row in split]
-    records = [
-        Record(input=row["input"], label=bool(row["label"]), fraud_speaker=row.get("fraud_speaker", ""), reason=row.get("reason", ""))
-        for row in rows
-    ]
-    texts = [record.input for record in records]
-    texts += sorted({row["instruction"] for row in rows if row.get("instruction")})
-    texts += [DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON]
-    texts += [answer_text(record, with_reason=True) for record in records]
-    texts += [answer_text(Record(input="", label=value), with_reason=False) for value in (True, False)]
-    return texts
-
-
 def is_built(path: Path) -> bool:
     return (Path(path) / BUILD_INFO_FILE).is_file()
 
 
+def is_tiny_model(path: str | Path) -> bool:
+    """A folder this module built (for the demo or from a user's file)."""
+    return is_built(Path(path))
+
+
 def ensure_tiny_model(workspace: Path, *, steps: int = DEFAULT_STEPS) -> Path:
-    """Return `workspace/cache/tiny-model`, building it from the demo texts if it is missing.
+    """Return `workspace/cache/tiny-model`, building it from the demo dialogues if it is missing.
 
     A file lock makes concurrent callers (lab page, job processes) wait for one build.
     `steps` only matters when a build happens (tests build shorter ones).
     """
     target = Path(workspace) / "cache" / "tiny-model"
+    return _ensure(target, lambda: build_tiny_model(target, steps=steps))
+
+
+def file_model_dir(workspace: Path, data_file: str | Path) -> Path:
+    """Where the tiny model built from a user's file lives: named after the file and its content."""
+    data_file = Path(data_file)
+    digest = hashlib.sha256(data_file.read_bytes()).hexdigest()[:10]
+    name = "".join(character if character.isalnum() or character in "-_" else "-" for character in data_file.stem)
+    return Path(workspace) / "cache" / f"tiny-{name[:40]}-{digest}"
+
+
+def ensure_tiny_model_for_file(workspace: Path, data_file: str | Path, *, steps: int = DEFAULT_STEPS,
+                               rebuild: bool = False) -> Path:
+    """The tiny model whose tokenizer and pretraining come from the dialogues of `data_file`.
+
+    Only the file's `input` texts are read: its labels never reach the model before fine-tuning.
+    """
+    target = file_model_dir(workspace, data_file)
+    if rebuild and is_built(target):
+        shutil.rmtree(target)
+    return _ensure(target, lambda: build_tiny_model(target, file_dialogues(data_file), steps=steps,
+                                                    source=str(Path(data_file).resolve())))
+
+
+def _ensure(target: Path, build) -> Path:
     if is_built(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / "tiny-model.lock")):
+    with FileLock(str(target.parent / f"{target.name}.lock")):
         if not is_built(target):
             for leftover in target.parent.glob(f".{target.name}.building-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
-            build_tiny_model(target, steps=steps)
+            build()
     return target

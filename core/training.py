@@ -218,7 +218,7 @@ def build_model(prepared: Prepared, init_adapter: str | Path | None = None):
         return PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
     seq_cls = cfg.head == "seq-cls"
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.target_modules),
+                      target_modules=lora_targets(model, cfg.lora.target_modules),
                       task_type=TaskType.SEQ_CLS if seq_cls else TaskType.CAUSAL_LM,
                       # The new classifier head has no pretrained weights: it must train in full.
                       modules_to_save=["score"] if seq_cls else None)
@@ -229,6 +229,21 @@ def build_model(prepared: Prepared, init_adapter: str | Path | None = None):
                          if isinstance(module, torch.nn.Linear)})
         raise ConfigError("lora.target_modules", f"{error}; linear modules of this model: "
                           f"{', '.join(linear)}") from None
+
+
+def lora_targets(model, targets) -> list[str]:
+    """The target modules, less the input embedding of a model that ties it to its output layer:
+    merging an embedding update there would change the output layer too, which training did not."""
+    targets = list(targets)
+    if not getattr(model.config, "tie_word_embeddings", False):
+        return targets
+    embeddings = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                  if isinstance(module, torch.nn.Embedding)}
+    kept = [target for target in targets if target not in embeddings]
+    if len(kept) < len(targets):
+        print(f"LoRA leaves out {', '.join(sorted(set(targets) - set(kept)))}: this model ties its embedding "
+              "to its output layer", flush=True)
+    return kept
 
 
 def _load_quantized(prepared: Prepared):
@@ -369,8 +384,13 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.train.seed)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     prepared = prepare(cfg, workspace)
+    if prepared.device == "cpu":
+        from core.tiny_model import training_threads
+
+        # On a shared CPU, threads beyond the idle cores wait on each other at every parallel region.
+        torch.set_num_threads(training_threads())
     train_records, eval_records = records if records is not None else load_run_records(cfg, run_dir, workspace)
     train_features = encode_records(prepared.tokenizer, train_records, cfg)
     eval_features = encode_records(prepared.tokenizer, eval_records, cfg)
@@ -443,6 +463,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
         "steps": state.global_step,
         "total_steps": state.max_steps,
         "seconds": round(elapsed_before + time.monotonic() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),  # this attempt's process only
         "train_seconds": round(output.metrics.get("train_runtime", 0.0), 1),
         "tokens_per_second": round(sum(speeds) / len(speeds), 1) if speeds else None,
         "real_tokens": state.num_input_tokens_seen,

@@ -98,9 +98,15 @@ def cmd_preview(args) -> int:
 
 def cmd_build_tiny(args) -> int:
     from core.env import workspace_dir
-    from core.tiny_model import ensure_tiny_model
+    from core.tiny_model import ensure_tiny_model, ensure_tiny_model_for_file
 
-    path = ensure_tiny_model(workspace_dir(args.workspace))
+    workspace = workspace_dir(args.workspace)
+    if args.data:
+        path = ensure_tiny_model_for_file(workspace, args.data, rebuild=args.rebuild)
+        print(f"tiny model built from the dialogues of {args.data} (text only); train it with "
+              f"--set model={path}", file=sys.stderr)
+    else:
+        path = ensure_tiny_model(workspace)
     print(path)
     return 0
 
@@ -110,8 +116,14 @@ def cmd_train(args) -> int:
     from core.env import workspace_dir
     from core.training import train_and_wait
 
-    config = load_config(args.config) if args.config else RunConfig()
-    config = apply_overrides(config, args.set or [])
+    if args.config:
+        config = apply_overrides(load_config(args.config), args.set or [])
+    else:
+        from core.presets import apply_preset, preset_for
+
+        # No config file: start from the preset of the model named on the command line.
+        config = apply_overrides(RunConfig(), args.set or [])
+        config = apply_overrides(apply_preset(config, preset_for(config.model)), args.set or [])
     result = train_and_wait(config, workspace_dir(args.workspace))
     if args.json:
         _print_json(result)
@@ -194,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(handler=cmd_preview)
 
     build = commands.add_parser("build-tiny", help="build the embedded tiny model into the workspace")
+    build.add_argument("--data", help="build it from the dialogues of this training file instead of the demo's "
+                       "(its input texts only; labels are never read)")
+    build.add_argument("--rebuild", action="store_true", help="with --data: build again even if built")
     build.set_defaults(handler=cmd_build_tiny)
 
     train = commands.add_parser("train", help="train a run (LoRA, full, K-fold, sweep) as a job and wait")

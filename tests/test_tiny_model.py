@@ -1,4 +1,5 @@
-"""The embedded tiny Qwen2 model: loads like a hub model, is a language model, builds reproducibly."""
+"""The embedded tiny Qwen2 model: loads like a hub model, is a language model, builds reproducibly,
+and learned nothing about fraud labels before fine-tuning."""
 from __future__ import annotations
 
 import json
@@ -11,15 +12,16 @@ import torch
 from conftest import QWEN_TOKENIZER, require_shared
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core import tiny_model
-from core.tiny_model import ENDOFTEXT, IM_END, IM_START, build_tiny_model, demo_texts, ensure_tiny_model, is_built
+from core import tiny_corpus, tiny_model
+from core.tiny_model import ENDOFTEXT, IM_END, IM_START, build_tiny_model, ensure_tiny_model, is_built
 
 SHORT_STEPS = 12
 
 
 @pytest.fixture(scope="module")
 def texts() -> list[str]:
-    return demo_texts()
+    # Fewer dialogues than the default build: short builds need only a tokenizer and a few steps.
+    return tiny_corpus.demo_pretraining_dialogues(600)
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +47,14 @@ def test_default_build_loads_like_a_hub_qwen2_model(tiny_model_dir, loaded):
     eos_ids = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)]
     assert model.generation_config.eos_token_id == eos_ids
     assert model.generation_config.pad_token_id == tokenizer.pad_token_id
-    assert model.config.tie_word_embeddings and model.config.max_position_embeddings == 2048
+    # Untied, so that LoRA on the input embedding merges into the input side only.
+    assert not model.config.tie_word_embeddings and model.config.max_position_embeddings == 2048
     assert model.config.vocab_size == len(tokenizer)
     assert 6000 <= len(tokenizer) <= 8000
     info = read_info(tiny_model_dir)
     parameters = sum(parameter.numel() for parameter in model.parameters())
     assert parameters == info["parameters"]
-    assert 1_000_000 <= parameters <= 5_000_000
+    assert 5_000_000 <= parameters <= 20_000_000
     assert info["steps"] == tiny_model.DEFAULT_STEPS and info["seed"] == tiny_model.DEFAULT_SEED
 
 
@@ -65,8 +68,8 @@ def test_pretraining_took_the_loss_well_below_uniform(tiny_model_dir, loaded, te
     assert info["loss_end"] == pytest.approx(sum(tail) / len(tail), abs=1e-3)
     # The saved weights, not only the log, must carry the training.
     tokenizer, model = loaded
-    document = tiny_model.chatml_documents(tokenizer, texts[-50:-40])
-    ids = torch.tensor([tokenizer("".join(document))["input_ids"][:256]])
+    documents = tiny_corpus.pretraining_documents(tokenizer, texts[-10:], 384, seed=5)
+    ids = torch.tensor([[token for document in documents for token in document][:256]])
     with torch.no_grad():
         loss = model(input_ids=ids, labels=ids).loss.item()
     assert loss < uniform - 3.0
@@ -154,7 +157,7 @@ def test_a_failed_build_keeps_the_previous_model_and_leaves_no_half_folder(tmp_p
 
 
 def test_unusable_input_is_refused_with_a_reason(tmp_path, texts):
-    with pytest.raises(ValueError, match="fewer than one block"):
+    with pytest.raises(ValueError, match="fewer than one document"):
         build_tiny_model(tmp_path / "model", ["你好"], steps=1)
     with pytest.raises(ValueError, match="steps must be at least 1"):
         build_tiny_model(tmp_path / "model", texts, steps=0)
@@ -181,3 +184,59 @@ def test_concurrent_ensure_builds_once(tmp_path, monkeypatch):
     AutoModelForCausalLM.from_pretrained(results[0])
     # A built model is returned as is.
     assert ensure_tiny_model(tmp_path) == results[0] and len(builds) == 1
+
+
+
+def test_pretraining_never_pairs_a_dialogue_with_a_verdict(tiny_tokenizer, texts):
+    documents = [tiny_tokenizer.decode(ids) for ids in tiny_corpus.pretraining_documents(tiny_tokenizer, texts[:300], 384, 1)]
+    with_dialogue = [text for text in documents if "<|im_start|>user" in text]
+    answers = [text for text in documents if "is_fraud\": " in text]
+    assert len(with_dialogue) > 250 and len(answers) > 30
+    for text in with_dialogue:
+        # The assistant continues the conversation; no verdict follows a dialogue.
+        assert "is_fraud\": " not in text.split("<|im_start|>assistant", 1)[1]
+    for text in answers:
+        assert "<|im_start|>user" not in text
+
+
+def test_demo_pretraining_leaves_out_the_demo_evaluation_dialogues():
+    from core.demo_data import generate_demo
+
+    held_out = {row["input"] for name in ("validation", "test") for row in generate_demo()[name]}
+    dialogues = tiny_corpus.demo_pretraining_dialogues()
+    assert len(dialogues) > 5000 and not held_out & set(dialogues)
+    # Another seed than the demo dataset's: mostly other conversations, not the training rows either.
+    train = {row["input"] for row in generate_demo()["train"]}
+    assert len(train & set(dialogues)) < 0.05 * len(train)
+
+
+def test_file_dialogues_reads_the_input_texts_and_nothing_else(tmp_path):
+    rows = [{"input": "甲: 你好\n乙: 在吗", "label": "not a label", "reason": "ignored"},
+            {"input": "   ", "label": True}, {"label": False}, {"input": "丙: 转账给我", "label": None}]
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
+    listed = tmp_path / "train.json"
+    listed.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    table = tmp_path / "train.csv"
+    table.write_text("input,label\n\"甲: 你好\n乙: 在吗\",maybe\n,1\n丙: 转账给我,\n", encoding="utf-8")
+    for path in (jsonl, listed, table):
+        assert tiny_corpus.file_dialogues(path) == ["甲: 你好\n乙: 在吗", "丙: 转账给我"], path
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"label": True}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no row with a non-empty 'input'"):
+        tiny_corpus.file_dialogues(empty)
+
+
+def test_a_model_built_from_a_file_learns_that_files_words(tmp_path):
+    rows = [{"input": f"阿尔法{index}号: 请把麒麟贝壳币转到星云钱包\n贝塔: 好的，星云钱包收到了", "label": index % 2 == 0}
+            for index in range(80)]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    built = tiny_model.ensure_tiny_model_for_file(tmp_path / "workspace", data, steps=2)
+    assert built.name.startswith("tiny-mine-") and is_built(built)
+    info = read_info(built)
+    assert info["source"] == str(data.resolve()) and info["dialogues"] == 80
+    tokenizer = AutoTokenizer.from_pretrained(built)
+    # Words of the file are whole tokens of its tokenizer, as demo words are of the demo's.
+    assert len(tokenizer.encode("星云钱包", add_special_tokens=False)) <= 2
+    assert tiny_model.ensure_tiny_model_for_file(tmp_path / "workspace", data, steps=2) == built
