@@ -61,7 +61,8 @@ def test_adapter_of_another_base_is_refused_before_any_model_loads(tmp_path, tin
     message = str(refused.value)
     assert f"adapter {run} was trained on base {base}" in message
     assert "does not match the base model" in message
-    assert "hidden_size: adapter's base has 32, this model has 128" in message
+    hidden = json.loads((tiny_model_dir / "config.json").read_text())["hidden_size"]
+    assert f"hidden_size: adapter's base has 32, this model has {hidden}" in message
     assert registry.list() == []  # nothing was submitted
     # Without the run file, the base named in adapter_config.json is compared instead.
     (run / "fraud_lab_run.json").unlink()

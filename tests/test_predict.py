@@ -188,7 +188,11 @@ def test_seq_cls_model_predicts_from_its_head_and_generate_equals_score(tiny_mod
     assert predictor.head == "seq_cls"
     rows = test_rows[:6]
     scored = predictor.score(rows, OPTIONS, batch_size=4)
-    assert predictor.generate(rows, OPTIONS, batch_size=3) == scored
+    generated = predictor.generate(rows, OPTIONS, batch_size=3)
+    # Other batch sizes pad differently: the same answers, probabilities equal to float precision.
+    assert [(item.is_fraud, item.valid, item.raw_text) for item in generated] == \
+        [(item.is_fraud, item.valid, item.raw_text) for item in scored]
+    assert [item.p_true for item in generated] == pytest.approx([item.p_true for item in scored], abs=1e-6)
     for record, result in zip(rows, scored):
         ids = encode_prompt(predictor.tokenizer, record, OPTIONS).input_ids
         with torch.no_grad():

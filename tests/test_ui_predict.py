@@ -36,7 +36,9 @@ def random_adapter(workspace: Path, base: Path, name: str, seed: int) -> Path:
         return run_dir / "adapter"
     torch.manual_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                           LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"],
+                           # alpha 128: the embedded base leans to one answer, and a smaller random
+                           # update does not move any of a few dozen answers across it.
+                           LoraConfig(r=8, lora_alpha=128, target_modules=["q_proj", "v_proj"],
                                       task_type="CAUSAL_LM", init_lora_weights=False))
     model.save_pretrained(str(run_dir / "adapter"))
     (run_dir / "fraud_lab_run.json").write_text(json.dumps(
