@@ -27,6 +27,7 @@ from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, 
 from core.predict import (RUN_INFO_FILE, AdapterInfo, find_adapter, fingerprint_mismatch,  # noqa: E402
                           load_predictor)
 from core.records import DataError, Record, load_records  # noqa: E402
+from core.vllm_backend import resolve_backend  # noqa: E402
 
 DEMO = "demo"
 MODES = ("generate", "score")
@@ -53,10 +54,11 @@ class EvalConfig:
     system: str | None = None
     max_length: int | None = None  # None: each adapter's training max_length, else 1024
     mode: str = "generate"  # generate = decode the JSON answer; score = compare P(true) with P(false)
-    batch_size: int = 16
+    batch_size: int | None = None  # rows at once; None: from the free memory and the prompts' lengths
     device: str | None = None  # None / "auto": CUDA when visible
     precision: str = "auto"
     trust_remote_code: bool = False
+    backend: str = "auto"  # auto = vLLM for a causal LM on a GPU when it is installed, else transformers
     include_base: bool = True
     train_data: str | None = None  # for the audit baseline; None: the demo/train run's own file
 
@@ -200,7 +202,7 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     problems: list[str] = []
     if cfg.mode not in MODES:
         problems.append(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    if cfg.batch_size < 1:
+    if cfg.batch_size is not None and cfg.batch_size < 1:
         problems.append(f"batch_size must be at least 1, got {cfg.batch_size}")
     if cfg.limit is not None and cfg.limit < 1:
         problems.append(f"limit must be at least 1 (or empty for every row), got {cfg.limit}")
@@ -210,6 +212,7 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         device = pick_device(cfg.device)
         if cfg.precision not in (None, "", "auto"):
             pick_dtype(cfg.precision, device)
+        resolve_backend(cfg.backend, device)
     except ModelError as error:
         problems.append(str(error))
     records: list[Record] = []
@@ -275,13 +278,13 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
     total = len(eval_plan.records)
     loading = time.perf_counter()
     predictor = load_predictor(plan.model, plan.adapter, device=cfg.device, precision=cfg.precision,
-                               workspace=workspace, trust_remote_code=cfg.trust_remote_code)
+                               workspace=workspace, trust_remote_code=cfg.trust_remote_code, backend=cfg.backend)
     started = time.perf_counter()
     info = {"name": plan.name, "model": plan.model, "adapter": plan.adapter, "device": predictor.device,
-            "precision": predictor.precision, "head": predictor.head, "mode": cfg.mode,
+            "precision": predictor.precision, "head": predictor.head, "mode": cfg.mode, "backend": predictor.backend,
             "load_seconds": round(started - loading, 3), "options": asdict(plan.options)}
-    print(f"{plan.name}: loaded on {predictor.device} ({predictor.precision}) in {info['load_seconds']} s",
-          flush=True)
+    print(f"{plan.name}: loaded on {predictor.device} ({predictor.precision}, {predictor.backend}) in "
+          f"{info['load_seconds']} s", flush=True)
 
     def progress(done: int, _total: int) -> None:
         elapsed = time.perf_counter() - started
@@ -295,8 +298,8 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
                             "elapsed": 0.0, "time": time.time()})
     try:
         if cfg.mode == "score":
-            predictions = predictor.score(eval_plan.records, plan.options, batch_size=cfg.batch_size * 2,
-                                          progress=progress)
+            predictions = predictor.score(eval_plan.records, plan.options,
+                                          batch_size=cfg.batch_size * 2 if cfg.batch_size else 32, progress=progress)
         else:
             predictions = predictor.generate(eval_plan.records, plan.options, batch_size=cfg.batch_size,
                                              progress=progress)
@@ -360,7 +363,8 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
         classification = entry["classification"]
         summary["models"][entry["name"]] = {
             "accuracy": classification["accuracy"], "f1": classification["f1"],
-            "invalid": classification["invalid"], "rows_per_second": entry["rows_per_second"]}
+            "invalid": classification["invalid"], "rows_per_second": entry["rows_per_second"],
+            "backend": entry.get("backend")}
     return summary
 
 

@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList  # noqa: E402
 
 from core.answers import answer_text  # noqa: E402
+from core.decoding import MIN_SHARED_PREFIX, PLAIN_DECODERS, GreedyDecoder, Watch, plain_decoder  # noqa: E402
 from core.encoding import EncodeOptions, answer_reserve, encode_prompt  # noqa: E402
 from core.env import workspace_dir  # noqa: E402
 from core.models import (  # noqa: E402
@@ -43,6 +44,7 @@ from core.models import (  # noqa: E402
     resolve_model_path,
 )
 from core.records import Record  # noqa: E402
+from core.vllm_backend import VLLM, load_vllm_predictor, resolve_backend  # noqa: E402
 
 RUN_INFO_FILE = "fraud_lab_run.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -53,11 +55,6 @@ BASE_MODEL_KEYS = ("base_model", "base_model_path", "model_path", "model")
 # Tokens beyond the longest is_fraud-only answer: room for a stray space or newline before the
 # end-of-turn token, so a slightly off answer still closes and parses.
 SHORT_ANSWER_SLACK = 4
-
-# Architectures whose logits are exactly lm_head(decoder output): the shared-prefix scoring path
-# calls those two parts itself. Others (soft-capped or scaled logits) take the plain forward.
-PLAIN_DECODERS = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "llama", "mistral"}
-MIN_SHARED_PREFIX = 8
 
 Progress = Callable[[int, int], None]
 
@@ -184,6 +181,14 @@ def answer_tokens(tokenizer, with_reason: bool) -> AnswerTokens:
                         longest=longest)
 
 
+def answer_budget(short_answer: AnswerTokens, options: EncodeOptions) -> int:
+    """max_new_tokens of an answer: the room encode_prompt leaves after the prompt with reasons,
+    else the longest is_fraud-only answer and its end-of-turn token, with a little slack."""
+    if options.with_reason:
+        return answer_reserve(options)
+    return short_answer.longest + 1 + SHORT_ANSWER_SLACK
+
+
 def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ids, attention mask and position ids of a left-padded batch.
 
@@ -249,6 +254,7 @@ class Predictor:
         self.base_path = base_path
         self.adapter_path = adapter_path
         self.precision = precision
+        self.backend = "transformers"
         self.end_ids = end_of_turn_ids(tokenizer, getattr(model, "generation_config", None))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.end_ids[0]
         if head == CAUSAL:
@@ -256,7 +262,9 @@ class Predictor:
             # that generate() would merge into ours; plain greedy needs none of them.
             model.generation_config = GenerationConfig(eos_token_id=self.end_ids, pad_token_id=self.pad_id)
         self._answer_tokens: dict[bool, AnswerTokens] = {}
-        self.share_prefix = True  # compute the rows' common prompt start once when scoring
+        self.share_prefix = True  # compute the rows' common prompt start once
+        self.continuous = True  # generate with core.decoding (False: fixed batches through generate)
+        self._decoder: GreedyDecoder | None = None
         # An unmerged PeftModel forwards **kwargs: ask the network underneath.
         network = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._keep_one = "logits_to_keep" in inspect.signature(network.forward).parameters
@@ -267,21 +275,52 @@ class Predictor:
         return self._answer_tokens[with_reason]
 
     def max_new_tokens(self, options: EncodeOptions) -> int:
-        if options.with_reason:
-            return answer_reserve(options)  # the room encode_prompt leaves after the prompt
-        return self.answer_tokens(False).longest + 1 + SHORT_ANSWER_SLACK
+        return answer_budget(self.answer_tokens(False), options)
 
     def prompts(self, records: list[Record], options: EncodeOptions) -> list[list[int]]:
         return [list(encode_prompt(self.tokenizer, record, options).input_ids) for record in records]
 
     @torch.inference_mode()
-    def generate(self, records: list[Record], options: EncodeOptions, batch_size: int = 16,
+    def generate(self, records: list[Record], options: EncodeOptions, batch_size: int | None = None,
                  max_new_tokens: int | None = None, progress: Progress | None = None) -> list[Prediction]:
+        """Greedy answers. `batch_size` caps the rows decoded at once; None sizes it from the free
+        memory and the prompts' lengths (core.decoding.rows_at_once)."""
         if self.head == SEQ_CLS:
-            return self.score(records, options, batch_size=batch_size, progress=progress)
+            return self.score(records, options, batch_size=batch_size or 32, progress=progress)
         prompts = self.prompts(records, options)
         tokens = self.answer_tokens(options.with_reason)
         limit = max_new_tokens or self.max_new_tokens(options)
+        if self.continuous and plain_decoder(self.model):
+            self.decoder().share_prefix = self.share_prefix
+            decoded = self.decoder().decode(prompts, limit, max_rows=batch_size,
+                                            watch=Watch(tokens.prefix, [tokens.true_id, tokens.false_id]),
+                                            progress=progress)
+            results = [self._prediction(item.tokens, item.watched) for item in decoded]
+        else:
+            results = self._generate_batches(prompts, tokens, limit, batch_size or 16, progress)
+        # Answers that left the trained prefix (an untuned base model's prose) get p_true from one
+        # scoring pass, so every row has a probability for ROC curves.
+        missing = [index for index, result in enumerate(results) if result.p_true is None]
+        if missing:
+            scored = self._p_true([prompts[index] for index in missing], tokens, 2 * (batch_size or 16))
+            for index, (p_true, _) in zip(missing, scored):
+                results[index].p_true = p_true
+        return results
+
+    def decoder(self) -> GreedyDecoder:
+        if self._decoder is None:
+            self._decoder = GreedyDecoder(self.model, self.tokenizer, self.end_ids, self.pad_id)
+        return self._decoder
+
+    def _prediction(self, generated: list[int], pair_logits: torch.Tensor | None) -> Prediction:
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        p_true = None if pair_logits is None else float(torch.softmax(pair_logits, dim=-1)[0])
+        return prediction_from_text(text, p_true)
+
+    def _generate_batches(self, prompts: list[list[int]], tokens: AnswerTokens, limit: int, batch_size: int,
+                          progress: Progress | None) -> list[Prediction]:
+        """Fixed sorted batches through model.generate: for models the greedy decoder does not
+        drive itself (sliding-window attention, scaled logits)."""
         results: list[Prediction | None] = [None] * len(prompts)
         done = 0
         for batch in length_batches([len(prompt) for prompt in prompts], batch_size):
@@ -293,22 +332,14 @@ class Predictor:
                 generated = output[row, ids.shape[1]:].tolist()
                 ends = [position for position, token in enumerate(generated) if token in self.end_ids]
                 generated = generated[: ends[0]] if ends else generated
-                text = self.tokenizer.decode(generated, skip_special_tokens=True)
-                p_true = None
+                logits = None
                 if capture.logits is not None and generated[: len(tokens.prefix)] == tokens.prefix:
-                    p_true = float(torch.softmax(capture.logits[row], dim=-1)[0])
-                results[index] = prediction_from_text(text, p_true)
+                    logits = capture.logits[row]
+                results[index] = self._prediction(generated, logits)
             done += len(batch)
             if progress:
                 progress(done, len(prompts))
-        # Answers that left the trained prefix (an untuned base model's prose) get p_true from one
-        # scoring pass, so every row has a probability for ROC curves.
-        missing = [index for index, result in enumerate(results) if result.p_true is None]
-        if missing:
-            scored = self._p_true([prompts[index] for index in missing], tokens, batch_size * 2)
-            for index, (p_true, _) in zip(missing, scored):
-                results[index].p_true = p_true
-        return results
+        return results  # type: ignore[return-value]
 
     @torch.inference_mode()
     def score(self, records: list[Record], options: EncodeOptions, batch_size: int = 32,
@@ -408,9 +439,16 @@ class Predictor:
     def free(self) -> None:
         """Drop the model so the next one fits; the predictor is unusable afterwards."""
         self.model = None
+        self._decoder = None  # it holds the model too
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _context_length(base_path: str, ceiling: int = 8192) -> int:
+    config_file = Path(base_path) / "config.json"
+    limit = _read_json(config_file).get("max_position_embeddings") if config_file.is_file() else None
+    return min(ceiling, int(limit)) if isinstance(limit, int) and limit > 0 else ceiling
 
 
 def _has_tokenizer(folder: Path) -> bool:
@@ -420,11 +458,13 @@ def _has_tokenizer(folder: Path) -> bool:
 
 def load_predictor(model: str | None, adapter: str | Path | None = None, device: str | None = None,
                    precision: str | None = "auto", workspace=None, trust_remote_code: bool = False,
-                   merge_adapter: bool = True) -> Predictor:
+                   merge_adapter: bool = True, backend: str = "transformers"):
     """Load a model (and adapter) for inference on `device` (GPU with bf16 when present, else CPU).
 
     `model` may be empty when the adapter's run names its base. The adapter is merged into the
-    weights by default: inference then runs at the base model's speed.
+    weights by default: inference then runs at the base model's speed. `backend` "auto" or
+    "vllm" hands a causal LM on a GPU to vLLM when it is installed (core.vllm_backend); the
+    result then has the Predictor's generate/score/free and `backend` == "vllm".
     """
     workspace = workspace_dir(workspace)
     info = find_adapter(adapter) if adapter else None
@@ -444,6 +484,9 @@ def load_predictor(model: str | None, adapter: str | Path | None = None, device:
     tokenizer_folder = info.path if info is not None and _has_tokenizer(info.path) else Path(base_path)
     tokenizer = load_tokenizer(str(tokenizer_folder), trust_remote_code=trust_remote_code)
     head = info.head if info is not None else model_head(base_path)
+    if resolve_backend(backend, device, head) == VLLM:
+        return load_vllm_predictor(base_path, info, device, precision, trust_remote_code, tokenizer_folder,
+                                   max_model_len=_context_length(base_path))
     if head == SEQ_CLS:
         network = load_sequence_classifier(base_path, tokenizer, dtype, device, trust_remote_code)
     else:

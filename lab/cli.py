@@ -128,7 +128,7 @@ def cmd_eval(args) -> int:
 
     config = EvalConfig(model=args.model, adapters=args.adapter or [], data=args.data, limit=args.limit,
                         with_reason=args.with_reason, mode=args.mode, device=args.device,
-                        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
+                        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, backend=args.backend)
     result = evaluate_and_wait(config, workspace_dir(args.workspace))
     if args.json:
         _print_json(result)
@@ -210,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--with-reason", action="store_true")
     evaluate.add_argument("--mode", default="score", choices=["generate", "score"])
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--batch-size", type=int, default=None,
+                          help="rows decoded at once (default: from the free memory and the prompts' lengths)")
+    evaluate.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm"],
+                          help="auto: vLLM on a GPU when it is installed, else transformers")
     evaluate.add_argument("--trust-remote-code", action="store_true")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)

@@ -372,6 +372,18 @@ def summary_html(result: EvalResult, data_name: str, language: str) -> str:
     return f"<p>{html.escape(line)}</p>" + (f"<ul>{items}</ul>" if items else "")
 
 
+def eta_text(line: dict) -> str:
+    """Time left for one model at its rate so far, as h:mm:ss or m:ss; "—" before its first row."""
+    speed, left = line.get("rows_per_second"), line["total"] - line["done"]
+    if left <= 0:
+        return "0:00"
+    if not speed:
+        return "—"
+    minutes, seconds = divmod(round(left / speed), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
 def progress_html(job_id: str, status: str, result: EvalResult | None, planned: int, error: str | None,
                   language: str) -> str:
     """The job's status and each model's rows done (from metrics.jsonl), models started of planned."""
@@ -383,7 +395,7 @@ def progress_html(job_id: str, status: str, result: EvalResult | None, planned: 
     for name, line in latest.items():
         speed = line.get("rows_per_second")
         items.append(t("eval.progress_line", language, model=name, done=line["done"], total=line["total"],
-                       speed="—" if speed is None else f"{speed:.1f}"))
+                       speed="—" if speed is None else f"{speed:.1f}", eta=eta_text(line)))
     if items:
         parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>")
     if error:

@@ -134,10 +134,12 @@ def test_side_by_side_job_writes_predictions_and_metrics_that_add_up(side_by_sid
         assert counts["invalid"] == invalid
         assert counts["accuracy"] == pytest.approx(sum(_correct(row, entry["name"]) for row in rows) / 24)
         assert entry["rows_per_second"] > 0
+        assert entry["backend"] == "transformers"  # vLLM is not installed on the CPU machines
         assert all(row["models"][entry["name"]]["p_true"] is not None for row in rows)
     assert result.metrics["models"][1]["classification"]["invalid"] == 0  # the tuned model answers in JSON
     progress = result.latest_progress()
     assert {name: progress[name]["done"] for name in names} == {name: 24 for name in names}
+    assert job.summary["models"]["tiny-adapter"]["backend"] == "transformers"
     assert job.summary["models"]["tiny-adapter"]["accuracy"] == result.metrics["models"][1]["classification"]["accuracy"]
 
 

@@ -238,3 +238,15 @@ def test_show_and_switch_language(app, finished):
     assert finished["job_id"] in outputs[0]
     with pytest.raises(gr.Error, match="no evaluation run"):
         handler(app, "show_evaluation")("not-a-run", 0.5, "en")
+
+
+def test_a_running_evaluation_shows_each_models_rate_and_time_left(tmp_path):
+    lines = [{"model": "base", "done": 300, "total": 300, "rows_per_second": 12.0, "elapsed": 25.0},
+             {"model": "run-a", "done": 0, "total": 300, "rows_per_second": None, "elapsed": 0.0},
+             {"model": "run-a", "done": 100, "total": 300, "rows_per_second": 2.5, "elapsed": 40.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    progress = eval_views.progress_html("job-1", "running", eval_views.read_result(tmp_path), 3, None, "en")
+    assert "base: 300/300 rows, 12.0 rows/s, ETA 0:00" in progress
+    assert "run-a: 100/300 rows, 2.5 rows/s, ETA 1:20" in progress  # 200 rows left at 2.5 rows/s
+    assert eval_views.eta_text({"done": 0, "total": 300, "rows_per_second": None}) == "—"
+    assert eval_views.eta_text({"done": 1, "total": 9001, "rows_per_second": 2.0}) == "1:15:00"
