@@ -52,7 +52,7 @@ def varied(tiny_model_dir, rows):
     biased.weight = head.weight
     model.lm_head = biased
     prompts = predictor.prompts(rows, SHORT)
-    for bias in torch.arange(0.0, 5.0, 0.25).tolist():
+    for bias in torch.arange(1.0, 5.0, 0.25).tolist():  # with less, hardly any row ends
         with torch.no_grad():
             biased.bias.zero_()
             biased.bias[predictor.end_ids[0]] = bias
@@ -76,7 +76,7 @@ def plain_greedy(predictor, prompts: list[list[int]], limit: int) -> list[list[i
 
 @pytest.mark.parametrize("options", [SHORT, LONG], ids=["is_fraud", "with_reason"])
 def test_tokens_equal_plain_greedy_generate_row_for_row_in_fp32(tuned, rows, options):
-    limit = tuned.max_new_tokens(options) if not options.with_reason else 40
+    limit = tuned.max_new_tokens(options) if not options.with_reason else 32
     prompts = tuned.prompts(rows, options)
     decoded = tuned.decoder().decode(prompts, limit, max_rows=5)
     reference = plain_greedy(tuned, prompts, limit)
