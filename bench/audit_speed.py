@@ -19,7 +19,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from core.audit import audit  # noqa: E402
+from core.audit.report import audit  # noqa: E402
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "fraud_dialogues"
 EDIT_CHARACTERS = "的了是我你他在有这那个们就也都和"

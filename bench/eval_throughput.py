@@ -10,11 +10,11 @@ answers in the format the way a tuned model does. It is cached under workspace/c
 
 (a) notebook: evaluate.py's predict_batch - batches of 8 in file order, tokenizer left padding,
     model.generate(do_sample=True, top_k=1, max_new_tokens=2048), end-of-turn ids as stop tokens.
-(b) lab: core.predict - is_fraud by `score` (one forward, sorted batches of 32); with reasons by
+(b) lab: core.eval.predict - is_fraud by `score` (one forward, sorted batches of 32); with reasons by
     `generate` (sorted batches of 16, greedy, answer-sized max_new_tokens).
 A constant on the true token's logit (the same in both copies of the model) makes half of the
 is_fraud rows come out true, so that the label agreement printed is not one label agreeing with
-itself. Both read the same prompt ids (core.encoding.encode_prompt), so only the procedure
+itself. Both read the same prompt ids (core.data.encoding.encode_prompt), so only the procedure
 differs; the time counted is prompt building + inference, model loading excluded, after one
 warm-up row each; each side keeps its fastest of `--repeats` alternating rounds. On a CPU shared
 with other busy processes, `--threads 1` avoids stalls of multi-threaded small matrix products.
@@ -42,12 +42,12 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
-from core.answers import parse_answer  # noqa: E402
-from core.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX, EncodeOptions,  # noqa: E402
+from core.data.answers import parse_answer  # noqa: E402
+from core.data.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX, EncodeOptions,  # noqa: E402
                            encode, encode_prompt)
 from core.models import end_of_turn_ids, load_tokenizer  # noqa: E402
-from core.predict import load_predictor  # noqa: E402
-from core.records import load_records  # noqa: E402
+from core.eval.predict import load_predictor  # noqa: E402
+from core.data.records import load_records  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 QWEN_TOKENIZER = SHARED / "qwen-tokenizer"
@@ -60,8 +60,8 @@ NOTEBOOK_MAX_NEW_TOKENS = 2048
 def sources(workspace: Path) -> tuple[str, Path, Path]:
     if QWEN_TOKENIZER.is_dir() and REAL_TRAIN.is_file() and REAL_TEST.is_file():
         return str(QWEN_TOKENIZER), REAL_TRAIN, REAL_TEST
-    from core.demo_data import ensure_demo_dataset
-    from core.tiny_model import ensure_tiny_model
+    from core.demo.dataset import ensure_demo_dataset
+    from core.demo.tiny_model import ensure_tiny_model
 
     splits = ensure_demo_dataset(workspace)
     tokenizer = str(QWEN_TOKENIZER) if QWEN_TOKENIZER.is_dir() else str(ensure_tiny_model(workspace))

@@ -3,10 +3,10 @@
     python bench/train_throughput.py [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
 
 (a) notebook recipe: Trainer's random order, DataCollatorForSeq2Seq(padding=True), batch 8.
-(b) lab recipe: the same Trainer with core.batching's length-grouped order (core.training.LabTrainer).
+(b) lab recipe: the same Trainer with core.train.batching's length-grouped order (core.train.training.LabTrainer).
 Both train the same freshly initialized bench-size Qwen2 model (the real Qwen vocabulary from
 ../shared/qwen-tokenizer when present, else the tiny model's) with the lab's default LoRA, on the
-same rows (../shared real data when present, else the demo set) encoded by core.encoding.
+same rows (../shared real data when present, else the demo set) encoded by core.data.encoding.
 
 Only the time inside optimizer steps is timed (Trainer callbacks), after `--warmup` untimed
 steps; "real" tokens are the non-pad tokens of each batch. The last line is the ratio (b)/(a)
@@ -33,9 +33,9 @@ from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, 
                           TrainerCallback, TrainingArguments)
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
-from core.batching import EncodedDataset, make_collator  # noqa: E402
+from core.train.batching import EncodedDataset, make_collator  # noqa: E402
 from core.config import RunConfig  # noqa: E402
-from core.training import LabTrainer, encode_records  # noqa: E402
+from core.train.training import LabTrainer, encode_records  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 QWEN_TOKENIZER = SHARED / "qwen-tokenizer"
@@ -45,19 +45,19 @@ REAL_DATA = SHARED / "data" / "fraud_dialogues" / "eval0902.jsonl"
 def load_inputs(rows: int, seed: int):
     from core.env import workspace_dir
     from core.models import load_tokenizer
-    from core.records import load_records
+    from core.data.records import load_records
 
     workspace = workspace_dir()
     if QWEN_TOKENIZER.is_dir():
         tokenizer_source = str(QWEN_TOKENIZER)
     else:
-        from core.tiny_model import ensure_tiny_model
+        from core.demo.tiny_model import ensure_tiny_model
 
         tokenizer_source = str(ensure_tiny_model(workspace))
     if REAL_DATA.is_file():
         data_source = REAL_DATA
     else:
-        from core.demo_data import ensure_demo_dataset
+        from core.demo.dataset import ensure_demo_dataset
 
         data_source = ensure_demo_dataset(workspace)["train"]
     tokenizer = load_tokenizer(tokenizer_source)

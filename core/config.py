@@ -456,7 +456,7 @@ def data_file(value: str, split: str, workspace: Path) -> Path | None:
     if not text:
         return None
     if text == DEMO:
-        from core.demo_data import ensure_demo_dataset
+        from core.demo.dataset import ensure_demo_dataset
 
         return Path(ensure_demo_dataset(Path(workspace))[split])
     path = Path(text).expanduser()
@@ -590,7 +590,7 @@ def _check_model(cfg: RunConfig, workspace: Path):
     from core.models import EMBEDDED_ALIASES, ModelError, resolve_model_path
 
     if cfg.model.strip() in EMBEDDED_ALIASES:
-        from core.tiny_model import is_built
+        from core.demo.tiny_model import is_built
 
         folder = Path(workspace) / "cache" / "tiny-model"
         return folder if is_built(folder) else None
@@ -610,7 +610,7 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
 
 def _check_data(cfg: RunConfig, workspace: Path):
-    from core.records import DataError, load_records
+    from core.data.records import DataError, load_records
 
     first = None
     for split in ("train", "validation", "test"):
@@ -641,7 +641,7 @@ def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None
     """Encode one row with the real tokenizer when it is on disk: proves max_length fits."""
     if model_folder is None or record is None:
         return
-    from core.encoding import encode, encode_prompt
+    from core.data.encoding import encode, encode_prompt
     from core.models import ModelError, load_tokenizer
 
     try:
@@ -656,7 +656,7 @@ def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None
 
 
 def encode_options(cfg: RunConfig):
-    from core.encoding import EncodeOptions
+    from core.data.encoding import EncodeOptions
 
     return EncodeOptions(with_reason=cfg.data.with_reason, instruction=cfg.data.instruction or None,
                          system=cfg.data.system, max_length=cfg.data.max_length,

@@ -22,7 +22,7 @@ def resolve_model_path(model: str, workspace: Path) -> str:
     """Map the name a user gave to something from_pretrained can open without a download."""
     name = (model or "").strip()
     if name in EMBEDDED_ALIASES:
-        from core.tiny_model import ensure_tiny_model
+        from core.demo.tiny_model import ensure_tiny_model
 
         return str(ensure_tiny_model(Path(workspace)))
     path = Path(name).expanduser()

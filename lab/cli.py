@@ -30,7 +30,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_check_data(args) -> int:
-    from core.records import DataError, load_records
+    from core.data.records import DataError, load_records
 
     try:
         result = load_records(args.file, strict=False)
@@ -52,7 +52,7 @@ def cmd_check_data(args) -> int:
 
 
 def _preview_record(args):
-    from core.records import DataError, load_records, row_to_record
+    from core.data.records import DataError, load_records, row_to_record
 
     if args.record:
         try:
@@ -71,7 +71,7 @@ def _preview_record(args):
 
 
 def cmd_preview(args) -> int:
-    from core.encoding import EncodeOptions, encode, token_view
+    from core.data.encoding import EncodeOptions, encode, token_view
     from core.env import workspace_dir
     from core.models import load_tokenizer, resolve_model_path
 
@@ -98,7 +98,7 @@ def cmd_preview(args) -> int:
 
 def cmd_build_tiny(args) -> int:
     from core.env import workspace_dir
-    from core.tiny_model import ensure_tiny_model
+    from core.demo.tiny_model import ensure_tiny_model
 
     path = ensure_tiny_model(workspace_dir(args.workspace))
     print(path)
@@ -108,7 +108,7 @@ def cmd_build_tiny(args) -> int:
 def cmd_train(args) -> int:
     from core.config import RunConfig, apply_overrides, load_config
     from core.env import workspace_dir
-    from core.training import train_and_wait
+    from core.train.training import train_and_wait
 
     config = load_config(args.config) if args.config else RunConfig()
     config = apply_overrides(config, args.set or [])
@@ -124,7 +124,7 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     from core.env import workspace_dir
-    from core.evaluation import EvalConfig, evaluate_and_wait
+    from core.eval.evaluation import EvalConfig, evaluate_and_wait
 
     config = EvalConfig(model=args.model, adapters=args.adapter or [], data=args.data, limit=args.limit,
                         with_reason=args.with_reason, mode=args.mode, device=args.device,
@@ -138,8 +138,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from core.audit import audit, format_report
-    from core.records import load_records
+    from core.audit.report import audit, format_report
+    from core.data.records import load_records
 
     train = load_records(args.train, strict=False)
     test = load_records(args.test, strict=False) if args.test else None
@@ -153,7 +153,7 @@ def cmd_audit(args) -> int:
 
 def cmd_export(args) -> int:
     from core.env import workspace_dir
-    from core.export import export_run
+    from core.train.export import export_run
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():
@@ -232,7 +232,7 @@ def _user_errors() -> tuple:
     """Errors that carry a message meant for the user: print it, no traceback."""
     from core.env import PathOutsideWorkspace
     from core.models import ModelError
-    from core.records import DataError
+    from core.data.records import DataError
 
     errors = [DataError, ModelError, PathOutsideWorkspace, FileNotFoundError]
     try:

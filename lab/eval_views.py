@@ -1,7 +1,7 @@
-"""Figures and tables of an evaluation run (core.eval_report's metrics.json and predictions.jsonl).
+"""Figures and tables of an evaluation run (core.eval.report's metrics.json and predictions.jsonl).
 
 Nothing here computes a metric of its own: numbers are read from metrics.json or computed by
-core.metrics (the threshold table, the baseline's curves). Tables come in two forms: a numeric
+core.eval.metrics (the threshold table, the baseline's curves). Tables come in two forms: a numeric
 DataFrame (what a test compares with metrics.json) and `formatted(...)`, the strings the page
 shows. Text from the data or from a model reaches HTML only through html.escape; Dataframe cells
 are shown as plain text by the page (datatype "str").
@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.eval_report import EvalResult, load_evaluation
-from core.metrics import curves, metrics_at_threshold
+from core.eval.report import EvalResult, load_evaluation
+from core.eval.metrics import curves, metrics_at_threshold
 from lab.i18n import label_names, t
 
 BASELINE = "TF-IDF + LR"
@@ -78,7 +78,7 @@ def scores(result: EvalResult) -> dict[str, list[float | None]]:
 
 
 def answer_label(answer: dict | None) -> bool | None:
-    """is_fraud of one model's answer; None when it could not be read (core.eval_report's rule)."""
+    """is_fraud of one model's answer; None when it could not be read (core.eval.report's rule)."""
     if not answer or not answer.get("valid", True) or answer.get("is_fraud") is None:
         return None
     return bool(answer["is_fraud"])

@@ -104,13 +104,13 @@ class Loaded:
 
 
 def _load_base(base: str, workspace: Path, device: str | None):
-    from core.predict import load_predictor
+    from core.eval.predict import load_predictor
 
     return load_predictor(base, device=device, workspace=workspace)
 
 
 def _load_tuned(base: str, checkpoint: Path, workspace: Path, device: str | None):
-    from core.predict import load_predictor
+    from core.eval.predict import load_predictor
 
     if _is_model(checkpoint) or (_is_model(checkpoint / "model") and not (checkpoint / "adapter").exists()):
         # A full fine-tune is a whole model: it replaces the base instead of sitting on it.

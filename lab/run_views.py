@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.jobs import FINISHED, JobRegistry
-from core.run_files import config_differences, fold_table, metrics_sources, read_all_metrics, read_appended
+from core.jobs.registry import FINISHED, JobRegistry
+from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics, read_appended
 from lab.i18n import t
 
 TRAINING_KINDS = ("train", "kfold", "sweep")
@@ -272,9 +272,9 @@ def fold_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
 
 
 def sweep_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
-    """The sweep's own table (core.sweep.sweep_table) when it offers one, else its trials' summaries."""
+    """The sweep's own table (core.train.sweep.sweep_table) when it offers one, else its trials' summaries."""
     try:
-        from core.sweep import sweep_table
+        from core.train.sweep import sweep_table
     except ImportError:
         sweep_table = None
     if sweep_table is not None:

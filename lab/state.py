@@ -22,10 +22,10 @@ import gradio as gr
 
 import pandas as pd
 
-from core.dataset_stats import records_frame
+from core.data.stats import records_frame
 from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
 from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, ModelError, load_tokenizer
-from core.records import DataError, Problem, Record, load_records
+from core.data.records import DataError, Problem, Record, load_records
 from lab.i18n import DEFAULT_LANGUAGE, t
 
 DEMO = "demo"
@@ -211,7 +211,7 @@ def _split_files(choice: str, compare: str | None, workspace: Path, language: st
     if not str(choice or "").strip():
         raise gr.Error(t("error.no_dataset", language), print_exception=False)
     if choice == DEMO:
-        from core.demo_data import ensure_demo_dataset
+        from core.demo.dataset import ensure_demo_dataset
 
         files = {split: Path(path) for split, path in ensure_demo_dataset(Path(workspace)).items()}
     else:
@@ -297,7 +297,7 @@ def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
     Building takes minutes on a CPU, far too long for a handler: it runs in the background
     (started by `warm_up` when the server starts, or here on first use).
     """
-    from core.tiny_model import ensure_tiny_model, is_built
+    from core.demo.tiny_model import ensure_tiny_model, is_built
 
     folder = Path(workspace) / "cache" / "tiny-model"
     if is_built(folder):
@@ -308,8 +308,8 @@ def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
 
 def warm_up(workspace: Path) -> None:
     """Generate the demo dataset and build the embedded model in the background."""
-    from core.demo_data import ensure_demo_dataset
-    from core.tiny_model import ensure_tiny_model
+    from core.demo.dataset import ensure_demo_dataset
+    from core.demo.tiny_model import ensure_tiny_model
 
     def work():
         ensure_demo_dataset(Path(workspace))

@@ -16,7 +16,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.dataset_stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
+from core.data.stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
 from core.models import EMBEDDED_MODEL
 from lab import charts
 from lab.i18n import label_names, t
@@ -155,7 +155,7 @@ _AUDITS: dict[str, Future] = {}
 
 def _audit_module():
     try:
-        import core.audit as audit_module
+        import core.audit.report as audit_module
     except ImportError:
         return None
     return audit_module

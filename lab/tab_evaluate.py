@@ -1,6 +1,6 @@
 """Evaluate tab: run a base model and its checkpoints on the same test rows, as a job, and compare.
 
-The evaluation itself runs in a job process (core.evaluation.start_evaluation); this module only
+The evaluation itself runs in a job process (core.eval.evaluation.start_evaluation); this module only
 submits it, polls its progress file with a gr.Timer, stops it, and shows a finished run's
 metrics.json / predictions.jsonl through lab.eval_views.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from core.evaluation import DEMO, EvalConfig, EvalConfigError, start_evaluation
-from core.jobs import FINAL, JobRegistry, UnknownJob
+from core.eval.evaluation import DEMO, EvalConfig, EvalConfigError, start_evaluation
+from core.jobs.registry import FINAL, JobRegistry, UnknownJob
 from core.models import EMBEDDED_MODEL
 from lab import eval_views
 from lab.i18n import t

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.encoding import EncodeOptions, encode_prompt
+from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
-from core.predict import RUN_INFO_FILE, Prediction
-from core.records import Record
+from core.eval.predict import RUN_INFO_FILE, Prediction
+from core.data.records import Record
 from lab.i18n import label_names, t
 from lab.model_slot import (NONE, SLOT, ModelSlot, base_model_choices, checkpoint_choices, resolve_base,
                             resolve_checkpoint)

@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.jobs import FINISHED, JobStateError, UnknownJob
+from core.jobs.registry import FINISHED, JobStateError, UnknownJob
 from lab import run_views
 from lab.i18n import t
 from lab.state import TabContext, poll, user_errors

@@ -1,6 +1,6 @@
 """Tokenize tab: what one row becomes for the model, token by token, and how long all rows are.
 
-Token texts come from `core.encoding.token_view` and are html.escape'd one by one; the chat text
+Token texts come from `core.data.encoding.token_view` and are html.escape'd one by one; the chat text
 goes to a Textbox, which shows text as text.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.dataset_stats import share_over, untruncated_lengths
-from core.encoding import TRUNCATION_SIDES, EncodeOptions, Encoded, encode, token_view
+from core.data.stats import share_over, untruncated_lengths
+from core.data.encoding import TRUNCATION_SIDES, EncodeOptions, Encoded, encode, token_view
 from core.models import EMBEDDED_MODEL
-from core.records import Record
+from core.data.records import Record
 from lab import charts
 from lab.i18n import label_names, t
 from lab.state import DEMO, TabContext, get_tokenizer, load_dataset, tokenizer_choices, user_errors

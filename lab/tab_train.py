@@ -20,7 +20,7 @@ import yaml
 
 from core.config import (DEMO, ConfigError, FieldSpec, RunConfig, SweepSection, apply_overrides, config_from_dict,
                          field_specs, to_cli_command, to_yaml, validate)
-from core.jobs import JobStateError, UnknownJob
+from core.jobs.registry import JobStateError, UnknownJob
 from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL
 from lab import run_views
 from lab.i18n import t
@@ -180,7 +180,7 @@ def preview(workspace: Path, values: Sequence, sweep: str, language: str) -> Pre
 
 
 def _job_kind(cfg: RunConfig) -> str:
-    from core.training import job_kind
+    from core.train.training import job_kind
 
     return job_kind(cfg)
 
@@ -231,7 +231,7 @@ def with_checked_paths(cfg: RunConfig, workspace: Path, language: str) -> RunCon
 
 def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
     """Validate the form's config (gr.Error naming the key) and submit it as a job."""
-    from core.training import start_training
+    from core.train.training import start_training
 
     try:
         cfg = validate(config_from_form(values, sweep), workspace, deep=False)  # a wrong value first

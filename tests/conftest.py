@@ -34,7 +34,7 @@ def session_workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(session_workspace) -> Path:
-    from core.tiny_model import ensure_tiny_model
+    from core.demo.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model(session_workspace)
 
@@ -55,6 +55,6 @@ def qwen_tokenizer():
 
 @pytest.fixture(scope="session")
 def demo_splits(session_workspace) -> dict:
-    from core.demo_data import ensure_demo_dataset
+    from core.demo.dataset import ensure_demo_dataset
 
     return ensure_demo_dataset(session_workspace)

@@ -1,0 +1,265 @@
+"""The job registry with real job processes (functions in tests/job_fixtures.py)."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core.jobs.registry import (JobRegistry, JobStateError, UnknownJob, kill_tree, process_alive, read_tail,
+                       stop_requested)
+
+TIMEOUT = 30
+
+
+def entry(name: str) -> str:
+    return f"tests.jobs.job_fixtures:{name}"
+
+
+def wait_until(predicate, timeout: float = TIMEOUT, what: str = "condition"):
+    """Polls without touching the registry's pump, so nothing here starts jobs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    workspace = tmp_path / "workspace"
+    yield workspace
+    # Never leave job processes behind, whatever the test did.
+    for job in JobRegistry(workspace).list():
+        if job.is_active and job.pid:
+            kill_tree(job.pid, job.pid_create_time, grace=1.0)
+        child_pid = job.run_dir / "child.pid"
+        if child_pid.exists():
+            kill_tree(int(child_pid.read_text()), grace=1.0)
+
+
+def test_submitted_job_runs_in_its_own_process_and_finishes(workspace):
+    import torch
+
+    registry = JobRegistry(workspace, max_running=2)
+    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 3, "step_seconds": 0.01, "probe_device": True})
+    assert re.fullmatch(r"\d{8}-\d{6}-test-[0-9a-f]{4}", job.id)
+    assert job.status == "running" and job.pid not in (None, os.getpid())
+    assert job.run_dir == workspace.resolve() / "runs" / job.id
+
+    done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "finished", done.error
+    assert done.summary == {"steps": 3, "resumed": False}
+    assert lines(done.run_dir / "steps.txt") == ["step 0", "step 1", "step 2"]
+    assert sorted(path.name for path in done.run_dir.iterdir()) == ["log.txt", "resume.txt", "steps.txt"]
+    assert done.attempts == 1 and done.started_at <= done.finished_at
+    log = registry.log_tail(job.id, lines=100)
+    assert f"=== job {job.id} (test) attempt 1 ===" in log
+    assert f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}" in log
+    # Each job gets one GPU of its own; on a machine without one nothing is set.
+    assert done.device == (registry.gpus[0] if torch.cuda.is_available() else None)
+    if done.device is not None:
+        assert f"CUDA_VISIBLE_DEVICES={done.device})" in log
+    assert f"=== job {job.id} finished" in log
+
+
+def test_failing_job_is_failed_with_the_error_message(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit("test", {"entry": entry("failing"), "message": "boom 42"})
+    done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "failed"
+    assert done.error == "ValueError: boom 42"
+    log = registry.log_tail(job.id)
+    assert "about to fail" in log and "Traceback (most recent call last)" in log
+
+
+def test_stop_asks_the_job_and_it_ends_stopped(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
+
+    stopping = registry.stop(job.id)
+    assert stopping.status == "stopping" and stop_requested(job.run_dir)
+    done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "stopped" and done.error is None
+    assert lines(job.run_dir / "events.txt")[0].startswith("saw stop before step")
+    assert 0 < done.summary["steps"] < 400
+
+
+def test_killed_job_process_is_reported_lost_and_the_queue_moves_on(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    first = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    second = registry.submit("test", {"entry": entry("sleepy"), "steps": 2, "step_seconds": 0.01})
+    assert second.status == "queued"
+    wait_until(lambda: (first.run_dir / "steps.txt").exists(), what="first job running")
+
+    os.kill(first.pid, signal.SIGKILL)
+    wait_until(lambda: not process_alive(first.pid, first.pid_create_time), what="process death")
+    assert registry.pump() == [second.id]
+    lost = registry.get(first.id)
+    assert lost.status == "failed"
+    assert lost.error.startswith("process lost\n")
+    assert f"=== job {first.id} (test) attempt 1 ===" in lost.error and "sleepy starts at step 0" in lost.error
+    assert registry.wait(second.id, timeout=TIMEOUT, poll=0.1).status == "finished"
+
+
+def test_queued_job_starts_when_the_running_one_ends_without_any_pump(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    first = registry.submit("test", {"entry": entry("sleepy"), "steps": 3, "step_seconds": 0.05})
+    second = registry.submit("test", {"entry": entry("sleepy"), "steps": 2, "step_seconds": 0.01})
+    assert (first.status, second.status) == ("running", "queued")
+
+    done = wait_until(lambda: (job := registry.get(second.id)).is_final and job, what="second job")
+    assert done.status == "finished"
+    assert done.started_at >= registry.get(first.id).finished_at
+    wait_until(lambda: not process_alive(first.pid, first.pid_create_time), what="first job process exit")
+    assert f"started queued job(s): {second.id}" in registry.log_tail(first.id)
+
+
+def test_a_new_registry_on_the_workspace_sees_and_monitors_the_live_job(workspace):
+    first_server = JobRegistry(workspace, max_running=1)
+    job = first_server.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="job running")
+    del first_server
+
+    restarted = JobRegistry(workspace)
+    assert restarted.max_running == 1
+    assert restarted.reconcile() == []
+    seen = restarted.get(job.id)
+    assert (seen.status, seen.pid, seen.config) == ("running", job.pid, job.config)
+    assert [listed.id for listed in restarted.list(parent_id=None)] == [job.id]
+    assert restarted.stop(job.id, wait=True, timeout=TIMEOUT).status == "stopped"
+
+
+def test_reconcile_detects_reused_pid_and_lost_stopping_job(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    running = registry.submit("test", {"entry": entry("sleepy"), "steps": 1}, start=False)
+    stopping = registry.submit("test", {"entry": entry("sleepy"), "steps": 1}, start=False)
+    real_start = psutil.Process().create_time()
+    database = sqlite3.connect(workspace / "jobs.sqlite")
+    with database:  # this test process stands in for the job process
+        database.execute("UPDATE jobs SET status = 'running', pid = ?, pid_create_time = ? WHERE id = ?",
+                         (os.getpid(), real_start, running.id))
+        database.execute("UPDATE jobs SET status = 'stopping', pid = ?, pid_create_time = ? WHERE id = ?",
+                         (os.getpid(), real_start, stopping.id))
+    assert registry.reconcile() == []
+
+    with database:  # same pid, other start time: the pid now belongs to another process
+        database.execute("UPDATE jobs SET pid_create_time = ?", (real_start - 3600,))
+    database.close()
+    assert sorted(registry.reconcile()) == sorted([running.id, stopping.id])
+    assert registry.get(running.id).status == "failed"
+    assert registry.get(running.id).error == "process lost"
+    assert registry.get(stopping.id).status == "stopped"
+
+
+def test_resume_continues_a_stopped_job_with_context_resume(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 30, "step_seconds": 0.05})
+    wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
+    assert registry.stop(job.id, wait=True, timeout=TIMEOUT).status == "stopped"
+    steps_before = len(lines(job.run_dir / "steps.txt"))
+    assert 0 < steps_before < 30
+
+    resumed = registry.resume(job.id)
+    assert resumed.status == "running" and resumed.attempts == 2
+    assert not stop_requested(job.run_dir)
+    done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "finished" and done.summary == {"steps": 30, "resumed": True}
+    assert lines(job.run_dir / "resume.txt") == ["False", "True"]
+    assert lines(job.run_dir / "steps.txt") == [f"step {step}" for step in range(30)]
+    assert f"=== job {job.id} (test) attempt 2 ===" in registry.log_tail(job.id, lines=200)
+    with pytest.raises(JobStateError):
+        registry.resume(job.id)
+
+
+def test_delete_refuses_a_running_job_and_removes_a_stopped_one(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    with pytest.raises(JobStateError, match="still running"):
+        registry.delete(job.id)
+    assert registry.get(job.id).status == "running" and job.run_dir.is_dir()
+
+    registry.stop(job.id, wait=True, timeout=TIMEOUT)
+    registry.delete(job.id)
+    with pytest.raises(UnknownJob):
+        registry.get(job.id)
+    assert not job.run_dir.exists()
+
+
+def test_parent_records_its_inline_folds_as_children(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    parent = registry.submit("test", {"entry": entry("with_folds"), "folds": 2})
+    done = registry.wait(parent.id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "finished", done.error
+    folds = registry.children(parent.id)
+    assert [(fold.kind, fold.status, fold.inline) for fold in folds] == [("fold", "finished", True)] * 2
+    assert [fold.summary["score"] for fold in folds] == [0.1, 0.2]
+    assert done.summary["mean_score"] == pytest.approx((0.1 + 0.2) / 2)
+    assert [fold.run_dir for fold in folds] == [parent.run_dir / "fold-0", parent.run_dir / "fold-1"]
+    assert {fold.pid for fold in folds} == {done.pid}  # they ran inside the parent's process
+    assert [job.id for job in registry.list(parent_id=None)] == [parent.id]
+
+
+def test_stopping_a_parent_stops_its_running_fold(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    parent = registry.submit("test", {"entry": entry("with_folds"), "folds": 2, "steps": 400})
+    fold = wait_until(lambda: registry.children(parent.id), what="first fold")[0]
+    wait_until(lambda: registry.get(fold.id).status == "running", what="fold running")
+
+    registry.stop(parent.id)
+    assert registry.get(fold.id).status == "stopping" and stop_requested(fold.run_dir)
+    assert registry.wait(parent.id, timeout=TIMEOUT, poll=0.1).status == "stopped"
+    assert [child.status for child in registry.children(parent.id)] == ["stopped"]
+
+
+def test_hard_stop_kills_a_job_that_ignores_stop_with_its_child_process(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit("test", {"entry": entry("stubborn")})
+    child_pid = int(wait_until(lambda: (job.run_dir / "child.pid").exists() and (job.run_dir / "child.pid").read_text(),
+                               what="child process"))
+    started = time.monotonic()
+    done = registry.stop(job.id, wait=True, timeout=1.0)
+    assert done.status == "stopped"
+    assert time.monotonic() - started < 10
+    assert not process_alive(job.pid, job.pid_create_time)
+    wait_until(lambda: not process_alive(child_pid), timeout=5, what="grandchild death")
+
+
+def test_submit_refuses_what_cannot_run(workspace):
+    registry = JobRegistry(workspace, max_running=1)
+    with pytest.raises(ValueError, match="unknown job kind 'nonsense'"):
+        registry.submit("nonsense", {})
+    with pytest.raises(ValueError, match="only allowed for kind 'test'"):
+        registry.submit("train", {"entry": entry("sleepy")})
+    with pytest.raises(ValueError, match="tests.<module>:<function>"):
+        registry.submit("test", {"entry": "os:system"})
+    with pytest.raises(TypeError, match="not JSON-serializable"):
+        registry.submit("test", {"entry": entry("sleepy"), "value": object()})
+    assert registry.list() == []
+
+
+def test_max_running_defaults_to_gpu_count_and_an_explicit_value_is_kept(workspace):
+    import torch
+
+    assert JobRegistry(workspace).max_running == max(1, torch.cuda.device_count())
+    JobRegistry(workspace, max_running=3)
+    assert JobRegistry(workspace).max_running == 3
+
+
+def test_read_tail_returns_the_last_lines_of_a_large_log(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("".join(f"line {number} {'x' * 50}\n" for number in range(5000)))
+    assert read_tail(log, 3).splitlines() == [f"line {number} {'x' * 50}" for number in (4997, 4998, 4999)]
+    assert read_tail(tmp_path / "missing.txt", 3) == ""

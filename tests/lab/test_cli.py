@@ -1,0 +1,68 @@
+"""The command line: real subprocesses, exit codes and JSON a script can read."""
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT, QWEN_TOKENIZER, require_shared
+
+
+def run_lab(*args, workspace=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    if workspace:
+        env["FRAUD_LAB_WORKSPACE"] = str(workspace)
+    return subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env, timeout=300)
+
+
+def test_check_data_reports_problems_and_exit_status(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙: 再见", "label": 0}\n', encoding="utf-8")
+    result = run_lab("check-data", good, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 2 and report["labels"] == {"true": 1, "false": 1} and report["problems"] == []
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙"}\n{broken\n', encoding="utf-8")
+    result = run_lab("check-data", bad, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["rows"] == 1
+    assert [(p["line"], p["field"]) for p in report["problems"]] == [(2, "label"), (3, "")]
+    text = run_lab("check-data", bad)
+    assert f"{bad}:2: label: missing (required)" in text.stdout
+
+
+def test_check_data_on_a_missing_file_is_a_message_not_a_traceback(tmp_path):
+    result = run_lab("check-data", tmp_path / "nope.jsonl")
+    assert result.returncode == 1
+    assert "file not found" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_preview_json_with_the_real_qwen_tokenizer(tmp_path):
+    tokenizer = require_shared(QWEN_TOKENIZER)
+    record = {"input": "张三: 请把验证码发给我\n李四: 好的", "label": True, "fraud_speaker": "张三",
+              "reason": "索要验证码"}
+    result = run_lab("preview", "--model", tokenizer, "--record", json.dumps(record, ensure_ascii=False),
+                     "--with-reason", "--json")
+    assert result.returncode == 0, result.stderr
+    preview = json.loads(result.stdout)
+    assert set(preview) >= {"text", "input_ids", "labels", "tokens", "num_tokens", "num_trained", "truncated"}
+    assert preview["num_tokens"] == len(preview["input_ids"]) == len(preview["tokens"])
+    trained = [t["id"] for t in preview["tokens"] if t["trained"]]
+    assert trained == [i for i, label in zip(preview["input_ids"], preview["labels"]) if label != -100]
+    assert trained[-1] == 151645 and preview["num_trained"] == len(trained)
+    assert preview["text"].endswith('{"is_fraud": true, "fraud_speaker": "张三", "reason": "索要验证码"}<|im_end|>')
+
+
+def test_preview_of_a_data_row_with_truncation(tmp_path):
+    tokenizer = require_shared(QWEN_TOKENIZER)
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"input": "甲: " + "今天天气很好。" * 200, "label": False}, ensure_ascii=False),
+                    encoding="utf-8")
+    result = run_lab("preview", "--model", tokenizer, "--data", data, "--row", 0, "--max-length", 100, "--json")
+    preview = json.loads(result.stdout)
+    assert preview["truncated"] is True and preview["num_tokens"] <= 100
+    missing = run_lab("preview", "--model", tmp_path / "no-such-model", "--data", data)
+    assert missing.returncode == 2 and "model folder not found" in missing.stderr
