@@ -4,22 +4,19 @@ Rows are resampled from ../shared/data/fraud_dialogues/*.jsonl with a few random
 edits when that folder exists, else drawn from a small synthetic generator. Prints each stage's
 wall and CPU seconds; the last line is the total.
 
-    python bench/audit_speed.py [--rows 30000] [--test-fraction 0.2] [--seed 0]
+    python -m bench.audit_speed [--rows 30000] [--test-fraction 0.2] [--seed 0]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from core.audit.report import audit  # noqa: E402
+from core.audit.report import audit
+from core.env import REPO_ROOT
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "fraud_dialogues"
 EDIT_CHARACTERS = "的了是我你他在有这那个们就也都和"

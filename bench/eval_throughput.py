@@ -1,7 +1,7 @@
 """Evaluation throughput: the notebooks' procedure against the lab's, same model, rows and prompts.
 
-    python bench/eval_throughput.py [--rows 64] [--reason-rows 16] [--train-steps 60] [--device cpu]
-                                    [--threads N] [--repeats 3]
+    python -m bench.eval_throughput [--rows 64] [--reason-rows 16] [--train-steps 60] [--device cpu]
+                                     [--threads N] [--repeats 3]
 
 The model is a bench-size Qwen2 (the real Qwen vocabulary from ../shared/qwen-tokenizer when
 present, else the tiny model's), randomly initialized and fully fine-tuned for `--train-steps`
@@ -31,23 +31,19 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# First: importing core sets the offline defaults that transformers reads when it is imported.
+from core.env import REPO_ROOT
 
-from core.env import apply_offline_defaults  # noqa: E402
+import torch
+from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+from transformers.utils import logging as transformers_logging
 
-apply_offline_defaults()
-
-import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
-from transformers.utils import logging as transformers_logging  # noqa: E402
-
-from core.data.answers import parse_answer  # noqa: E402
-from core.data.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX, EncodeOptions,  # noqa: E402
+from core.data.answers import parse_answer
+from core.data.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX, EncodeOptions,
                            encode, encode_prompt)
-from core.models import end_of_turn_ids, load_tokenizer  # noqa: E402
-from core.eval.predict import load_predictor  # noqa: E402
-from core.data.records import load_records  # noqa: E402
+from core.models import end_of_turn_ids, load_tokenizer
+from core.eval.predict import load_predictor
+from core.data.records import load_records
 
 SHARED = REPO_ROOT.parent / "shared"
 QWEN_TOKENIZER = SHARED / "qwen-tokenizer"

@@ -1,6 +1,6 @@
 """Training throughput: the notebooks' batching against the lab's, same model, data and steps.
 
-    python bench/train_throughput.py [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
+    python -m bench.train_throughput [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
 
 (a) notebook recipe: Trainer's random order, DataCollatorForSeq2Seq(padding=True), batch 8.
 (b) lab recipe: the same Trainer with core.train.batching's length-grouped order (core.train.training.LabTrainer).
@@ -21,21 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# First: importing core sets the offline defaults that transformers reads when it is imported.
+from core.env import REPO_ROOT
 
-from core.env import apply_offline_defaults  # noqa: E402
-
-apply_offline_defaults()
-
-import torch  # noqa: E402
-from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, Qwen2ForCausalLM, Trainer,  # noqa: E402
+import torch
+from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, Qwen2ForCausalLM, Trainer,
                           TrainerCallback, TrainingArguments)
-from transformers.utils import logging as transformers_logging  # noqa: E402
+from transformers.utils import logging as transformers_logging
 
-from core.train.batching import EncodedDataset, make_collator  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.train.training import LabTrainer, encode_records  # noqa: E402
+from core.train.batching import EncodedDataset, make_collator
+from core.config import RunConfig
+from core.train.training import LabTrainer, encode_records
 
 SHARED = REPO_ROOT.parent / "shared"
 QWEN_TOKENIZER = SHARED / "qwen-tokenizer"

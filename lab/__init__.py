@@ -1,17 +1,15 @@
 """fraud-lab's Gradio page (`lab.app`, `lab.server`, one module per tab) and its CLI (`lab.cli`).
 
-Importing the package sets the offline defaults and points Gradio's temporary folder into the
-workspace before anything imports gradio: Gradio reads these variables at import time, and an
-upload must never land outside the workspace.
+Importing the package sets the offline defaults (by importing `core`) and points Gradio's
+temporary folder into the workspace before anything imports gradio: Gradio reads these variables
+at import time, and an upload must never land outside the workspace.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from core.env import REPO_ROOT, apply_offline_defaults
-
-apply_offline_defaults()
+from core.env import REPO_ROOT
 
 
 def gradio_temp_dir(workspace: str | Path) -> Path:

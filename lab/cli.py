@@ -10,10 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from core.env import apply_offline_defaults
-
-apply_offline_defaults()
-
 
 def _print_json(payload) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))

@@ -6,10 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from core.env import apply_offline_defaults, workspace_dir
+from core.env import workspace_dir
 from lab import gradio_temp_dir
-
-apply_offline_defaults()
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 

@@ -2,27 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from core.env import apply_offline_defaults  # noqa: E402
-
-apply_offline_defaults()
-
-SHARED = REPO_ROOT.parent / "shared"
-SHARED_DATA = SHARED / "data" / "fraud_dialogues"
-QWEN_TOKENIZER = SHARED / "qwen-tokenizer"
-
-
-def require_shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared is only present on the project's machines)")
-    return path
+from tests.paths import QWEN_TOKENIZER, require_shared
 
 
 @pytest.fixture(scope="session")

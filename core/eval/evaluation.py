@@ -9,24 +9,20 @@ adapter/base match, device) and submits an `eval` job; the job process calls
 """
 from __future__ import annotations
 
-from core.env import apply_offline_defaults
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
-apply_offline_defaults()
-
-import json  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field, fields  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from core.data.encoding import EncodeOptions  # noqa: E402
-from core.env import workspace_dir  # noqa: E402
-from core.eval.report import (METRICS_FILE, PREDICTIONS_FILE, PROGRESS_FILE, EvalResult,  # noqa: E402, F401
+from core.data.encoding import EncodeOptions
+from core.env import workspace_dir
+from core.eval.report import (METRICS_FILE, PREDICTIONS_FILE, PROGRESS_FILE, EvalResult,  # noqa: F401
                               build_metrics, load_evaluation, prediction_rows, write_json, write_jsonl)
-from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path  # noqa: E402
-from core.eval.predict import (RUN_INFO_FILE, AdapterInfo, find_adapter, fingerprint_mismatch,  # noqa: E402
+from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path
+from core.eval.predict import (RUN_INFO_FILE, AdapterInfo, find_adapter, fingerprint_mismatch,
                           load_predictor)
-from core.data.records import DataError, Record, load_records  # noqa: E402
+from core.data.records import DataError, Record, load_records
 
 DEMO = "demo"
 MODES = ("generate", "score")

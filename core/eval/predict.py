@@ -11,26 +11,22 @@ Two ways to read an answer:
 """
 from __future__ import annotations
 
-from core.env import apply_offline_defaults
+import copy
+import gc
+import inspect
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
 
-apply_offline_defaults()
+import torch
+from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-import copy  # noqa: E402
-import gc  # noqa: E402
-import inspect  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
-
-import torch  # noqa: E402
-from transformers import DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList  # noqa: E402
-
-from core.data.answers import answer_text  # noqa: E402
-from core.data.encoding import EncodeOptions, answer_reserve, encode_prompt  # noqa: E402
-from core.env import workspace_dir  # noqa: E402
-from core.models import (  # noqa: E402
+from core.data.answers import answer_text
+from core.data.encoding import EncodeOptions, answer_reserve, encode_prompt
+from core.env import workspace_dir
+from core.models import (
     ModelError,
     default_precision,
     end_of_turn_ids,
@@ -42,7 +38,7 @@ from core.models import (  # noqa: E402
     pick_dtype,
     resolve_model_path,
 )
-from core.data.records import Record  # noqa: E402
+from core.data.records import Record
 
 RUN_INFO_FILE = "fraud_lab_run.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"

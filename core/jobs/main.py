@@ -17,11 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from core.env import apply_offline_defaults
-
-apply_offline_defaults()  # before any job module imports transformers
-
-from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, TEST_KIND, JobContext, JobRegistry,  # noqa: E402
+from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, TEST_KIND, JobContext, JobRegistry,
                        UnknownJob, job_entry, stop_requested, to_json)
 
 

@@ -445,9 +445,10 @@ class JobRegistry:
         device = ",".join(gpu_ids) or None
         environment = dict(os.environ, PYTHONUNBUFFERED="1", FRAUD_LAB_WORKSPACE=str(self.workspace),
                            **{JOB_ID_ENV: job_id})
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         environment = job_environment(gpu_ids, environment)
         command = job_command(self.workspace, job_id, gpu_ids)
+        # `python -m` puts its working folder first on sys.path: started in the project folder, the job
+        # process imports `core` (and a test's job module) from there, installed or not.
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / LOG_FILE, "ab") as log:

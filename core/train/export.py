@@ -5,17 +5,13 @@ model's speed. It gets its own fraud_lab_run.json so an evaluation encodes promp
 """
 from __future__ import annotations
 
-from core.env import apply_offline_defaults
+import json
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
 
-apply_offline_defaults()
-
-import json  # noqa: E402
-import shutil  # noqa: E402
-import uuid  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from core.models import (ModelError, load_causal_lm, load_sequence_classifier, load_tokenizer,  # noqa: E402
+from core.models import (ModelError, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint)
 
 RUN_INFO_FILE = "fraud_lab_run.json"

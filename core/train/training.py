@@ -9,33 +9,29 @@ A run folder ends up with:
 """
 from __future__ import annotations
 
-from core.env import apply_offline_defaults
+import dataclasses
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-apply_offline_defaults()
+import torch
+from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed  # noqa: E402
-from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
-
-from core.train.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator, padding_stats  # noqa: E402
-from core.config import (EPOCH, ConfigError, RunConfig, config_from_dict, config_to_dict, data_file,  # noqa: E402
+from core.train.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator, padding_stats
+from core.config import (EPOCH, ConfigError, RunConfig, config_from_dict, config_to_dict, data_file,
                          encode_options, save_config, validate, with_absolute_paths)
-from core.data.encoding import encode, encode_prompt  # noqa: E402
-from core.env import workspace_dir  # noqa: E402
-from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,  # noqa: E402
+from core.data.encoding import encode, encode_prompt
+from core.env import workspace_dir
+from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint, pick_device, pick_dtype, resolve_model_path)
-from core.data.records import Record, load_records  # noqa: E402
-from core.train.callbacks import (MetricsFileCallback, StopOnRequestCallback, read_metrics,  # noqa: E402
+from core.data.records import Record, load_records
+from core.train.callbacks import (MetricsFileCallback, StopOnRequestCallback, read_metrics,
                                   truncate_metrics)
 
 CONFIG_FILE = "config.yaml"

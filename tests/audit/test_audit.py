@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from tests.conftest import QWEN_TOKENIZER, SHARED_DATA, require_shared
+from tests.paths import QWEN_TOKENIZER, SHARED_DATA, require_shared
 from core.audit.report import audit, baseline_predictions, format_report
 from core.audit.duplicates import NEAR_JACCARD, normalise
 from core.audit.ngrams import char_ngram_matrix

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.conftest import QWEN_TOKENIZER, require_shared
+from tests.paths import QWEN_TOKENIZER, require_shared
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.demo import tiny_model

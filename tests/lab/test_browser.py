@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-output" / "browser"
@@ -41,7 +41,7 @@ def server(session_workspace, tiny_model_dir, demo_splits):
     (uploads / "xss.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     port = free_port()
     log = open(session_workspace / "browser-server.log", "w")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), FRAUD_LAB_WORKSPACE=str(session_workspace))
+    env = dict(os.environ, FRAUD_LAB_WORKSPACE=str(session_workspace))
     process = subprocess.Popen([sys.executable, "-m", "lab", "serve", "--port", str(port)], cwd=REPO_ROOT,
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

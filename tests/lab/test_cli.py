@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT, QWEN_TOKENIZER, require_shared
+from tests.paths import REPO_ROOT, QWEN_TOKENIZER, require_shared
 
 
 def run_lab(*args, workspace=None):
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ)
     if workspace:
         env["FRAUD_LAB_WORKSPACE"] = str(workspace)
     return subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True,

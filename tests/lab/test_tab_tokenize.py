@@ -8,7 +8,7 @@ import shutil
 import gradio as gr
 import pytest
 
-from tests.conftest import QWEN_TOKENIZER, require_shared
+from tests.paths import QWEN_TOKENIZER, require_shared
 from core.data.answers import answer_text
 from core.data.encoding import EncodeOptions, encode
 from core.data.records import load_records
