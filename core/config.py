@@ -338,10 +338,9 @@ def to_yaml(cfg: RunConfig) -> str:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(cfg), encoding="utf-8")
-    return path
+    from core.workspace import write_text
+
+    return write_text(path, to_yaml(cfg))
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -591,8 +590,9 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
     if cfg.model.strip() in EMBEDDED_ALIASES:
         from core.demo.tiny_model import is_built
+        from core.workspace import Workspace
 
-        folder = Path(workspace) / "cache" / "tiny-model"
+        folder = Workspace(workspace).tiny_model_dir
         return folder if is_built(folder) else None
     try:
         path = resolve_model_path(cfg.model, workspace)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.env import REPO_ROOT
+from core.env import workspace_path
+from core.workspace import Workspace
 
 
 def gradio_temp_dir(workspace: str | Path) -> Path:
-    return Path(workspace) / "cache" / "gradio"
+    return Workspace(workspace).gradio_dir
 
 
-# Not workspace_dir(): that creates the folder, and importing a package should not.
-os.environ.setdefault("GRADIO_TEMP_DIR", str(gradio_temp_dir(
-    Path(os.environ.get("FRAUD_LAB_WORKSPACE") or REPO_ROOT / "workspace").expanduser().resolve())))
+# workspace_path, not workspace_dir: importing a package should not create folders.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(gradio_temp_dir(workspace_path())))

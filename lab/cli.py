@@ -150,10 +150,11 @@ def cmd_audit(args) -> int:
 def cmd_export(args) -> int:
     from core.env import workspace_dir
     from core.train.export import export_run
+    from core.workspace import Workspace
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():
-        run_dir = workspace_dir(args.workspace) / "runs" / args.run
+        run_dir = Workspace(workspace_dir(args.workspace)).run(args.run).path
     print(export_run(run_dir, Path(args.out) if args.out else None))
     return 0
 

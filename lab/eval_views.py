@@ -18,6 +18,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.eval.report import EvalResult, load_evaluation
+from core.workspace import RunDir
 from core.eval.metrics import curves, metrics_at_threshold
 from lab.i18n import label_names, t
 
@@ -40,7 +41,8 @@ def read_result(run_dir: Path | str) -> EvalResult:
     """load_evaluation, cached until metrics.json or predictions.jsonl change (a slider drag
     re-reads nothing)."""
     run_dir = Path(run_dir)
-    stamps = tuple(_stamp(run_dir / name) for name in ("metrics.json", "predictions.jsonl", "metrics.jsonl"))
+    run = RunDir(run_dir)
+    stamps = tuple(_stamp(path) for path in (run.eval_metrics, run.predictions_file, run.metrics_lines))
     key = (str(run_dir.resolve()), stamps)
     if key not in _CACHE:
         if len(_CACHE) > 8:

@@ -19,7 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobRegistry
-from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics, read_appended
+from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics
+from core.workspace import read_appended
 from lab.i18n import t
 
 TRAINING_KINDS = ("train", "kfold", "sweep")

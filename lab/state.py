@@ -26,12 +26,11 @@ from core.data.stats import records_frame
 from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
 from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, ModelError, load_tokenizer
 from core.data.records import DataError, Problem, Record, load_records
+from core.workspace import CACHE_DIR, OUTPUT_FOLDERS, UPLOADS_DIR, Workspace
 from lab.i18n import DEFAULT_LANGUAGE, t
 
 DEMO = "demo"
 DATA_SUFFIXES = (".jsonl", ".json", ".csv")
-# Folders of a workspace that hold the lab's own outputs, not datasets a user would pick.
-NOT_DATA_FOLDERS = {"runs", "cache", "demo", ".gradio"}
 SEARCH_DEPTH = 4
 
 
@@ -132,7 +131,9 @@ def _walk(folder: Path, depth: int = SEARCH_DEPTH, skip: set[str] = frozenset())
 def dataset_choices(workspace: Path) -> list[str]:
     """"demo", then data files under the workspace (relative paths) and assets."""
     workspace = Path(workspace)
-    found = [display_path(path, workspace) for root in roots(workspace) for path in _walk(root, skip=NOT_DATA_FOLDERS)
+    # Uploads are data a user brought; the other output folders hold the lab's own files.
+    skip = set(OUTPUT_FOLDERS) - {UPLOADS_DIR}
+    found = [display_path(path, workspace) for root in roots(workspace) for path in _walk(root, skip=skip)
              if path.suffix.lower() in DATA_SUFFIXES]
     return [DEMO] + found
 
@@ -151,7 +152,7 @@ def save_upload(upload: str | Path, workspace: Path, language: str = DEFAULT_LAN
     if Path(name).suffix.lower() not in DATA_SUFFIXES:
         raise gr.Error(t("error.upload_type", language, name=source.name, types=", ".join(DATA_SUFFIXES)),
                        print_exception=False)
-    target_folder = Path(workspace) / "uploads"
+    target_folder = Workspace(workspace).uploads_dir
     target_folder.mkdir(parents=True, exist_ok=True)
     target, number = target_folder / name, 0
     while target.exists():
@@ -260,7 +261,7 @@ def tokenizer_choices(workspace: Path) -> list[str]:
     """"embedded", then model folders (with a tokenizer_config.json) under the workspace and assets."""
     workspace = Path(workspace)
     # cache/ holds the embedded model, listed as "embedded".
-    folders = [path.parent for root in roots(workspace) for path in _walk(root, skip={"cache"})
+    folders = [path.parent for root in roots(workspace) for path in _walk(root, skip={CACHE_DIR})
                if path.name == "tokenizer_config.json"]
     return [EMBEDDED_MODEL] + [display_path(folder, workspace) for folder in folders]
 
@@ -299,7 +300,7 @@ def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
     """
     from core.demo.tiny_model import ensure_tiny_model, is_built
 
-    folder = Path(workspace) / "cache" / "tiny-model"
+    folder = Workspace(workspace).tiny_model_dir
     if is_built(folder):
         return folder
     in_background("tiny-model", lambda: ensure_tiny_model(Path(workspace)))

@@ -17,6 +17,7 @@ import pandas as pd
 from core.eval.evaluation import DEMO, EvalConfig, EvalConfigError, start_evaluation
 from core.jobs.registry import FINAL, JobRegistry, UnknownJob
 from core.models import EMBEDDED_MODEL
+from core.workspace import RunDir
 from lab import eval_views
 from lab.i18n import t
 from lab.model_slot import base_model_choices, checkpoint_choices, resolve_base, resolve_checkpoint
@@ -221,7 +222,7 @@ def build(context: TabContext) -> None:
             return (progress, gr.Timer(active=True), gr.skip(), *[gr.skip()] * len(result_outputs))
         choices = gr.update(choices=eval_run_choices(workspace, language), value=job_id)
         try:
-            finished = (run_folder(workspace, job_id, language) / "metrics.json").is_file()
+            finished = RunDir(run_folder(workspace, job_id, language)).eval_metrics.is_file()
         except gr.Error:
             finished = False
         if not finished:  # failed before writing results: the progress box shows the error
@@ -308,7 +309,7 @@ def build(context: TabContext) -> None:
     def show_latest_evaluation(run_id, threshold, language):
         """On opening the page, the newest finished evaluation is shown (unless one already is)."""
         finished = [job for job in registry_for(workspace).list(kind="eval", status="finished")
-                    if (job.run_dir / "metrics.json").is_file()]
+                    if RunDir(job.run_dir).eval_metrics.is_file()]
         if run_id or not finished:
             return (gr.skip(), *[gr.skip()] * len(result_outputs))
         view = results_view(workspace, finished[0].id, threshold, None, language)

@@ -9,7 +9,6 @@ Loading happens once per choice of models and the user sees it happen.
 from __future__ import annotations
 
 import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ import gradio as gr
 
 from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
-from core.eval.predict import RUN_INFO_FILE, Prediction
+from core.eval.predict import Prediction
 from core.data.records import Record
+from core.workspace import run_info_of
 from lab.i18n import label_names, t
 from lab.model_slot import (NONE, SLOT, ModelSlot, base_model_choices, checkpoint_choices, resolve_base,
                             resolve_checkpoint)
@@ -29,25 +29,10 @@ DEFAULT_MAX_LENGTH = 1024
 DEMO_SPLIT = "test"
 
 
-def run_info(checkpoint: Path | None) -> dict:
-    """What the checkpoint's training run recorded (fraud_lab_run.json beside or above it)."""
-    if checkpoint is None:
-        return {}
-    for folder in (checkpoint, checkpoint.parent, checkpoint.parent.parent):
-        path = folder / RUN_INFO_FILE
-        if path.is_file():
-            try:
-                value = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}
-
-
 def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     """The prompt the checkpoint was trained with; the base gets the same one, so the two answers
     differ by the fine-tuning alone (as in an evaluation)."""
-    info = run_info(checkpoint)
+    info = run_info_of(checkpoint) if checkpoint is not None else {}
     return EncodeOptions(with_reason=bool(with_reason), instruction=info.get("instruction") or None,
                          system=info.get("system") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),

@@ -14,12 +14,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobStateError, UnknownJob
+from core.workspace import RunDir
 from lab import run_views
 from lab.i18n import t
 from lab.state import TabContext, poll, user_errors
 
 EXPORTABLE_METHODS = ("lora", "qlora")
-RUN_INFO_FILE = "fraud_lab_run.json"
 DEFAULT_COMPARED = 2
 
 
@@ -85,7 +85,7 @@ def run_details(workspace: Path, job_id: str | None, language: str) -> tuple[str
 def export_job(workspace: Path, job_id: str | None, language: str):
     """Submit an `export` job that merges a finished LoRA run into its base (RUN/merged)."""
     job = _jobs(workspace, job_id, language)[0]
-    info = Path(job.run_dir) / RUN_INFO_FILE
+    info = RunDir(job.run_dir).run_info_file
     method = ((job.config or {}).get("method") or "")
     if job.kind not in ("train", "kfold") or job.status != FINISHED or not info.is_file():
         raise gr.Error(t("runs.export_not_lora", language, job=job.id, kind=job.kind,
@@ -95,7 +95,7 @@ def export_job(workspace: Path, job_id: str | None, language: str):
     registry = run_views.registry_for(workspace)
     exported = registry.submit("export", {"run": str(job.run_dir)})
     return exported, t("runs.export_started", language, job=exported.id,
-                       path=run_views.hide_workspace(str(Path(job.run_dir) / "merged"), workspace))
+                       path=run_views.hide_workspace(str(RunDir(job.run_dir).merged_dir), workspace))
 
 
 def delete_job(workspace: Path, job_id: str | None, confirmed: bool, language: str) -> str:

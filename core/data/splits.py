@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.data.records import Record
+from core.workspace import write_json
 
 
 @dataclass
@@ -20,7 +21,8 @@ class Splits:
         return [records[index] for index in getattr(self, split)]
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), ensure_ascii=False), encoding="utf-8")
+        # Atomic: a resumed run or another rank never reads half a file.
+        write_json(path, asdict(self), indent=None)
 
     @classmethod
     def load(cls, path: Path) -> "Splits":

@@ -216,7 +216,9 @@ def write_demo(out_dir: Path, seed: int = 42, size: int = 2000) -> dict[str, Pat
 
 def ensure_demo_dataset(workspace: Path) -> dict[str, Path]:
     """The demo files under `workspace/demo`, generated with the default seed when any is missing."""
-    out_dir = Path(workspace) / "demo"
+    from core.workspace import Workspace
+
+    out_dir = Workspace(workspace).demo_dir
     paths = {name: out_dir / f"{name}.jsonl" for name in SPLITS}
     if not all(path.is_file() for path in paths.values()):
         return write_demo(out_dir)

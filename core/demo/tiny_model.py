@@ -305,7 +305,9 @@ def ensure_tiny_model(workspace: Path, *, steps: int = DEFAULT_STEPS) -> Path:
     A file lock makes concurrent callers (lab page, job processes) wait for one build.
     `steps` only matters when a build happens (tests build shorter ones).
     """
-    target = Path(workspace) / "cache" / "tiny-model"
+    from core.workspace import Workspace
+
+    target = Workspace(workspace).tiny_model_dir
     if is_built(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ adapter/base match, device) and submits an `eval` job; the job process calls
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -17,12 +16,13 @@ from pathlib import Path
 
 from core.data.encoding import EncodeOptions
 from core.env import workspace_dir
-from core.eval.report import (METRICS_FILE, PREDICTIONS_FILE, PROGRESS_FILE, EvalResult,  # noqa: F401
-                              build_metrics, load_evaluation, prediction_rows, write_json, write_jsonl)
+from core.eval.report import EvalResult, build_metrics, load_evaluation, prediction_rows, write_report  # noqa: F401
 from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path
-from core.eval.predict import (RUN_INFO_FILE, AdapterInfo, find_adapter, fingerprint_mismatch,
+from core.eval.predict import (AdapterInfo, find_adapter, fingerprint_mismatch,
                           load_predictor)
 from core.data.records import DataError, Record, load_records
+from core.workspace import (ADAPTER_CONFIG_FILE, ADAPTER_DIR, CHECKPOINTS_DIR, CONFIG_FILE, MODEL_DIR, RunDir,
+                            read_json, run_folder_of, run_info_of)
 
 DEMO = "demo"
 MODES = ("generate", "score")
@@ -137,23 +137,21 @@ def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
 def _checkpoint(path_text: str) -> tuple[str | None, AdapterInfo | None, dict]:
     """A full fine-tune's model/ folder, or an adapter: (model folder, adapter info, run info)."""
     path = Path(path_text).expanduser()
-    if (path / "model" / "config.json").is_file() and not (path / "adapter").exists():
-        path = path / "model"
-    if (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+    run = RunDir(path)
+    if (run.model_dir / "config.json").is_file() and not run.adapter_dir.exists():
+        path = run.model_dir
+    if (path / "config.json").is_file() and not (path / ADAPTER_CONFIG_FILE).is_file():
         path = path.resolve()
-        # model/ sits in its run folder, checkpoints/checkpoint-N/ two levels below it.
-        run_files = [folder / RUN_INFO_FILE for folder in (path.parent, path.parent.parent)]
-        run_file = next((item for item in run_files if item.is_file()), None)
-        return str(path), None, json.loads(run_file.read_text("utf-8")) if run_file else {}
+        return str(path), None, run_info_of(path)
     info = find_adapter(path)
     return None, info, info.run_info
 
 
 def _display_name(path_text: str, taken: set[str]) -> str:
     path = Path(path_text).expanduser().resolve()
-    parts = [part for part in path.parts if part not in ("adapter", "model")]
+    parts = [part for part in path.parts if part not in (ADAPTER_DIR, MODEL_DIR)]
     name = parts[-1] if parts else str(path)
-    if path.parent.name == "checkpoints" and len(parts) >= 3:
+    if path.parent.name == CHECKPOINTS_DIR and len(parts) >= 3:
         name = f"{parts[-3]}/{parts[-1]}"
     unique, number = name, 2
     while unique in taken:
@@ -168,13 +166,11 @@ def _train_file(cfg: EvalConfig, plans: list[ModelPlan], workspace: Path) -> Pat
     if (cfg.data or "").strip() == DEMO:
         return _data_path(DEMO, "train", workspace)
     for plan in plans:
-        source = plan.adapter or plan.model
-        for folder in (Path(source), Path(source).parent, Path(source).parent.parent):
-            if (folder / "config.yaml").is_file():
-                train = _training_file_of_run(folder / "config.yaml")
-                if train:
-                    path = _data_path(train, "train", workspace)
-                    return path if path.is_file() else None
+        run = run_folder_of(plan.adapter or plan.model, marker=CONFIG_FILE)
+        train = _training_file_of_run(run.config_file) if run is not None else None
+        if train:
+            path = _data_path(train, "train", workspace)
+            return path if path.is_file() else None
     return None
 
 
@@ -225,7 +221,7 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     for text in cfg.adapters:
         try:
             model_folder, info, run_info = _checkpoint(text)
-        except (ModelError, OSError, json.JSONDecodeError) as error:
+        except (ValueError, OSError) as error:  # ModelError, or a run file that is not JSON
             problems.append(f"adapter {text}: {error}")
             continue
         if info is not None and base_path is not None:
@@ -258,16 +254,9 @@ class _Stopped(Exception):
     """Raised from the progress callback when the user asked the job to stop."""
 
 
-def _append(path: Path, line: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
 def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: Path) -> tuple[list, dict]:
-    from core.jobs.registry import stop_requested
-
     cfg = eval_plan.config
-    progress_file = run_dir / PROGRESS_FILE
+    run = RunDir(run_dir)
     total = len(eval_plan.records)
     loading = time.perf_counter()
     predictor = load_predictor(plan.model, plan.adapter, device=cfg.device, precision=cfg.precision,
@@ -281,13 +270,13 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
 
     def progress(done: int, _total: int) -> None:
         elapsed = time.perf_counter() - started
-        _append(progress_file, {"model": plan.name, "done": done, "total": total,
+        run.append_metrics({"model": plan.name, "done": done, "total": total,
                                 "rows_per_second": round(done / elapsed, 3) if elapsed > 0 else None,
                                 "elapsed": round(elapsed, 3), "time": time.time()})
-        if stop_requested(run_dir):
+        if run.stop_requested():
             raise _Stopped()
 
-    _append(progress_file, {"model": plan.name, "done": 0, "total": total, "rows_per_second": None,
+    run.append_metrics({"model": plan.name, "done": 0, "total": total, "rows_per_second": None,
                             "elapsed": 0.0, "time": time.time()})
     try:
         if cfg.mode == "score":
@@ -320,9 +309,8 @@ def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
 
 def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of an `eval` job (see core.jobs.registry.JOB_ENTRIES)."""
-    from core.jobs.registry import stop_requested
-
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     workspace = Path(context.registry.workspace) if context is not None else workspace_dir()
     cfg = EvalConfig.from_dict(config)
     plan = validate_eval(cfg, workspace)
@@ -330,12 +318,12 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
         print(f"warning: {warning}", flush=True)
     print(f"evaluating {len(plan.records)} of {plan.total_rows} rows of {plan.data_file} with "
           f"{', '.join(model.name for model in plan.models)} ({cfg.mode})", flush=True)
-    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a resumed job starts over: it has no checkpoint
+    run.metrics_lines.unlink(missing_ok=True)  # a resumed job starts over: it has no checkpoint
     results: dict[str, list] = {}
     infos: list[dict] = []
     stopped = False
     for model_plan in plan.models:
-        if stop_requested(run_dir):
+        if run.stop_requested():
             stopped = True
             break
         try:
@@ -349,8 +337,7 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
               f"({info['rows_per_second']} rows/s)", flush=True)
     baseline = None if stopped else _baseline(plan)
     metrics = build_metrics(plan, infos, results, baseline, stopped)
-    write_jsonl(run_dir / PREDICTIONS_FILE, prediction_rows(plan, results, baseline))
-    write_json(run_dir / METRICS_FILE, metrics)
+    write_report(run_dir, prediction_rows(plan, results, baseline), metrics)
     summary = {"rows": len(plan.records), "stopped": stopped, "models": {}}
     for entry in metrics["models"]:
         classification = entry["classification"]
@@ -386,7 +373,6 @@ def evaluate_and_wait(cfg: EvalConfig, workspace: str | Path | None = None, regi
     registry = registry or JobRegistry(workspace)
     job = start_evaluation(cfg, workspace, registry)
     job = registry.wait(job.id, timeout=timeout)
-    metrics_file = Path(job.run_dir) / METRICS_FILE
-    metrics = json.loads(metrics_file.read_text("utf-8")) if metrics_file.is_file() else None
+    metrics = read_json(RunDir(job.run_dir).eval_metrics)
     return {"run_id": job.id, "run_dir": str(job.run_dir), "status": job.status, "error": job.error,
             "summary": job.summary, "metrics": metrics}

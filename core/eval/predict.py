@@ -39,9 +39,8 @@ from core.models import (
     resolve_model_path,
 )
 from core.data.records import Record
+from core.workspace import ADAPTER_CONFIG_FILE, ADAPTER_DIR, RunDir, run_info_of
 
-RUN_INFO_FILE = "fraud_lab_run.json"
-ADAPTER_CONFIG_FILE = "adapter_config.json"
 CAUSAL = "causal"
 SEQ_CLS = "seq_cls"
 SEQ_CLS_NAMES = {"seq_cls", "seq-cls", "seqcls", "classifier", "classification", "sequence_classification"}
@@ -120,20 +119,18 @@ def find_adapter(path: str | Path) -> AdapterInfo:
     given = Path(path).expanduser()
     if (given / ADAPTER_CONFIG_FILE).is_file():
         folder = given
-    elif (given / "adapter" / ADAPTER_CONFIG_FILE).is_file():
-        folder = given / "adapter"
+    elif (RunDir(given).adapter_dir / ADAPTER_CONFIG_FILE).is_file():
+        folder = RunDir(given).adapter_dir
     elif not given.exists():
         raise ModelError(f"adapter folder not found: {given}")
     else:
-        raise ModelError(f"{given}: no {ADAPTER_CONFIG_FILE} here or in {given / 'adapter'}; "
+        raise ModelError(f"{given}: no {ADAPTER_CONFIG_FILE} here or in {RunDir(given).adapter_dir}; "
                          "choose a training run or its adapter folder")
     folder = folder.resolve()
-    run_info: dict = {}
-    # checkpoints/checkpoint-N/ sits two levels below the run folder that holds the run file.
-    for candidate in (folder, folder.parent, folder.parent.parent):
-        if (candidate / RUN_INFO_FILE).is_file():
-            run_info = _read_json(candidate / RUN_INFO_FILE)
-            break
+    try:
+        run_info = run_info_of(folder)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
     return AdapterInfo(path=folder, adapter_config=_read_json(folder / ADAPTER_CONFIG_FILE), run_info=run_info)
 
 
@@ -452,7 +449,7 @@ def load_predictor(model: str | None, adapter: str | Path | None = None, device:
             network = network.merge_and_unload()
         network = network.to(device)
     network.eval()
-    name = info.path.parent.name if info is not None and info.path.name == "adapter" else (
+    name = info.path.parent.name if info is not None and info.path.name == ADAPTER_DIR else (
         info.path.name if info is not None else Path(base_path).name)
     return Predictor(network, tokenizer, device, head=head, name=name, base_path=base_path,
                      adapter_path=str(info.path) if info is not None else None, precision=precision)

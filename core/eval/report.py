@@ -9,31 +9,19 @@ metrics.json: {"rows", "data_file", "config", "models": [...], "pairs": [...], "
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
 from core.eval.metrics import classification_metrics, compare_pair, curves, rouge_scores, speaker_metrics
-
-PREDICTIONS_FILE = "predictions.jsonl"
-METRICS_FILE = "metrics.json"
-PROGRESS_FILE = "metrics.jsonl"
+from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl
 
 
-def write_json(path: Path, value) -> None:
-    # Written beside and renamed: a page polling the folder never reads half a file.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
-    partial.replace(path)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    partial.replace(path)
+def write_report(run_dir: Path, rows: list[dict], metrics: dict) -> None:
+    """predictions.jsonl, then metrics.json: a reader that finds metrics.json finds the rows too."""
+    run = RunDir(run_dir)
+    write_jsonl(run.predictions_file, rows)
+    write_json(run.eval_metrics, metrics)
 
 
 def predicted_labels(predictions) -> list[bool | None]:
@@ -163,22 +151,7 @@ class EvalResult:
         return rows
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # the line being appended right now
-    return rows
-
-
 def load_evaluation(run_dir: str | Path) -> EvalResult:
-    run_dir = Path(run_dir)
-    metrics_file = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
-    return EvalResult(run_dir=run_dir, metrics=metrics, predictions=_read_jsonl(run_dir / PREDICTIONS_FILE),
-                      progress=_read_jsonl(run_dir / PROGRESS_FILE))
+    run = RunDir(run_dir)
+    return EvalResult(run_dir=run.path, metrics=read_json(run.eval_metrics), predictions=read_jsonl(run.predictions_file),
+                      progress=read_jsonl(run.metrics_lines))

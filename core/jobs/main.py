@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, TEST_KIND, JobContext, JobRegistry,
-                       UnknownJob, job_entry, stop_requested, to_json)
+                       UnknownJob, job_entry, to_json)
 
 
 class TerminationRequested(KeyboardInterrupt):
@@ -92,7 +92,7 @@ def run_job(workspace: Path, job_id: str) -> int:
             raise TypeError(f"job function {job_entry(job.kind, job.config)} returned "
                             f"{type(result).__name__}, expected a dict summary or None")
         summary = result
-        if stop_requested(job.run_dir) or (result or {}).get("stopped"):
+        if context.stop_requested() or (result or {}).get("stopped"):
             status = STOPPED
     except KeyboardInterrupt as interruption:
         traceback.print_exc(file=sys.stdout)

@@ -8,7 +8,7 @@ Choices worth knowing:
 - Resume: `context.resume` is True when the job has been started before (`Job.attempts > 1`),
   so a job function resumes from its own checkpoint in the same run_dir with the same config.
   Neither the config nor a marker file carries it, so nothing stale can survive a resume.
-- Stop: `stop(id)` writes `run_dir/STOP`; the job polls `stop_requested(run_dir)` and ends,
+- Stop: `stop(id)` writes `run_dir/STOP`; the job polls `context.stop_requested()` and ends,
   then the job process marks it stopped. `stop(id, wait=True)` kills the process tree when the
   job does not end within the timeout.
 - Inline children (`record_child`) run inside their parent's process (e.g. K-fold folds): they
@@ -43,10 +43,8 @@ import psutil
 
 from core.env import REPO_ROOT
 from core.jobs.launch import gpus_wanted, job_command, job_environment
+from core.workspace import RunDir, Workspace
 
-DATABASE_NAME = "jobs.sqlite"
-LOG_FILE = "log.txt"
-STOP_FILE = "STOP"
 JOB_ID_ENV = "FRAUD_LAB_JOB_ID"
 
 QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
@@ -136,14 +134,10 @@ class JobContext:
     attempt: int
 
     def stop_requested(self) -> bool:
-        return stop_requested(self.run_dir)
+        return RunDir(self.run_dir).stop_requested()
 
     def record_child(self, kind: str, config: dict, run_dir: Path | None = None) -> Job:
         return self.registry.record_child(kind, self.job_id, config, run_dir)
-
-
-def stop_requested(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / STOP_FILE).exists()
 
 
 def job_entry(kind: str, config: dict) -> str:
@@ -252,8 +246,8 @@ class JobRegistry:
         if max_running is not None and max_running < 1:
             raise ValueError(f"max_running must be at least 1, got {max_running}")
         self.workspace = Path(workspace).resolve()
-        self.runs_dir = self.workspace / "runs"
-        self.database = self.workspace / DATABASE_NAME
+        self.runs_dir = Workspace(self.workspace).runs_dir
+        self.database = Workspace(self.workspace).database
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._launched: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
@@ -414,7 +408,7 @@ class JobRegistry:
             return [self._job(row) for row in self._subtree(connection, job_id)[1:] if row["parent_id"] == job_id]
 
     def log_tail(self, job_id: str, lines: int = 50) -> str:
-        return read_tail(self.get(job_id).run_dir / LOG_FILE, lines)
+        return read_tail(RunDir(self.get(job_id).run_dir).log_file, lines)
 
     # -- processes ------------------------------------------------------------------------------
     def pump(self) -> list[str]:
@@ -451,7 +445,7 @@ class JobRegistry:
         # process imports `core` (and a test's job module) from there, installed or not.
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            with open(run_dir / LOG_FILE, "ab") as log:
+            with open(RunDir(run_dir).log_file, "ab") as log:
                 process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                            start_new_session=True, cwd=REPO_ROOT, env=environment)
         except OSError as error:
@@ -502,7 +496,7 @@ class JobRegistry:
                 continue
             status = STOPPED if row["status"] == STOPPING else FAILED
             error = "process lost" if status == FAILED else "process ended without reporting after a stop request"
-            tail = read_tail(self.workspace / row["run_dir"] / LOG_FILE, LOST_LOG_LINES)
+            tail = read_tail(RunDir(self.workspace / row["run_dir"]).log_file, LOST_LOG_LINES)
             error += f"\n{tail}" if tail else ""
             with self._connect(write=True) as connection:
                 # The conditions skip a job that reported its own end since it was read above.
@@ -556,9 +550,8 @@ class JobRegistry:
                     connection.execute("UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?",
                                        (STOPPED, time.time(), row["id"]))
                 elif row["status"] in ACTIVE:
-                    run_dir = self.workspace / row["run_dir"]
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    (run_dir / STOP_FILE).write_text(f"stop requested at {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+                    RunDir(self.workspace / row["run_dir"]).request_stop(
+                        f"stop requested at {datetime.now():%Y-%m-%d %H:%M:%S}")
                     connection.execute("UPDATE jobs SET status = ? WHERE id = ?", (STOPPING, row["id"]))
         if wait:
             try:
@@ -589,7 +582,7 @@ class JobRegistry:
             if rows[0]["status"] not in (STOPPED, FAILED):
                 raise JobStateError(f"job {job_id} is {rows[0]['status']}; only stopped or failed jobs resume")
             for row in rows:  # a STOP left in a fold's folder would stop the resumed fold at once
-                (self.workspace / row["run_dir"] / STOP_FILE).unlink(missing_ok=True)
+                RunDir(self.workspace / row["run_dir"]).clear_stop()
             connection.execute("UPDATE jobs SET status = ?, error = NULL, summary = NULL, pid = NULL,"
                                " pid_create_time = NULL, finished_at = NULL WHERE id = ?", (QUEUED, job_id))
         self.pump()

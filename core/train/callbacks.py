@@ -6,30 +6,16 @@ METRIC_FIELDS (null where it does not apply): train lines carry loss, eval lines
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-METRICS_FILE = "metrics.jsonl"
+from core.workspace import RunDir
+
 METRIC_FIELDS = ("kind", "step", "total_steps", "epoch", "fold", "loss", "eval_loss", "learning_rate",
                  "grad_norm", "tokens_per_second", "elapsed", "remaining", "time")
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    lines = []
-    for text in path.read_text(encoding="utf-8").splitlines():
-        if text.strip():
-            try:
-                lines.append(json.loads(text))
-            except json.JSONDecodeError:
-                continue  # a line cut by a killed process; the next resume truncates it away
-    return lines
 
 
 def truncate_metrics(run_dir: str | Path, last_step: int) -> float:
@@ -38,11 +24,10 @@ def truncate_metrics(run_dir: str | Path, last_step: int) -> float:
     Lines after the checkpoint describe steps the resumed run trains again; keeping them would
     duplicate steps, dropping lines before it would leave a gap.
     """
-    path = Path(run_dir) / METRICS_FILE
-    kept = [line for line in read_metrics(run_dir) if line.get("step", 0) <= last_step]
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in kept)
-    if path.exists() or kept:
-        path.write_text(text, encoding="utf-8")
+    run = RunDir(run_dir)
+    kept = [line for line in run.read_metrics() if line.get("step", 0) <= last_step]
+    if run.metrics_lines.exists() or kept:
+        run.rewrite_metrics(kept)  # also drops a line cut by a killed process
     return max((line.get("elapsed") or 0.0 for line in kept), default=0.0)
 
 
@@ -54,7 +39,7 @@ class MetricsFileCallback(TrainerCallback):
     """
 
     def __init__(self, run_dir: str | Path, fold: int | None = None, elapsed_before: float = 0.0):
-        self.path = Path(run_dir) / METRICS_FILE
+        self.run = RunDir(run_dir)
         self.fold = fold
         self.elapsed_before = elapsed_before
         self.started = time.monotonic()
@@ -110,9 +95,7 @@ class MetricsFileCallback(TrainerCallback):
             self.last_eval_line = line
         else:
             return  # the end-of-training summary; the job's summary carries it
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            handle.flush()
+        self.run.append_metrics(line)
         print(_describe(line), flush=True)
 
 
@@ -135,14 +118,11 @@ class StopOnRequestCallback(TrainerCallback):
     """
 
     def __init__(self, run_dir: str | Path):
-        from core.jobs.registry import stop_requested
-
-        self.run_dir = Path(run_dir)
-        self._stop_requested = stop_requested
+        self.run = RunDir(run_dir)
         self.stopped_at: int | None = None
 
     def on_step_end(self, args, state, control, **kwargs):
-        if _on_any_process(self._stop_requested(self.run_dir), args.device):
+        if _on_any_process(self.run.stop_requested(), args.device):
             control.should_training_stop = True
             control.should_save = True
             self.stopped_at = state.global_step

@@ -5,7 +5,6 @@ model's speed. It gets its own fraud_lab_run.json so an evaluation encodes promp
 """
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from datetime import datetime
@@ -13,16 +12,15 @@ from pathlib import Path
 
 from core.models import (ModelError, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint)
-
-RUN_INFO_FILE = "fraud_lab_run.json"
-MERGED_DIR = "merged"
+from core.workspace import RunDir
 
 
 def read_run_info(run_dir: Path) -> dict:
-    path = Path(run_dir) / RUN_INFO_FILE
-    if not path.is_file():
-        raise ModelError(f"{run_dir}: no {RUN_INFO_FILE}; export needs a finished training run")
-    return json.loads(path.read_text(encoding="utf-8"))
+    info = RunDir(run_dir).read_run_info()
+    if info is None:
+        raise ModelError(f"{run_dir}: no {RunDir(run_dir).run_info_file.name}; export needs a finished "
+                         "training run")
+    return info
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -48,7 +46,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     if expected and actual and expected != actual:
         raise ModelError(f"{base} is not the model this adapter was trained on "
                          f"(fingerprint {actual}, adapter expects {expected})")
-    out_dir = Path(out_dir).resolve() if out_dir is not None else run_dir / MERGED_DIR
+    out_dir = Path(out_dir).resolve() if out_dir is not None else RunDir(run_dir).merged_dir
     trust = bool(info.get("trust_remote_code", False))
     tokenizer = load_tokenizer(str(source), trust_remote_code=trust)
     if info.get("head") == "seq-cls":
@@ -66,8 +64,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         merged_info = {**info, "output": ".", "method": "merged", "merged_from": str(run_dir),
                        "merged_fingerprint": model_fingerprint(str(staging)),
                        "created": datetime.now().isoformat(timespec="seconds")}
-        (staging / RUN_INFO_FILE).write_text(json.dumps(merged_info, ensure_ascii=False, indent=2),
-                                             encoding="utf-8")
+        RunDir(staging).write_run_info(merged_info)
 
     _replace(out_dir, write)
     return out_dir

@@ -21,32 +21,22 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import shutil
 import statistics
 from dataclasses import replace
 from pathlib import Path
 
 from core.config import RunConfig, config_from_dict, data_file, encode_options, save_config
-from core.env import workspace_dir
 from core.data.records import Record, load_records
+from core.env import is_main_process, workspace_dir
+from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl, write_text
 
-FOLDS_FILE = "folds.json"
-OOF_FILE = "oof_predictions.jsonl"
-FOLD_OOF_FILE = "oof.jsonl"
-NOTICE_FILE = "NOTICE.txt"
-SUMMARY_FILE = "summary.json"
-METRICS_FILE = "metrics.jsonl"
 FOLD_KIND = "fold"
 CHAINED_NOTICE = (
     "Chained K-fold: one adapter is carried from fold to fold, so from the second fold on each "
     "fold validates on rows that earlier folds trained on. These validation losses are NOT an "
     "unbiased estimate of performance on unseen data. For cross-validation use "
     "kfold.mode=independent; to judge the final adapter, evaluate it on a held-out test file.")
-
-
-def fold_dir(run_dir: Path, fold: int) -> Path:
-    return Path(run_dir) / f"fold-{fold}"
 
 
 # -- folds -----------------------------------------------------------------------------------------
@@ -66,39 +56,32 @@ def make_folds(records: list[Record], k: int, seed: int) -> list[dict]:
 
 def load_or_make_folds(run_dir: Path, records: list[Record], cfg: RunConfig, source: Path) -> list[dict]:
     """The saved folds of this run (a resumed run must hold out the same rows), else new ones."""
-    path = Path(run_dir) / FOLDS_FILE
+    path = RunDir(run_dir).folds_file
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path)
         if saved["rows"] != len(records) or saved["k"] != cfg.kfold.k:
             raise ValueError(f"{path}: saved for {saved['rows']} rows and k={saved['k']}, but the training file "
                              f"{source} now has {len(records)} rows and k={cfg.kfold.k}; start a new run")
         return saved["folds"]
     folds = make_folds(records, cfg.kfold.k, cfg.train.seed)
-    if _is_main_process():
-        path.write_text(json.dumps({"source": str(source), "rows": len(records), "k": cfg.kfold.k,
-                                    "seed": cfg.train.seed, "mode": cfg.kfold.mode, "folds": folds}),
-                        encoding="utf-8")
+    if is_main_process():  # every rank runs this job; rank 0 alone writes files and the registry
+        write_json(path, {"source": str(source), "rows": len(records), "k": cfg.kfold.k, "seed": cfg.train.seed,
+                          "mode": cfg.kfold.mode, "folds": folds}, indent=None)
     return folds
-
-
-def _is_main_process() -> bool:
-    # Under a multi-GPU launch every rank runs this job; only rank 0 writes files and the registry.
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # -- the job ---------------------------------------------------------------------------------------
 def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of a `kfold` job (see core.jobs.registry.JOB_ENTRIES)."""
-    from core.train.training import CONFIG_FILE
-
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     cfg = config_from_dict(config)
     if cfg.kfold.mode not in ("chained", "independent"):
         raise ValueError(f"kfold.mode: a kfold job needs chained or independent, got {cfg.kfold.mode!r}")
     workspace = Path(context.registry.workspace) if context is not None else workspace_dir()
-    main = _is_main_process()
-    if main and not (run_dir / CONFIG_FILE).is_file():
-        save_config(cfg, run_dir / CONFIG_FILE)
+    main = is_main_process()
+    if main and not run.config_file.is_file():
+        save_config(cfg, run.config_file)
     source = data_file(cfg.data.train, "train", workspace)
     records = load_records(source).records
     folds = load_or_make_folds(run_dir, records, cfg, source)
@@ -108,16 +91,16 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     if chained:
         print(f"NOTICE: {CHAINED_NOTICE}", flush=True)
         if main:
-            (run_dir / NOTICE_FILE).write_text(CHAINED_NOTICE + "\n", encoding="utf-8")
+            write_text(run.notice_file, CHAINED_NOTICE + "\n")
 
     children = _children_by_fold(context)
     summaries: list[dict] = []
     for fold in folds:
         index = fold["fold"]
-        directory = fold_dir(run_dir, index)
+        directory = run.fold(index)
         child = children.get(index)
-        if child is not None and child.status == "finished" and (directory / SUMMARY_FILE).is_file():
-            summaries.append(json.loads((directory / SUMMARY_FILE).read_text(encoding="utf-8")))
+        if child is not None and child.status == "finished" and directory.summary_file.is_file():
+            summaries.append(directory.read_summary())
             print(f"fold {index}: finished in an earlier attempt, kept", flush=True)
             continue
         if context is not None and context.stop_requested():
@@ -126,7 +109,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
             child = context.record_child(FOLD_KIND, {"fold": index, "mode": cfg.kfold.mode,
                                                      "train_rows": len(fold["train"]),
                                                      "validation_rows": len(fold["validation"])},
-                                         run_dir=directory)
+                                         run_dir=directory.path)
         if child is not None and main:
             context.registry.set_status(child.id, "running")
             # A stop that came between the check above and this status reached only the parent's
@@ -160,7 +143,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
         _publish_last_adapter(run_dir, len(folds) - 1)
     else:
         write_oof_predictions(run_dir, len(folds), len(records))
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    run.write_summary(result)
     if chained:
         print(f"NOTICE: {CHAINED_NOTICE}", flush=True)
     print(f"K-fold finished: {json.dumps(_headline(result), ensure_ascii=False)}", flush=True)
@@ -185,31 +168,31 @@ def run_fold(cfg: RunConfig, run_dir: Path, workspace: Path, fold: dict, records
     from core.train.training import train_run
 
     index = fold["fold"]
-    directory = fold_dir(run_dir, index)
+    directory = RunDir(run_dir).fold(index)
     train = [records[i] for i in fold["train"]]
     validation = [records[i] for i in fold["validation"]]
     fold_cfg, init_adapter = cfg, None
     if chained and index > 0:
-        previous = fold_dir(run_dir, index - 1)
+        previous = RunDir(run_dir).fold(index - 1)
         if cfg.method == "full":
-            fold_cfg = replace(cfg, model=str(previous / "model"))
+            fold_cfg = replace(cfg, model=str(previous.model_dir))
         else:
-            init_adapter = previous / "adapter"
+            init_adapter = previous.adapter_dir
     # Either file means an earlier attempt ran this fold: resuming truncates its metrics lines to
     # its last checkpoint instead of appending a second copy of the same steps.
-    resume = (directory / METRICS_FILE).is_file() or (directory / "checkpoints").is_dir()
-    if _is_main_process():
-        save_config(fold_cfg, directory / "config.yaml")
+    resume = directory.metrics_lines.is_file() or directory.checkpoints_dir.is_dir()
+    if is_main_process():
+        save_config(fold_cfg, directory.config_file)
     print(f"=== fold {index + 1}/{cfg.kfold.k}: {len(train)} training rows, {len(validation)} held out"
           f"{' (from fold ' + str(index - 1) + ')' if chained and index > 0 else ''}"
           f"{', resuming' if resume else ''} ===", flush=True)
-    summary = train_run(fold_cfg, directory, workspace, resume=resume, fold=index, records=(train, validation),
-                        init_adapter=init_adapter)
-    if summary.get("stopped") or chained or not _is_main_process():
+    summary = train_run(fold_cfg, directory.path, workspace, resume=resume, fold=index,
+                        records=(train, validation), init_adapter=init_adapter)
+    if summary.get("stopped") or chained or not is_main_process():
         return summary
-    predictions = score_fold(fold_cfg, directory, workspace, fold, records)
+    predictions = score_fold(fold_cfg, directory.path, workspace, fold, records)
     summary.update(fold_classification(predictions))
-    (directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    directory.write_summary(summary)
     return summary
 
 
@@ -218,7 +201,7 @@ def score_fold(cfg: RunConfig, directory: Path, workspace: Path, fold: dict, rec
     from core.eval.predict import load_predictor
 
     if cfg.method == "full":
-        predictor = load_predictor(str(directory / "model"), device=cfg.train.device, workspace=workspace,
+        predictor = load_predictor(str(RunDir(directory).model_dir), device=cfg.train.device, workspace=workspace,
                                    trust_remote_code=cfg.trust_remote_code)
     else:
         predictor = load_predictor(cfg.model, adapter=directory, device=cfg.train.device, workspace=workspace,
@@ -231,8 +214,7 @@ def score_fold(cfg: RunConfig, directory: Path, workspace: Path, fold: dict, rec
     rows = [{"row": row, "line": records[row].line, "fold": fold["fold"], "gold": bool(records[row].label),
              "predicted": prediction.is_fraud, "p_true": prediction.p_true}
             for row, prediction in zip(fold["validation"], scored)]
-    with open(directory / FOLD_OOF_FILE, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row) + "\n" for row in rows)
+    write_jsonl(RunDir(directory).fold_oof_file, rows)
     return rows
 
 
@@ -248,8 +230,10 @@ def fold_classification(rows: list[dict]) -> dict:
 def read_oof(run_dir: Path, folds: int) -> list[dict]:
     rows = []
     for index in range(folds):
-        path = fold_dir(run_dir, index) / FOLD_OOF_FILE
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        path = RunDir(run_dir).fold(index).fold_oof_file
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: fold {index} has no out-of-fold predictions")
+        rows += read_jsonl(path)
     return sorted(rows, key=lambda row: row["row"])
 
 
@@ -260,10 +244,7 @@ def write_oof_predictions(run_dir: Path, folds: int, rows: int) -> Path:
     if covered != list(range(rows)):
         raise RuntimeError(f"out-of-fold predictions cover {len(set(covered))} distinct rows "
                            f"({len(covered)} lines) of {rows}: the folds do not partition the file")
-    path = Path(run_dir) / OOF_FILE
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row) + "\n" for row in predictions)
-    return path
+    return write_jsonl(RunDir(run_dir).oof_file, predictions)
 
 
 # -- summary ---------------------------------------------------------------------------------------
@@ -301,7 +282,7 @@ def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[
         f1_mean_std=mean_std([fold["f1"] for fold in per_fold]),
         oof={key: pooled[key] for key in ("rows", "accuracy", "f1", "precision", "recall", "roc_auc", "pr_auc",
                                           "tn", "fp", "fn", "tp")},
-        oof_file=OOF_FILE)
+        oof_file=RunDir(run_dir).oof_file.name)
     result["accuracy"] = result["accuracy_mean_std"]["mean"]
     result["f1"] = result["f1_mean_std"]["mean"]
     return result
@@ -314,32 +295,22 @@ def _headline(result: dict) -> dict:
 
 def _publish_last_adapter(run_dir: Path, last: int) -> None:
     """The chained run's product is the last fold's model: put it where a train run keeps its own."""
-    from core.train.training import ADAPTER_DIR, MODEL_DIR, RUN_INFO_FILE
-
-    source = fold_dir(run_dir, last)
-    for name in (ADAPTER_DIR, MODEL_DIR):
-        if (source / name).is_dir():
-            shutil.copytree(source / name, Path(run_dir) / name, dirs_exist_ok=True)
-    if (source / RUN_INFO_FILE).is_file():
-        shutil.copy2(source / RUN_INFO_FILE, Path(run_dir) / RUN_INFO_FILE)
+    run = RunDir(run_dir)
+    source = run.fold(last)
+    for name in ("adapter_dir", "model_dir"):
+        if getattr(source, name).is_dir():
+            shutil.copytree(getattr(source, name), getattr(run, name), dirs_exist_ok=True)
+    if source.run_info_file.is_file():
+        run.write_run_info(source.read_run_info())
 
 
 def kfold_metrics(run_dir: Path) -> list[dict]:
     """Every fold's metrics lines in fold order, read live from the fold folders."""
-    from core.train.callbacks import read_metrics
-
-    lines: list[dict] = []
-    index = 0
-    while fold_dir(run_dir, index).is_dir():
-        lines += read_metrics(fold_dir(run_dir, index))
-        index += 1
-    return lines
+    return [line for fold in RunDir(run_dir).folds() for line in fold.read_metrics()]
 
 
 def _write_combined_metrics(run_dir: Path) -> None:
-    lines = kfold_metrics(run_dir)
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    (Path(run_dir) / METRICS_FILE).write_text(text, encoding="utf-8")
+    RunDir(run_dir).rewrite_metrics(kfold_metrics(run_dir))
 
 
 def _free_memory() -> None:

@@ -1,70 +1,17 @@
-"""Reading a run folder while its job writes it: metrics lines appended since the last read,
-the metrics files of a job and its children, and flattened configs for comparing runs.
+"""Reading training runs while their jobs write them: the metrics files of a job and its children,
+flattened configs for comparing runs, and the per-fold table of a K-fold run.
 
-The page polls a running job every two seconds; re-reading the whole metrics.jsonl each time
-would grow with the run, so `read_appended` reads from a byte offset and parses only the new,
-complete lines. json-lines readers in pandas / datasets read whole files, hence this one.
+The files themselves are named and read by core.workspace (`read_appended` reads a metrics file
+from a byte offset, so a poll of a long run costs the same as a poll of a short one).
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.train.callbacks import METRICS_FILE, read_metrics
-
-# Bytes just before the offset, kept to notice a file rewritten under the reader: a resumed run
-# truncates its metrics to the checkpoint, a K-fold parent rebuilds its combined file.
-CHECK_BYTES = 64
-FOLD_PATTERN = re.compile(r"^fold-(\d+)$")
-
-
-@dataclass
-class Appended:
-    """What `read_appended` found: new lines, where to read next, and whether it started over."""
-
-    lines: list[dict]
-    offset: int
-    check: str  # hex of the bytes before `offset`
-    restarted: bool = False
-
-
-def read_appended(path: str | Path, offset: int = 0, check: str = "") -> Appended:
-    """The complete lines appended to a metrics file since `offset`.
-
-    A partly written last line is left for the next read. When the bytes before `offset` are not
-    the ones seen last time (or the file shrank or vanished), the file was rewritten: everything
-    is read again from the start and `restarted` is True, so the caller drops what it had.
-    """
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        return Appended([], 0, "", restarted=offset > 0)
-    with handle:
-        size = handle.seek(0, 2)
-        before = bytes.fromhex(check)
-        restarted = False
-        if offset:
-            if size < offset or len(before) > offset:
-                restarted = True
-            else:
-                handle.seek(offset - len(before))
-                restarted = handle.read(len(before)) != before
-        if restarted:
-            offset, before = 0, b""
-        handle.seek(offset)
-        data = handle.read(size - offset)
-    complete = data[: data.rfind(b"\n") + 1]
-    lines = []
-    for raw in complete.splitlines():
-        if raw.strip():
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue  # a line cut by a killed process; a resume truncates it away
-    return Appended(lines, offset + len(complete), (before + complete)[-CHECK_BYTES:].hex(), restarted)
+from core.workspace import RunDir
 
 
 @dataclass
@@ -73,16 +20,6 @@ class MetricsSource:
 
     label: str
     path: Path
-
-
-def fold_folders(run_dir: str | Path) -> list[Path]:
-    """A K-fold run's fold-<i>/ folders in fold order."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = [(int(match.group(1)), entry) for entry in run_dir.iterdir()
-             if entry.is_dir() and (match := FOLD_PATTERN.match(entry.name))]
-    return [entry for _, entry in sorted(found)]
 
 
 def metrics_sources(job, registry=None) -> list[MetricsSource]:
@@ -97,16 +34,16 @@ def metrics_sources(job, registry=None) -> list[MetricsSource]:
             label = f"#{number} {child.id.rsplit('-', 1)[-1]}"
             sources += [MetricsSource(label, source.path) for source in metrics_sources(child, registry)]
         return sources
-    folds = fold_folders(job.run_dir)
+    folds = RunDir(job.run_dir).folds()
     if folds:
-        return [MetricsSource("", folder / METRICS_FILE) for folder in folds]
-    return [MetricsSource("", Path(job.run_dir) / METRICS_FILE)]
+        return [MetricsSource("", fold.metrics_lines) for fold in folds]
+    return [MetricsSource("", RunDir(job.run_dir).metrics_lines)]
 
 
 def read_all_metrics(job, registry=None) -> list[tuple[str, dict]]:
     """Every metrics line of a job as (source label, line), sources in order."""
     return [(source.label, line) for source in metrics_sources(job, registry)
-            for line in read_metrics(source.path.parent)]
+            for line in RunDir(source.path.parent).read_metrics()]
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:

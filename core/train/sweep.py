@@ -20,19 +20,13 @@ import time
 from pathlib import Path
 
 from core.config import RunConfig, config_from_dict, config_to_dict, field_specs, save_config, validate
+from core.workspace import RunDir, read_json, write_json
 
-PLAN_FILE = "sweep_plan.json"
-RESULTS_FILE = "sweep_results.json"
-CONFIG_FILE = "config.yaml"
 POLL_SECONDS = 1.0
 # Summary values shown for every trial besides the ranking metric.
 SHOWN_METRICS = ("eval_loss", "best_eval_loss", "train_loss", "accuracy", "f1", "steps", "seconds")
 # Metrics where smaller is better; every other metric (accuracy, f1, roc_auc...) ranks larger first.
 LOWER_IS_BETTER = ("loss", "seconds", "invalid_rate")
-
-
-def trial_dir(run_dir: Path, trial: int) -> Path:
-    return Path(run_dir) / f"trial-{trial}"
 
 
 def metric_ascending(metric: str) -> bool:
@@ -110,14 +104,14 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
     if cfg.sweep is None:
         raise ValueError("sweep: a sweep job needs sweep.grid or sweep.random values")
     registry = context.registry
-    if not (run_dir / CONFIG_FILE).is_file():
-        save_config(cfg, run_dir / CONFIG_FILE)
+    if not RunDir(run_dir).config_file.is_file():
+        save_config(cfg, RunDir(run_dir).config_file)
     plan = _load_or_make_plan(run_dir, cfg)
     existing = {child.run_dir.resolve(): child for child in registry.children(context.job_id)}
     jobs: dict[int, str] = {}
     for entry in plan:
         index = entry["trial"]
-        directory = trial_dir(run_dir, index)
+        directory = RunDir(run_dir).trial(index).path
         child = existing.get(directory.resolve())
         if child is None:
             if context.stop_requested():
@@ -126,7 +120,7 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
             validate(trial_cfg, registry.workspace, deep=False)
             child = registry.submit(_trial_kind(trial_cfg), config_to_dict(trial_cfg), parent_id=context.job_id,
                                     run_dir=directory, start=False)
-            save_config(trial_cfg, directory / CONFIG_FILE)
+            save_config(trial_cfg, RunDir(directory).config_file)
         elif child.status in ("stopped", "failed") and not context.stop_requested():
             child = registry.resume(child.id)
             print(f"trial {index}: resumed ({child.id})", flush=True)
@@ -164,11 +158,11 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
 
 def _load_or_make_plan(run_dir: Path, cfg: RunConfig) -> list[dict]:
     # The plan is saved so a resumed sweep sees the same trials, even from random draws.
-    path = run_dir / PLAN_FILE
+    path = RunDir(run_dir).sweep_plan_file
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path)
     plan = [{"trial": index, "values": values} for index, values in enumerate(sweep_values(cfg))]
-    path.write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(path, plan)
     return plan
 
 
@@ -195,14 +189,14 @@ def write_results(run_dir: Path, cfg: RunConfig, plan: list[dict], children: dic
                        "status": child.status if child is not None else "not submitted",
                        "job_id": child.id if child is not None else None,
                        "kind": child.kind if child is not None else None,
-                       "run_dir": str(trial_dir(run_dir, entry["trial"])), "metrics": metrics,
+                       "run_dir": str(RunDir(run_dir).trial(entry["trial"]).path), "metrics": metrics,
                        "error": (child.error or "").splitlines()[0] if child is not None and child.error else None})
     trials.sort(key=_sort_key(metric, ascending))
     ranked = [trial for trial in trials if trial["status"] == "finished" and trial["metrics"].get(metric) is not None]
     results = {"metric": metric, "ascending": ascending, "varied": sorted({key for entry in plan
                                                                           for key in entry["values"]}),
                "trials": trials, "best": ranked[0] if ranked else None}
-    (Path(run_dir) / RESULTS_FILE).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_json(RunDir(run_dir).sweep_results_file, results)
     return results
 
 
@@ -210,10 +204,9 @@ def sweep_table(run_dir: str | Path):
     """The trials as a pandas DataFrame: varied values, status, metrics; best first (empty before any)."""
     import pandas
 
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():  # a sweep still queued: its trials are not planned yet
+    results = read_json(RunDir(run_dir).sweep_results_file)
+    if results is None:  # a sweep still queued: its trials are not planned yet
         return pandas.DataFrame(columns=["trial", "status", "job_id"])
-    results = json.loads(path.read_text(encoding="utf-8"))
     metric_names = [name for name in (results["metric"], *SHOWN_METRICS)
                     if any(name in trial["metrics"] for trial in results["trials"])]
     metric_names = list(dict.fromkeys(metric_names))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 import warnings
@@ -27,21 +26,12 @@ from core.train.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampl
 from core.config import (EPOCH, ConfigError, RunConfig, config_from_dict, config_to_dict, data_file,
                          encode_options, save_config, validate, with_absolute_paths)
 from core.data.encoding import encode, encode_prompt
-from core.env import workspace_dir
+from core.env import is_main_process, workspace_dir
 from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint, pick_device, pick_dtype, resolve_model_path)
 from core.data.records import Record, load_records
-from core.train.callbacks import (MetricsFileCallback, StopOnRequestCallback, read_metrics,
-                                  truncate_metrics)
-
-CONFIG_FILE = "config.yaml"
-RUN_INFO_FILE = "fraud_lab_run.json"
-SUMMARY_FILE = "summary.json"
-SPLIT_FILE = "validation_split.json"
-REFERENCE_FILE = "reference_logits.safetensors"
-CHECKPOINTS_DIR = "checkpoints"
-ADAPTER_DIR = "adapter"
-MODEL_DIR = "model"
+from core.train.callbacks import MetricsFileCallback, StopOnRequestCallback, truncate_metrics
+from core.workspace import RunDir
 REFERENCE_POSITIONS = 4  # last positions of the reference input whose logits are kept
 
 
@@ -63,7 +53,7 @@ def start_training(cfg: RunConfig, workspace: str | Path | None = None, registry
     cfg = with_absolute_paths(cfg, workspace)
     registry = registry or JobRegistry(workspace)
     job = registry.submit(job_kind(cfg), config_to_dict(cfg), start=False)
-    save_config(cfg, job.run_dir / CONFIG_FILE)
+    save_config(cfg, RunDir(job.run_dir).config_file)
     registry.pump()
     return registry.get(job.id)
 
@@ -83,7 +73,7 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
         registry.pump()
         job = registry.get(job.id)
         if progress is not None:
-            lines = read_metrics(job.run_dir)
+            lines = RunDir(job.run_dir).read_metrics()
             for line in lines[shown:]:
                 print(_progress_text(line), file=progress, flush=True)
             shown = max(shown, len(lines))
@@ -103,11 +93,6 @@ def _progress_text(line: dict) -> str:
 
 
 # -- the job ---------------------------------------------------------------------------------------
-def is_main_process() -> bool:
-    """Rank 0 of a multi-GPU launch (or the only process): the one that writes the run's files."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def run_training_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of a `train` job (see core.jobs.registry.JOB_ENTRIES)."""
     from transformers.utils import logging as transformers_logging
@@ -119,8 +104,8 @@ def run_training_job(run_dir: Path, config: dict, context) -> dict:
     run_dir = Path(run_dir)
     cfg = config_from_dict(config)
     workspace = Path(context.registry.workspace) if context is not None else workspace_dir()
-    if is_main_process() and not (run_dir / CONFIG_FILE).is_file():
-        save_config(cfg, run_dir / CONFIG_FILE)
+    if is_main_process() and not RunDir(run_dir).config_file.is_file():
+        save_config(cfg, RunDir(run_dir).config_file)
     return train_run(cfg, run_dir, workspace, resume=bool(context is not None and context.resume))
 
 
@@ -155,7 +140,7 @@ def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[li
         return train, load_records(validation_path).records
     if cfg.data.validation_split <= 0:
         return train, []
-    split_file = run_dir / SPLIT_FILE
+    split_file = RunDir(run_dir).split_file
     if split_file.is_file():
         # A resumed run must hold out exactly the rows the first attempt held out.
         splits = Splits.load(split_file)
@@ -163,10 +148,7 @@ def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[li
         splits = split_records(train, validation=cfg.data.validation_split, test=0.0, seed=cfg.train.seed,
                                source=str(train_path))
         if is_main_process():
-            # Written aside and renamed: another rank or a resume never reads half a file.
-            partial = split_file.with_suffix(f".{os.getpid()}.tmp")
-            splits.save(partial)
-            partial.replace(split_file)
+            splits.save(split_file)
     return splits.select(train, "train"), splits.select(train, "validation")
 
 
@@ -315,7 +297,7 @@ def training_arguments(prepared: Prepared, run_dir: Path, has_eval: bool) -> Tra
         saving = evaluation
     report = [] if train.report_to == "none" else [train.report_to]
     return TrainingArguments(
-        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        output_dir=str(RunDir(run_dir).checkpoints_dir),
         per_device_train_batch_size=train.batch_size,
         per_device_eval_batch_size=train.batch_size,
         gradient_accumulation_steps=train.grad_accum,
@@ -378,9 +360,8 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
           f"{len(train_dataset)} training rows ({truncated} shortened to {cfg.data.max_length} tokens), "
           f"{len(eval_dataset)} validation rows", flush=True)
 
-    from core.jobs.registry import stop_requested
-
-    if stop_requested(run_dir):  # asked while the data was encoding: nothing trained, nothing to save
+    run = RunDir(run_dir)
+    if run.stop_requested():  # asked while the data was encoding: nothing trained, nothing to save
         return {"stopped": True, "steps": 0, "total_steps": None, "checkpoint": None}
     set_seed(cfg.train.seed)  # the same LoRA init whatever encoding consumed from the RNG
     model = build_model(prepared, init_adapter)
@@ -391,7 +372,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     checkpoint = None
     elapsed_before = 0.0
     if resume:
-        checkpoints = run_dir / CHECKPOINTS_DIR
+        checkpoints = run.checkpoints_dir
         checkpoint = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
         if is_main_process():
             elapsed_before = truncate_metrics(run_dir, _checkpoint_step(checkpoint))
@@ -411,7 +392,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     state = trainer.state
     if stop_callback.stopped_at is not None:
         return {"stopped": True, "steps": state.global_step, "total_steps": state.max_steps,
-                "checkpoint": get_last_checkpoint(str(run_dir / CHECKPOINTS_DIR))}
+                "checkpoint": get_last_checkpoint(str(run.checkpoints_dir))}
 
     if len(eval_dataset) and not args.load_best_model_at_end:
         last_eval = metrics_callback.last_eval_line
@@ -422,7 +403,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     trained = trainer.model
     output_dir = save_outputs(trained, prepared, run_dir, state.global_step)
     save_reference_logits(trained, train_dataset, eval_dataset, run_dir)
-    lines = read_metrics(run_dir)
+    lines = run.read_metrics()
     train_lines = [line for line in lines if line["kind"] == "train"]
     eval_lines = [line for line in lines if line["kind"] == "eval"]
     speeds = [line["tokens_per_second"] for line in train_lines if line["tokens_per_second"]]
@@ -449,7 +430,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
         "output": str(output_dir.relative_to(run_dir)),
         "fold": fold,
     }
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    run.write_summary(summary)
     print(f"finished: {json.dumps(summary)}", flush=True)
     return summary
 
@@ -457,7 +438,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
 def save_outputs(model, prepared: Prepared, run_dir: Path, steps: int) -> Path:
     """adapter/ or model/ (+ tokenizer), then fraud_lab_run.json naming the base and the prompt."""
     cfg = prepared.cfg
-    output_dir = run_dir / (MODEL_DIR if cfg.method == "full" else ADAPTER_DIR)
+    output_dir = RunDir(run_dir).output_dir(cfg.method)
     model.save_pretrained(str(output_dir))
     prepared.tokenizer.save_pretrained(str(output_dir))
     info = {
@@ -476,7 +457,7 @@ def save_outputs(model, prepared: Prepared, run_dir: Path, steps: int) -> Path:
         "steps": steps,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
-    (run_dir / RUN_INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    RunDir(run_dir).write_run_info(info)
     return output_dir
 
 
@@ -494,4 +475,4 @@ def save_reference_logits(model, train_dataset: EncodedDataset, eval_dataset: En
         logits = logits[:, -REFERENCE_POSITIONS:, :]
     model.train(was_training)
     save_file({"input_ids": input_ids.cpu().contiguous(), "logits": logits.cpu().contiguous()},
-              str(run_dir / REFERENCE_FILE))
+              str(RunDir(run_dir).reference_file))

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.jobs.registry import (JobRegistry, JobStateError, UnknownJob, kill_tree, process_alive, read_tail,
-                       stop_requested)
+from core.jobs.registry import JobRegistry, JobStateError, UnknownJob, kill_tree, process_alive, read_tail
+from core.workspace import RunDir
 
 TIMEOUT = 30
 
@@ -90,7 +90,7 @@ def test_stop_asks_the_job_and_it_ends_stopped(workspace):
     wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
 
     stopping = registry.stop(job.id)
-    assert stopping.status == "stopping" and stop_requested(job.run_dir)
+    assert stopping.status == "stopping" and RunDir(job.run_dir).stop_requested()
     done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
     assert done.status == "stopped" and done.error is None
     assert lines(job.run_dir / "events.txt")[0].startswith("saw stop before step")
@@ -174,7 +174,7 @@ def test_resume_continues_a_stopped_job_with_context_resume(workspace):
 
     resumed = registry.resume(job.id)
     assert resumed.status == "running" and resumed.attempts == 2
-    assert not stop_requested(job.run_dir)
+    assert not RunDir(job.run_dir).stop_requested()
     done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
     assert done.status == "finished" and done.summary == {"steps": 30, "resumed": True}
     assert lines(job.run_dir / "resume.txt") == ["False", "True"]
@@ -219,7 +219,7 @@ def test_stopping_a_parent_stops_its_running_fold(workspace):
     wait_until(lambda: registry.get(fold.id).status == "running", what="fold running")
 
     registry.stop(parent.id)
-    assert registry.get(fold.id).status == "stopping" and stop_requested(fold.run_dir)
+    assert registry.get(fold.id).status == "stopping" and RunDir(fold.run_dir).stop_requested()
     assert registry.wait(parent.id, timeout=TIMEOUT, poll=0.1).status == "stopped"
     assert [child.status for child in registry.children(parent.id)] == ["stopped"]
 

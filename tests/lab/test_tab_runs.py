@@ -10,7 +10,7 @@ import pytest
 
 from core.config import field_specs
 from core.jobs.registry import JobRegistry
-from core.train.callbacks import read_metrics
+from core.workspace import RunDir
 from lab import tab_runs
 from tests.lab.test_tab_train import run_configs, ui_runs
 
@@ -43,7 +43,7 @@ def test_compare_overlays_curves_and_lists_only_differing_keys(runs, session_wor
     traces = {trace.name: (list(trace.x), list(trace.y)) for trace in figure.data}
     assert len(traces) == 4
     for job in jobs:
-        lines = read_metrics(job.run_dir)
+        lines = RunDir(job.run_dir).read_metrics()
         assert traces[f"{job.id} · train loss"] == ([line["step"] for line in lines if line["kind"] == "train"],
                                                     [line["loss"] for line in lines if line["kind"] == "train"])
         assert traces[f"{job.id} · eval loss"] == ([line["step"] for line in lines if line["kind"] == "eval"],

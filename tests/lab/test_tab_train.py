@@ -15,8 +15,7 @@ import pytest
 
 from core.config import RunConfig, apply_overrides, field_specs, to_yaml
 from core.jobs.registry import JobRegistry
-from core.train.run_files import read_appended
-from core.train.callbacks import read_metrics
+from core.workspace import RunDir
 from lab import run_views, tab_train
 
 RUNS_FILE = "ui-test-runs.json"
@@ -186,46 +185,6 @@ def test_files_outside_the_workspace_are_refused(session_workspace):
         tab_train.start_job(session_workspace, values, "", "en")
 
 
-# -- the incremental reader ------------------------------------------------------------------------
-def _line(step: int, loss: float) -> str:
-    return json.dumps({"padding": "x" * 80, "kind": "train", "step": step, "loss": loss}) + "\n"
-
-
-def test_incremental_reader_parses_only_appended_complete_lines(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(_line(1, 4.0) + _line(2, 3.9), encoding="utf-8")
-    first = read_appended(path)
-    assert [line["step"] for line in first.lines] == [1, 2] and first.offset == path.stat().st_size
-
-    # A half-written line is left for later; the offset stops before it.
-    partial = _line(3, 3.8)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(partial[:30])
-    second = read_appended(path, first.offset, first.check)
-    assert second.lines == [] and second.offset == first.offset and not second.restarted
-
-    # Bytes before the offset are not read again: garbling the first line (outside the check
-    # window) goes unnoticed, and only the appended line is parsed.
-    data = bytearray(path.read_bytes())
-    data[0:10] = b"##########"
-    path.write_bytes(bytes(data))
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(partial[30:])
-    third = read_appended(path, second.offset, second.check)
-    assert [line["step"] for line in third.lines] == [3] and not third.restarted
-    assert third.offset - second.offset == len(partial.encode())
-
-    # A rewritten file (a resume truncating to its checkpoint) is read again from the start.
-    path.write_text(_line(1, 4.0) + _line(2, 3.5), encoding="utf-8")
-    fourth = read_appended(path, third.offset, third.check)
-    assert fourth.restarted and [line["loss"] for line in fourth.lines] == [4.0, 3.5]
-    # Same length, different bytes just before the offset (where the new time and loss of a
-    # resumed run's line would be): also noticed.
-    path.write_text(_line(1, 4.0) + _line(2, 3.6), encoding="utf-8")
-    assert read_appended(path, fourth.offset, fourth.check).restarted
-    assert read_appended(tmp_path / "absent.jsonl", 10, "").restarted
-
-
 def test_kfold_curves_have_one_line_per_fold(session_workspace):
     registry = JobRegistry(session_workspace)
     job = registry.submit("kfold", {"kfold": {"mode": "independent", "k": 2}}, start=False)
@@ -266,7 +225,7 @@ def test_stop_and_resume_through_the_tab(runs, session_workspace):
     assert runs["resumed_status"] == "queued" and runs["final_first_status"] == "stopped"
     # After the stop, a fresh poll reads the whole file: every metrics line is a point.
     run_dir = JobRegistry(session_workspace).get(runs["first"]).run_dir
-    assert runs["after_points"] == len(read_metrics(run_dir)) > 0
+    assert runs["after_points"] == len(RunDir(run_dir).read_metrics()) > 0
     assert "stopped" in runs["after_progress"] and not runs["after_active"]
     with pytest.raises(gr.Error, match="only stopped or failed jobs resume"):
         tab_train.control_job(session_workspace, runs["second"], "resume", "en")

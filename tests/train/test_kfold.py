@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.config import RunConfig, apply_overrides, config_to_dict
-from core.train.callbacks import read_metrics
+from core.workspace import RunDir
 
 K = 3
 ROWS = 60
@@ -57,7 +57,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _first_losses(run_dir: Path) -> list[float]:
-    return [next(line["loss"] for line in read_metrics(run_dir / f"fold-{fold}") if line["kind"] == "train")
+    return [next(line["loss"] for line in RunDir(run_dir / f"fold-{fold}").read_metrics() if line["kind"] == "train")
             for fold in range(K)]
 
 
@@ -116,7 +116,7 @@ def test_mean_and_std_come_from_the_per_fold_values(independent_run):
     rows = _lines(run_dir / "oof_predictions.jsonl")
     losses, accuracies, f1s = [], [], []
     for fold in range(K):
-        eval_lines = [line for line in read_metrics(run_dir / f"fold-{fold}") if line["kind"] == "eval"]
+        eval_lines = [line for line in RunDir(run_dir / f"fold-{fold}").read_metrics() if line["kind"] == "eval"]
         losses.append(eval_lines[-1]["eval_loss"])
         held_out = [row for row in rows if row["fold"] == fold]
         assert len(held_out) == ROWS // K
@@ -135,9 +135,9 @@ def test_mean_and_std_come_from_the_per_fold_values(independent_run):
 
 def test_each_fold_keeps_its_curve_with_its_fold_number(independent_run):
     run_dir = independent_run["run_dir"]
-    combined = read_metrics(run_dir)
+    combined = RunDir(run_dir).read_metrics()
     for fold in range(K):
-        lines = read_metrics(run_dir / f"fold-{fold}")
+        lines = RunDir(run_dir / f"fold-{fold}").read_metrics()
         assert lines and all(line["fold"] == fold for line in lines)
         assert [line["step"] for line in lines if line["kind"] == "train"] == [1, 2, 3, 4]
         assert [line for line in combined if line["fold"] == fold] == lines
@@ -155,14 +155,14 @@ def chained_run(small_train, tiny_model_dir, tmp_path_factory) -> dict:
     job = registry.submit("kfold", config_to_dict(kfold_config(small_train, tiny_model_dir, "chained")))
     fold_one = job.run_dir / "fold-1"
     deadline = time.monotonic() + 240
-    while not any(line["kind"] == "train" for line in read_metrics(fold_one)):
+    while not any(line["kind"] == "train" for line in RunDir(fold_one).read_metrics()):
         job = registry.get(job.id)
         assert not job.is_final, f"job ended {job.status} before fold 1 trained: {registry.log_tail(job.id, 40)}"
         assert time.monotonic() < deadline, registry.log_tail(job.id)
         time.sleep(0.1)
     registry.stop(job.id)
     stopped = registry.wait(job.id, timeout=120)
-    at_stop = {"children": registry.children(job.id), "fold_0_lines": read_metrics(job.run_dir / "fold-0"),
+    at_stop = {"children": registry.children(job.id), "fold_0_lines": RunDir(job.run_dir / "fold-0").read_metrics(),
                "checkpoints": sorted(path.name for path in (fold_one / "checkpoints").iterdir())}
     registry.resume(job.id)
     finished = registry.wait(job.id, timeout=240)
@@ -183,8 +183,8 @@ def test_a_resumed_run_continues_at_the_fold_it_was_on(chained_run):
     children = registry.children(chained_run["finished"].id)
     assert [(child.config["fold"], child.status) for child in children] == [(fold, "finished") for fold in range(K)]
     assert [child.attempts for child in children] == [1, 2, 1]  # fold 0 was not trained again
-    assert read_metrics(run_dir / "fold-0") == chained_run["at_stop"]["fold_0_lines"]
-    steps = [line["step"] for line in read_metrics(run_dir / "fold-1") if line["kind"] == "train"]
+    assert RunDir(run_dir / "fold-0").read_metrics() == chained_run["at_stop"]["fold_0_lines"]
+    steps = [line["step"] for line in RunDir(run_dir / "fold-1").read_metrics() if line["kind"] == "train"]
     assert steps == list(range(1, STEPS + 1))  # no step lost or repeated over the stop
     assert "resuming" in (run_dir / "log.txt").read_text(encoding="utf-8")
 

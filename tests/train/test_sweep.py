@@ -10,7 +10,7 @@ import pytest
 
 from core.config import RunConfig, apply_overrides, config_to_dict, load_config
 from core.train.sweep import expand_sweep, sweep_table, sweep_values
-from core.train.callbacks import read_metrics
+from core.workspace import RunDir
 
 
 def test_a_grid_gives_every_combination_once():
@@ -123,7 +123,7 @@ def test_the_table_ranks_trials_by_their_final_eval_loss(grid_run):
     registry, job = grid_run["registry"], grid_run["job"]
     losses = {}
     for child in registry.children(job.id):
-        evals = [line["eval_loss"] for line in read_metrics(child.run_dir) if line["kind"] == "eval"]
+        evals = [line["eval_loss"] for line in RunDir(child.run_dir).read_metrics() if line["kind"] == "eval"]
         losses[child.id] = evals[-1]
     table = sweep_table(job.run_dir)
     assert list(table["job_id"]) == sorted(losses, key=losses.get)
@@ -146,7 +146,7 @@ def test_stopping_the_sweep_stops_its_trials(sweep_data, tiny_model_dir, tmp_pat
     job, thread, outcome = _start_parent(registry, config)
     first = job.run_dir / "trial-0"
     deadline = time.monotonic() + 120
-    while not read_metrics(first):
+    while not RunDir(first).read_metrics():
         assert time.monotonic() < deadline and thread.is_alive(), registry.log_tail(job.id)
         time.sleep(0.1)
     registry.stop(job.id)

@@ -10,7 +10,8 @@ import torch
 
 from core.train.batching import EncodedDataset, LengthGroupedSampler, make_collator, random_batches
 from core.config import RunConfig, apply_overrides
-from core.train.callbacks import METRIC_FIELDS, read_metrics
+from core.train.callbacks import METRIC_FIELDS
+from core.workspace import RunDir
 
 MAX_STEPS = 16
 LOGGING_STEPS = 2
@@ -46,7 +47,7 @@ def lora_run(session_workspace, tiny_model_dir, small_data) -> dict:
     registry = JobRegistry(session_workspace)
     job = start_training(small_config(small_data), session_workspace, registry)
     deadline = time.monotonic() + 240
-    while not any(line["kind"] == "train" and line["step"] >= 4 for line in read_metrics(job.run_dir)):
+    while not any(line["kind"] == "train" and line["step"] >= 4 for line in RunDir(job.run_dir).read_metrics()):
         job = registry.get(job.id)
         assert not job.is_final, f"job ended {job.status} before it could be stopped: {job.error}"
         assert time.monotonic() < deadline, registry.log_tail(job.id)
@@ -54,11 +55,11 @@ def lora_run(session_workspace, tiny_model_dir, small_data) -> dict:
     registry.stop(job.id)
     stopped = registry.wait(job.id, timeout=180)
     checkpoints_at_stop = sorted(path.name for path in (job.run_dir / "checkpoints").iterdir())
-    lines_at_stop = read_metrics(job.run_dir)
+    lines_at_stop = RunDir(job.run_dir).read_metrics()
     registry.resume(job.id)
     finished = registry.wait(job.id, timeout=300)
     assert finished.status == "finished", registry.log_tail(job.id, 60)
-    return {"stopped": stopped, "finished": finished, "run_dir": job.run_dir, "lines": read_metrics(job.run_dir),
+    return {"stopped": stopped, "finished": finished, "run_dir": job.run_dir, "lines": RunDir(job.run_dir).read_metrics(),
             "lines_at_stop": lines_at_stop, "checkpoints_at_stop": checkpoints_at_stop,
             "base": str(tiny_model_dir)}
 
@@ -250,7 +251,7 @@ def test_seq_cls_head_trains_and_predicts_a_label_per_row(session_workspace, tin
     lora_b = [tensor for name, tensor in weights.items() if "lora_B" in name]
     assert lora_b and all(tensor.abs().sum() > 0 for tensor in lora_b)
     assert any("score" in name for name in weights)  # the new head is saved with the adapter
-    losses = [line["loss"] for line in read_metrics(tmp_path / "seq") if line["kind"] == "train"]
+    losses = [line["loss"] for line in RunDir(tmp_path / "seq").read_metrics() if line["kind"] == "train"]
     assert all(0 < loss < 5 for loss in losses)
 
 
