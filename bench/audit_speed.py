@@ -13,7 +13,6 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from core.audit.report import audit
 from core.env import REPO_ROOT

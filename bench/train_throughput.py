@@ -19,7 +19,6 @@ import math
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 # First: importing core sets the offline defaults that transformers reads when it is imported.
 from core.env import REPO_ROOT
@@ -30,7 +29,7 @@ from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, 
 from transformers.utils import logging as transformers_logging
 
 from core.train.batching import EncodedDataset, make_collator
-from core.config import RunConfig
+from core.config.schema import RunConfig
 from core.train.training import LabTrainer, encode_records
 
 SHARED = REPO_ROOT.parent / "shared"

@@ -67,7 +67,9 @@ def _preview_record(args):
 
 
 def cmd_preview(args) -> int:
-    from core.data.encoding import EncodeOptions, encode, token_view
+    from core.config.schema import DataSection, prompt_options
+    from core.config.text import config_from_arguments
+    from core.data.encoding import encode, token_view
     from core.env import workspace_dir
     from core.models import load_tokenizer, resolve_model_path
 
@@ -75,8 +77,7 @@ def cmd_preview(args) -> int:
         raise SystemExit("preview needs --data FILE --row N, or --record JSON")
     tokenizer = load_tokenizer(resolve_model_path(args.model, workspace_dir(args.workspace)),
                                trust_remote_code=args.trust_remote_code)
-    options = EncodeOptions(with_reason=args.with_reason, instruction=args.instruction, system=args.system,
-                            max_length=args.max_length, truncation=args.truncation)
+    options = prompt_options(config_from_arguments(args, DataSection))
     encoded = encode(tokenizer, _preview_record(args), options)
     tokens = token_view(tokenizer, encoded)
     payload = {"text": encoded.text, "input_ids": encoded.input_ids, "labels": encoded.labels,
@@ -102,9 +103,10 @@ def cmd_build_tiny(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.config import RunConfig, apply_overrides, load_config
+    from core.config.schema import RunConfig
+    from core.config.text import apply_overrides, load_config
     from core.env import workspace_dir
-    from core.train.training import train_and_wait
+    from core.train.submit import train_and_wait
 
     config = load_config(args.config) if args.config else RunConfig()
     config = apply_overrides(config, args.set or [])
@@ -119,13 +121,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from core.config.schema import EvalConfig
+    from core.config.text import config_from_arguments
     from core.env import workspace_dir
-    from core.eval.evaluation import EvalConfig, evaluate_and_wait
+    from core.eval.evaluation import evaluate_and_wait
 
-    config = EvalConfig(model=args.model, adapters=args.adapter or [], data=args.data, limit=args.limit,
-                        with_reason=args.with_reason, mode=args.mode, device=args.device,
-                        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
-    result = evaluate_and_wait(config, workspace_dir(args.workspace))
+    result = evaluate_and_wait(config_from_arguments(args, EvalConfig), workspace_dir(args.workspace))
     if args.json:
         _print_json(result)
     else:
@@ -160,6 +161,9 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.config.schema import PROMPT_KEYS, DataSection, EvalConfig
+    from core.config.text import add_config_arguments
+
     parser = argparse.ArgumentParser(prog="python -m lab", description="fraud-lab: fine-tune and evaluate "
                                      "chat LLMs as classifiers of Chinese dialogues")
     parser.add_argument("--workspace", help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
@@ -181,11 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--data")
     preview.add_argument("--row", type=int, default=0)
     preview.add_argument("--record", help="one row as JSON")
-    preview.add_argument("--with-reason", action="store_true")
-    preview.add_argument("--max-length", type=int, default=1024)
-    preview.add_argument("--truncation", default="keep_end", choices=["keep_end", "keep_start"])
-    preview.add_argument("--instruction")
-    preview.add_argument("--system")
+    add_config_arguments(preview, DataSection, only=PROMPT_KEYS)  # the training config's prompt fields
     preview.add_argument("--trust-remote-code", action="store_true")
     preview.add_argument("--json", action="store_true")
     preview.set_defaults(handler=cmd_preview)
@@ -200,15 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a base model and checkpoints side by side")
-    evaluate.add_argument("--model", default="embedded")
-    evaluate.add_argument("--adapter", action="append", help="a LoRA adapter folder or run folder")
-    evaluate.add_argument("--data", default="demo")
-    evaluate.add_argument("--limit", type=int)
-    evaluate.add_argument("--with-reason", action="store_true")
-    evaluate.add_argument("--mode", default="score", choices=["generate", "score"])
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--trust-remote-code", action="store_true")
+    add_config_arguments(evaluate, EvalConfig)  # one flag per EvalConfig field, with its help and choices
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
@@ -227,18 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple:
     """Errors that carry a message meant for the user: print it, no traceback."""
+    from core.config.schema import ConfigError
     from core.env import PathOutsideWorkspace
     from core.models import ModelError
     from core.data.records import DataError
 
-    errors = [DataError, ModelError, PathOutsideWorkspace, FileNotFoundError]
-    try:
-        from core.config import ConfigError
-
-        errors.append(ConfigError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return DataError, ModelError, PathOutsideWorkspace, FileNotFoundError, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

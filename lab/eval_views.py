@@ -21,6 +21,7 @@ from core.eval.report import EvalResult, load_evaluation
 from core.workspace import RunDir
 from core.eval.metrics import curves, metrics_at_threshold
 from lab.i18n import label_names, t
+from lab.state import BoundedCache
 
 BASELINE = "TF-IDF + LR"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "invalid", "roc_auc", "pr_auc", "speaker_accuracy",
@@ -34,7 +35,7 @@ COLORS = qualitative.Plotly
 
 
 # -- reading ---------------------------------------------------------------------------------------
-_CACHE: dict[tuple, EvalResult] = {}
+_RESULTS = BoundedCache(8)
 
 
 def read_result(run_dir: Path | str) -> EvalResult:
@@ -44,11 +45,7 @@ def read_result(run_dir: Path | str) -> EvalResult:
     run = RunDir(run_dir)
     stamps = tuple(_stamp(path) for path in (run.eval_metrics, run.predictions_file, run.metrics_lines))
     key = (str(run_dir.resolve()), stamps)
-    if key not in _CACHE:
-        if len(_CACHE) > 8:
-            _CACHE.clear()
-        _CACHE[key] = load_evaluation(run_dir)
-    return _CACHE[key]
+    return _RESULTS.get_or_build(key, lambda: load_evaluation(run_dir))
 
 
 def _stamp(path: Path) -> tuple:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,33 +19,16 @@ import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobRegistry
 from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics
+from core.train.sweep import sweep_table
 from core.workspace import read_appended
 from lab.i18n import t
+from lab.state import hide_workspace
 
-TRAINING_KINDS = ("train", "kfold", "sweep")
 STATUS_COLORS = {"queued": "#757575", "running": "#1565c0", "stopping": "#e65100", "stopped": "#6d4c41",
                  "finished": "#2e7d32", "failed": "#b71c1c"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
 SUMMARY_KEYS = ("eval_loss", "train_loss", "accuracy", "f1", "steps")
-
-_REGISTRIES: dict[str, JobRegistry] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def registry_for(workspace: Path) -> JobRegistry:
-    """One registry per workspace in the server: creating one writes settings and probes GPUs."""
-    key = str(Path(workspace).resolve())
-    with _REGISTRY_LOCK:
-        if key not in _REGISTRIES:
-            _REGISTRIES[key] = JobRegistry(workspace)
-        return _REGISTRIES[key]
-
-
-def hide_workspace(text: str, workspace: Path) -> str:
-    """Paths inside the workspace shown relative to it: the page never says where it lies."""
-    root = str(Path(workspace).resolve())
-    return str(text).replace(root + "/", "").replace(root, ".")
 
 
 # -- live curves -----------------------------------------------------------------------------------
@@ -272,17 +254,7 @@ def fold_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[fold_column] + table.columns)
 
 
-def sweep_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
-    """The sweep's own table (core.train.sweep.sweep_table) when it offers one, else its trials' summaries."""
-    try:
-        from core.train.sweep import sweep_table
-    except ImportError:
-        sweep_table = None
-    if sweep_table is not None:
-        table = sweep_table(job.run_dir)
-        frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-        return frame.astype(object).where(frame.notna(), "").astype(str)
-    rows = [{t("runs.col.id", language): child.id, t("runs.col.status", language): t(f"runs.status.{child.status}",
-                                                                                    language),
-             t("runs.col.summary", language): summary_text(child.summary)} for child in registry.children(job.id)]
-    return pd.DataFrame(rows, columns=[t(f"runs.col.{name}", language) for name in ("id", "status", "summary")])
+def sweep_frame(job) -> pd.DataFrame:
+    """The sweep's trials (core.train.sweep.sweep_table) as the page's text cells."""
+    frame = sweep_table(job.run_dir)
+    return frame.astype(object).where(frame.notna(), "").astype(str)

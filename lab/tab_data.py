@@ -20,8 +20,10 @@ from core.data.stats import duplicates_and_overlap, fraud_speaker_presence, labe
 from core.models import EMBEDDED_MODEL
 from lab import charts
 from lab.i18n import label_names, t
-from lab.state import (DEMO, Dataset, TabContext, dataset_choices, get_tokenizer, load_dataset, poll, save_upload,
-                       tokenizer_choices, user_errors)
+from core.audit.report import audit
+from core.config.schema import DEMO
+from lab.resolve import dataset_choices, tokenizer_choices
+from lab.state import BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll, save_upload, user_errors
 
 PAGE_SIZE = 20
 PREVIEW_CHARS = 300
@@ -66,17 +68,12 @@ def overlap_table(dataset: Dataset, language: str) -> pd.DataFrame:
     return table.rename(columns=names)
 
 
-_VIEWS: dict[tuple[str, str], DataView] = {}
+_VIEWS = BoundedCache(16)
 
 
 def analyse(dataset: Dataset, language: str) -> DataView:
     """Every chart and table of the tab that needs no tokenizer and no audit (cached per language)."""
-    key = (dataset.key, language)
-    if key not in _VIEWS:
-        if len(_VIEWS) > 16:
-            _VIEWS.clear()
-        _VIEWS[key] = _analyse(dataset, language)
-    return _VIEWS[key]
+    return _VIEWS.get_or_build((dataset.key, language), lambda: _analyse(dataset, language))
 
 
 def _analyse(dataset: Dataset, language: str) -> DataView:
@@ -150,25 +147,13 @@ def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, langu
 
 # The audit takes seconds to minutes, so it runs in one background thread and a timer polls it.
 _AUDIT_RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-audit")
-_AUDITS: dict[str, Future] = {}
+_AUDITS = BoundedCache(8)  # dataset key -> Future of its audit
 
 
-def _audit_module():
-    try:
-        import core.audit.report as audit_module
-    except ImportError:
-        return None
-    return audit_module
-
-
-def start_audit(dataset: Dataset) -> Future | None:
-    audit_module = _audit_module()
-    if audit_module is None:
-        return None
-    if dataset.key not in _AUDITS:
-        train, test = dataset.audit_splits()
-        _AUDITS[dataset.key] = _AUDIT_RUNNER.submit(audit_module.audit, train, test)
-    return _AUDITS[dataset.key]
+def start_audit(dataset: Dataset) -> Future:
+    """The audit of a dataset, started once per dataset (a second click finds the first one's Future)."""
+    train, test = dataset.audit_splits()
+    return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test))
 
 
 def audit_html(report, language: str) -> str:
@@ -205,8 +190,6 @@ def _note(text: str) -> str:
 
 def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[str, bool]:
     """The audit section's HTML and whether the audit is still running."""
-    if _audit_module() is None:
-        return _note(t("data.audit_missing", language)), False
     future = start_audit(dataset) if start else _AUDITS.get(dataset.key)
     if future is None:
         return _note(t("data.audit_hint", language)), False

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.config.schema import DEMO
 from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
 from core.eval.predict import Prediction
 from core.data.records import Record
 from core.workspace import run_info_of
 from lab.i18n import label_names, t
-from lab.model_slot import (NONE, SLOT, ModelSlot, base_model_choices, checkpoint_choices, resolve_base,
-                            resolve_checkpoint)
-from lab.state import DEMO, TabContext, load_dataset, user_errors
+from lab.model_slot import NONE, SLOT, ModelSlot
+from lab import resolve
+from lab.state import TabContext, load_dataset, user_errors
 
 DEFAULT_MAX_LENGTH = 1024
 DEMO_SPLIT = "test"
@@ -50,11 +51,12 @@ class PredictView:
 
 def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, with_reason: bool, language: str,
             slot: ModelSlot = SLOT) -> PredictView:
+    """The base model's and (with a checkpoint) the fine-tuned model's answers to one dialogue."""
     text = (dialogue or "").strip()
     if not text:
         raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
-    base_path = resolve_base(base, workspace, language)
-    checkpoint_path = resolve_checkpoint(checkpoint, workspace, language) if str(checkpoint or "").strip() else None
+    base_path = resolve.base_model(base, workspace, language)
+    checkpoint_path = resolve.checkpoint(checkpoint, workspace, language) if str(checkpoint or "").strip() else None
     options = prompt_options(checkpoint_path, with_reason)
     record = Record(input=text, label=False)  # the label is not part of the prompt
     started = time.perf_counter()
@@ -139,7 +141,7 @@ def free_models(language: str, slot: ModelSlot = SLOT) -> str:
 
 
 def build(context: TabContext) -> None:
-    workspace, language = context.workspace, context.language
+    workspace = context.workspace
     with gr.Row():
         with gr.Column(scale=3):
             dialogue_box = context.translated(gr.Textbox(lines=8, max_lines=20, label=context.t("predict.dialogue")),
@@ -151,10 +153,10 @@ def build(context: TabContext) -> None:
                                                 "value")
             gold_box = gr.HTML()
         with gr.Column(scale=2):
-            base_box = context.translated(gr.Dropdown(base_model_choices(workspace), value=EMBEDDED_MODEL,
+            base_box = context.translated(gr.Dropdown(resolve.model_choices(workspace), value=EMBEDDED_MODEL,
                                                       allow_custom_value=True, label=context.t("predict.base")),
                                           "predict.base")
-            checkpoints = checkpoint_choices(workspace)
+            checkpoints = resolve.checkpoint_choices(workspace)
             checkpoint_box = context.translated(
                 gr.Dropdown([NONE, *checkpoints], value=checkpoints[0] if checkpoints else NONE,
                             label=context.t("predict.checkpoint")), "predict.checkpoint")
@@ -186,8 +188,8 @@ def build(context: TabContext) -> None:
     row_button.click(use_demo_row, [row_box, context.language_input], [dialogue_box, gold_box])
 
     def refresh_predict_choices():
-        found = checkpoint_choices(workspace)
-        return gr.update(choices=base_model_choices(workspace)), gr.update(choices=[NONE, *found])
+        found = resolve.checkpoint_choices(workspace)
+        return gr.update(choices=resolve.model_choices(workspace)), gr.update(choices=[NONE, *found])
 
     refresh.click(refresh_predict_choices, None, [base_box, checkpoint_box])
     context.app.load(refresh_predict_choices, None, [base_box, checkpoint_box])

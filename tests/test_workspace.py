@@ -5,7 +5,7 @@ import json
 import os
 import threading
 
-from core.workspace import (RunDir, Workspace, read_appended, read_json, read_jsonl, run_folder_of, run_info_of,
+from core.workspace import (Workspace, read_appended, read_json, read_jsonl, run_folder_of, run_info_of,
                             write_json, write_text)
 
 def _line(step: int, loss: float) -> str:

@@ -11,63 +11,23 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.config.checks import check_eval_values, data_file
+from core.config.schema import DEMO, ConfigProblems, EvalConfig
+from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
-from core.env import workspace_dir
-from core.eval.report import EvalResult, build_metrics, load_evaluation, prediction_rows, write_report  # noqa: F401
-from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path
-from core.eval.predict import (AdapterInfo, find_adapter, fingerprint_mismatch,
-                          load_predictor)
 from core.data.records import DataError, Record, load_records
+from core.env import workspace_dir
+from core.eval.predict import AdapterInfo, find_adapter, fingerprint_mismatch, load_predictor
+from core.eval.report import build_metrics, prediction_rows, write_report
+from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path
 from core.workspace import (ADAPTER_CONFIG_FILE, ADAPTER_DIR, CHECKPOINTS_DIR, CONFIG_FILE, MODEL_DIR, RunDir,
                             read_json, run_folder_of, run_info_of)
 
-DEMO = "demo"
-MODES = ("generate", "score")
 BASE_NAME = "base"
-
-
-class EvalConfigError(ValueError):
-    """An evaluation that cannot run, said before any model is loaded."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("cannot evaluate:\n" + "\n".join(f"  - {problem}" for problem in problems))
-
-
-@dataclass
-class EvalConfig:
-    model: str = "embedded"  # the base model; its own row in the results unless include_base=False
-    adapters: list[str] = field(default_factory=list)  # adapter folders, run folders or checkpoints
-    data: str = DEMO  # a labelled file; "demo" = the demo dataset's test split
-    limit: int | None = None  # a seeded sample of this many rows (file order kept)
-    sample_seed: int = 42
-    with_reason: bool = False
-    instruction: str | None = None  # None: each adapter's training instruction, else the default
-    system: str | None = None
-    max_length: int | None = None  # None: each adapter's training max_length, else 1024
-    mode: str = "generate"  # generate = decode the JSON answer; score = compare P(true) with P(false)
-    batch_size: int = 16
-    device: str | None = None  # None / "auto": CUDA when visible
-    precision: str = "auto"
-    trust_remote_code: bool = False
-    include_base: bool = True
-    train_data: str | None = None  # for the audit baseline; None: the demo/train run's own file
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "EvalConfig":
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise EvalConfigError([f"unknown evaluation setting(s): {', '.join(unknown)}"])
-        config = cls(**values)
-        config.adapters = [str(item) for item in (config.adapters or [])]
-        return config
+DEFAULT_MAX_LENGTH = 1024  # a base model without a checkpoint's own max_length
 
 
 @dataclass
@@ -93,19 +53,14 @@ class EvalPlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _data_path(text: str, split: str, workspace: Path) -> Path:
-    if (text or "").strip() == DEMO:
-        from core.demo.dataset import ensure_demo_dataset
-
-        return Path(ensure_demo_dataset(workspace)[split])
-    path = Path(text).expanduser()
-    if not path.is_absolute() and not path.exists() and (workspace / path).exists():
-        path = workspace / path
-    return path.resolve()
+def _data_path(text: str, split: str, workspace: Path) -> Path | None:
+    """The file a data setting names, as a training config's data key is read (core.config.checks)."""
+    path = data_file(text, split, workspace)
+    return path.resolve() if path is not None else None
 
 
 def _load_labelled(path: Path) -> list[Record]:
-    """All rows, or EvalConfigError naming every row that has no usable label."""
+    """All rows, or ConfigProblems naming every row that has no usable label."""
     try:
         return load_records(path, strict=True).records
     except DataError as error:
@@ -114,7 +69,7 @@ def _load_labelled(path: Path) -> list[Record]:
                 "with the gold label of every row" if label_problems else f"{path}: the data cannot be read")
         shown = [str(problem) for problem in error.problems[:20]]
         more = [f"... and {len(error.problems) - 20} more"] if len(error.problems) > 20 else []
-        raise EvalConfigError([head, *shown, *more]) from None
+        raise ConfigProblems("evaluate", [head, *shown, *more]) from None
 
 
 def _sample(count: int, limit: int | None, seed: int) -> list[int]:
@@ -130,7 +85,8 @@ def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
         return value if value is not None else run_info.get(name, default)
 
     return EncodeOptions(with_reason=cfg.with_reason, instruction=pick("instruction", None) or None,
-                         system=pick("system", None), max_length=int(pick("max_length", 1024) or 1024),
+                         system=pick("system", None),
+                         max_length=int(pick("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH),
                          truncation=run_info.get("truncation") or "keep_end")
 
 
@@ -187,17 +143,9 @@ def _training_file_of_run(config_file: Path) -> str | None:
 
 
 def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalPlan:
-    """Everything checkable before a model is loaded; raises EvalConfigError listing each problem."""
+    """Everything checkable before a model is loaded; raises ConfigProblems listing each problem."""
     workspace = workspace_dir(workspace)
-    problems: list[str] = []
-    if cfg.mode not in MODES:
-        problems.append(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    if cfg.batch_size < 1:
-        problems.append(f"batch_size must be at least 1, got {cfg.batch_size}")
-    if cfg.limit is not None and cfg.limit < 1:
-        problems.append(f"limit must be at least 1 (or empty for every row), got {cfg.limit}")
-    if not cfg.include_base and not cfg.adapters:
-        problems.append("nothing to evaluate: include_base is off and no adapter is given")
+    problems = check_eval_values(cfg)
     try:
         device = pick_device(cfg.device)
         if cfg.precision not in (None, "", "auto"):
@@ -205,11 +153,14 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     except ModelError as error:
         problems.append(str(error))
     records: list[Record] = []
-    data_file = _data_path(cfg.data, "test", workspace)
-    try:
-        records = _load_labelled(data_file)
-    except EvalConfigError as error:
-        problems.extend(error.problems)
+    data_path = _data_path(cfg.data, "test", workspace)
+    if data_path is None:
+        problems.append("data: give a labelled test file, or 'demo'")
+    else:
+        try:
+            records = _load_labelled(data_path)
+        except ConfigProblems as error:
+            problems.extend(error.problems)
     base_path = None
     try:
         base_path = resolve_model_path(cfg.model, workspace)
@@ -238,13 +189,13 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
                                adapter=str(info.path) if info is not None else None,
                                options=_options(cfg, run_info), run_info=run_info))
     if problems:
-        raise EvalConfigError(problems)
+        raise ConfigProblems("evaluate", problems)
     if cfg.include_base:
         # The base gets the checkpoints' prompt: the comparison then measures the fine-tuning alone.
         first_run = plans[0].run_info if plans else {}
         plans.insert(0, ModelPlan(name=BASE_NAME, model=base_path, adapter=None, options=_options(cfg, first_run)))
     indices = _sample(len(records), cfg.limit, cfg.sample_seed)
-    return EvalPlan(config=cfg, data_file=data_file, records=[records[index] for index in indices],
+    return EvalPlan(config=cfg, data_file=data_path, records=[records[index] for index in indices],
                     row_indices=indices, total_rows=len(records), models=plans,
                     train_file=_train_file(cfg, plans, workspace), warnings=warnings)
 
@@ -295,13 +246,8 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
 def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
     if plan.train_file is None or not plan.train_file.is_file():
         return None
-    try:
-        from core.audit.report import baseline_predictions
-    except ImportError:
-        try:
-            from core.audit.baseline import baseline_predictions
-        except ImportError:
-            return None
+    from core.audit.baseline import baseline_predictions
+
     train = load_records(plan.train_file, strict=False).records
     labels, p_true = baseline_predictions(train, plan.records)
     return labels, p_true, str(plan.train_file)
@@ -312,7 +258,7 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     workspace = Path(context.registry.workspace) if context is not None else workspace_dir()
-    cfg = EvalConfig.from_dict(config)
+    cfg = config_from_dict(config, EvalConfig)
     plan = validate_eval(cfg, workspace)
     for warning in plan.warnings:
         print(f"warning: {warning}", flush=True)
@@ -354,7 +300,7 @@ def start_evaluation(cfg: EvalConfig, workspace: str | Path | None = None, regis
 
     workspace = workspace_dir(workspace)
     plan = validate_eval(cfg, workspace)
-    values = cfg.to_dict()
+    values = config_to_dict(cfg)
     # The job process may run from another folder: give it absolute paths.
     values["data"] = str(plan.data_file)
     values["adapters"] = [str(Path(item).expanduser().resolve()) for item in cfg.adapters]

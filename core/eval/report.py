@@ -9,7 +9,7 @@ metrics.json: {"rows", "data_file", "config", "models": [...], "pairs": [...], "
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def build_metrics(plan, infos: list[dict], results: dict[str, list], baseline, s
         "total_rows": plan.total_rows,
         "sampled": len(plan.records) < plan.total_rows,
         "data_file": str(plan.data_file),
-        "config": plan.config.to_dict(),
+        "config": asdict(plan.config),
         "gold_positive": sum(gold),
         "stopped": stopped,
         "completed_models": list(results),

@@ -30,7 +30,6 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -230,10 +229,8 @@ def to_json(value: Any, what: str) -> str:
 
 
 def _visible_gpus() -> list[str]:
-    try:
-        import torch  # lazily: a registry that only reads jobs must not pay for torch
-    except ImportError:
-        return []
+    import torch  # lazily: a registry that only reads jobs must not pay for torch
+
     count = torch.cuda.device_count()
     listed = [item.strip() for item in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if item.strip()]
     return listed[:count] if len(listed) >= count else [str(index) for index in range(count)]

@@ -26,7 +26,9 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
-from core.config import RunConfig, config_from_dict, data_file, encode_options, save_config
+from core.config.checks import data_file
+from core.config.schema import RunConfig, encode_options
+from core.config.text import config_from_dict, save_config
 from core.data.records import Record, load_records
 from core.env import is_main_process, workspace_dir
 from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl, write_text

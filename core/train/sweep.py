@@ -19,7 +19,10 @@ import random
 import time
 from pathlib import Path
 
-from core.config import RunConfig, config_from_dict, config_to_dict, field_specs, save_config, validate
+from core.config.checks import validate
+from core.config.schema import RunConfig, field_specs
+from core.config.text import config_from_dict, config_to_dict, save_config
+from core.train.submit import job_kind
 from core.workspace import RunDir, read_json, write_json
 
 POLL_SECONDS = 1.0
@@ -90,12 +93,6 @@ def expand_sweep(cfg: RunConfig) -> list[RunConfig]:
     return [apply_values(cfg, values) for values in sweep_values(cfg)]
 
 
-def _trial_kind(cfg: RunConfig) -> str:
-    from core.train.training import job_kind
-
-    return job_kind(cfg)
-
-
 # -- the job ---------------------------------------------------------------------------------------
 def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of a `sweep` job: queue the trials, wait for them, rank them."""
@@ -118,7 +115,7 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
                 break
             trial_cfg = apply_values(cfg, entry["values"])
             validate(trial_cfg, registry.workspace, deep=False)
-            child = registry.submit(_trial_kind(trial_cfg), config_to_dict(trial_cfg), parent_id=context.job_id,
+            child = registry.submit(job_kind(trial_cfg), config_to_dict(trial_cfg), parent_id=context.job_id,
                                     run_dir=directory, start=False)
             save_config(trial_cfg, RunDir(directory).config_file)
         elif child.status in ("stopped", "failed") and not context.stop_requested():

@@ -1,6 +1,6 @@
 """Training runs: LoRA / QLoRA / full fine-tuning of a causal LM or a 2-way classifier head.
 
-`start_training` validates a RunConfig and submits it as a job (its own OS process, see
+core.train.submit validates a RunConfig and submits it as a job (its own OS process, see
 core.jobs.registry); the job process calls `run_training_job`, which trains with transformers' Trainer.
 A run folder ends up with:
     config.yaml, log.txt, metrics.jsonl, checkpoints/checkpoint-N/ (resumable Trainer state),
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, Traini
 from transformers.trainer_utils import get_last_checkpoint
 
 from core.train.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator, padding_stats
-from core.config import (EPOCH, ConfigError, RunConfig, config_from_dict, config_to_dict, data_file,
-                         encode_options, save_config, validate, with_absolute_paths)
+from core.config.checks import data_file
+from core.config.schema import EPOCH, ConfigError, RunConfig, encode_options
+from core.config.text import config_from_dict, save_config
 from core.data.encoding import encode, encode_prompt
 from core.env import is_main_process, workspace_dir
 from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
@@ -32,64 +32,8 @@ from core.models import (default_precision, load_causal_lm, load_sequence_classi
 from core.data.records import Record, load_records
 from core.train.callbacks import MetricsFileCallback, StopOnRequestCallback, truncate_metrics
 from core.workspace import RunDir
+
 REFERENCE_POSITIONS = 4  # last positions of the reference input whose logits are kept
-
-
-# -- submitting ------------------------------------------------------------------------------------
-def job_kind(cfg: RunConfig) -> str:
-    if cfg.sweep is not None:
-        return "sweep"  # core.train.sweep runs the trials (each a train or kfold job)
-    if cfg.kfold.mode != "none":
-        return "kfold"  # core.train.kfold runs the folds through train_run
-    return "train"
-
-
-def start_training(cfg: RunConfig, workspace: str | Path | None = None, registry=None):
-    """Validate, then queue the run as a job whose folder holds config.yaml before it starts."""
-    from core.jobs.registry import JobRegistry
-
-    workspace = workspace_dir(workspace)
-    validate(cfg, workspace)
-    cfg = with_absolute_paths(cfg, workspace)
-    registry = registry or JobRegistry(workspace)
-    job = registry.submit(job_kind(cfg), config_to_dict(cfg), start=False)
-    save_config(cfg, RunDir(job.run_dir).config_file)
-    registry.pump()
-    return registry.get(job.id)
-
-
-def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry=None,
-                   progress=sys.stderr, poll: float = 1.0) -> dict:
-    """Run a training job to its end, echoing its metrics lines to `progress` (None: silent)."""
-    from core.jobs.registry import JobRegistry
-
-    workspace = workspace_dir(workspace)
-    registry = registry or JobRegistry(workspace)
-    job = start_training(cfg, workspace, registry)
-    if progress is not None:
-        print(f"run {job.id} ({job.run_dir})", file=progress, flush=True)
-    shown = 0
-    while True:
-        registry.pump()
-        job = registry.get(job.id)
-        if progress is not None:
-            lines = RunDir(job.run_dir).read_metrics()
-            for line in lines[shown:]:
-                print(_progress_text(line), file=progress, flush=True)
-            shown = max(shown, len(lines))
-        if job.is_final:
-            break
-        time.sleep(poll)
-    result = {"run_id": job.id, "run_dir": str(job.run_dir), "status": job.status, "metrics": job.summary or {}}
-    if job.error:
-        result["error"] = job.error
-    return result
-
-
-def _progress_text(line: dict) -> str:
-    if line.get("kind") == "eval":
-        return f"step {line['step']}/{line['total_steps']} eval_loss {line['eval_loss']:.4f}"
-    return f"step {line['step']}/{line['total_steps']} loss {line['loss']:.4f}"
 
 
 # -- the job ---------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ import pytest
 import torch
 import yaml
 
-from core.config import (RunConfig, ConfigError, apply_overrides, config_from_dict, config_to_dict, field_specs,
-                         load_config, save_config, to_cli_command, to_yaml, validate)
+from core.config.checks import validate
+from core.config.schema import ConfigError, RunConfig, field_specs
+from core.config.text import (apply_overrides, config_from_dict, config_to_dict, load_config, save_config,
+                              to_cli_command, to_yaml)
 
 
 def changed() -> RunConfig:
@@ -110,7 +112,7 @@ def test_what_the_device_cannot_do_is_refused(tmp_path):
 
 def test_missing_data_file_is_refused_before_a_job_exists(session_workspace, tmp_path):
     from core.jobs.registry import JobRegistry
-    from core.train.training import start_training
+    from core.train.submit import start_training
 
     workspace = tmp_path / "workspace"
     registry = JobRegistry(workspace)
@@ -151,3 +153,15 @@ def test_every_field_has_help_and_valid_default_choice():
         assert spec.help.strip(), spec.key
         if spec.choices:
             assert spec.default in spec.choices, spec.key
+
+
+def test_eval_config_fields_carry_the_same_metadata():
+    from core.config.schema import EvalConfig
+
+    specs = field_specs(EvalConfig)
+    assert [spec.key for spec in specs][:3] == ["model", "adapters", "data"]
+    for spec in specs:
+        assert spec.help.strip(), spec.key
+        if spec.choices:
+            assert spec.default in spec.choices, spec.key
+    assert EvalConfig().mode == "score"

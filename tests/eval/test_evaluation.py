@@ -10,7 +10,10 @@ import pytest
 
 import core.eval.evaluation as evaluation
 import core.eval.predict as predict
-from core.eval.evaluation import EvalConfig, EvalConfigError, load_evaluation, run_evaluation_job, start_evaluation
+from core.config.schema import ConfigError, ConfigProblems, EvalConfig
+from core.config.text import config_from_dict, config_to_dict
+from core.eval.evaluation import run_evaluation_job, start_evaluation
+from core.eval.report import load_evaluation
 from core.jobs.registry import JobRegistry
 from core.models import model_fingerprint
 from tests.eval.test_predict import build_tiny_adapter
@@ -56,7 +59,7 @@ def test_adapter_of_another_base_is_refused_before_any_model_loads(tmp_path, tin
     run, base = _other_base_adapter(tmp_path)
     registry = JobRegistry(tmp_path / "workspace")
     config = EvalConfig(model=str(tiny_model_dir), adapters=[str(run)], data=str(demo_splits["test"]))
-    with pytest.raises(EvalConfigError) as refused:
+    with pytest.raises(ConfigProblems) as refused:
         start_evaluation(config, tmp_path / "workspace", registry)
     message = str(refused.value)
     assert f"adapter {run} was trained on base {base}" in message
@@ -65,7 +68,7 @@ def test_adapter_of_another_base_is_refused_before_any_model_loads(tmp_path, tin
     assert registry.list() == []  # nothing was submitted
     # Without the run file, the base named in adapter_config.json is compared instead.
     (run / "fraud_lab_run.json").unlink()
-    with pytest.raises(EvalConfigError, match="hidden_size: adapter's base has 32"):
+    with pytest.raises(ConfigProblems, match="hidden_size: adapter's base has 32"):
         evaluation.validate_eval(config, tmp_path / "workspace")
 
 
@@ -73,7 +76,7 @@ def test_data_without_labels_is_refused_naming_file_line_and_field(tmp_path, tin
     data = tmp_path / "unlabelled.jsonl"
     rows = [{"input": "甲: 你好", "label": True}, {"input": "乙: 在吗"}, {"input": "丙: 转账", "label": ""}]
     data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
-    with pytest.raises(EvalConfigError) as refused:
+    with pytest.raises(ConfigProblems) as refused:
         evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data)), tmp_path)
     message = str(refused.value)
     assert f"{data}: 2 row(s) have no usable label" in message
@@ -83,10 +86,22 @@ def test_data_without_labels_is_refused_naming_file_line_and_field(tmp_path, tin
 
 
 def test_config_round_trips_and_rejects_unknown_keys():
-    config = EvalConfig(model="m", adapters=["a", "b"], limit=5, mode="score", with_reason=True)
-    assert EvalConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(EvalConfigError, match="unknown evaluation setting.*adaptor"):
-        EvalConfig.from_dict({"adaptor": []})
+    config = EvalConfig(model="m", adapters=["a", "b"], limit=5, mode="generate", with_reason=True)
+    assert config_from_dict(config_to_dict(config), EvalConfig) == config
+    with pytest.raises(ConfigError, match="adaptor: unknown key \\(did you mean adapters"):
+        config_from_dict({"adaptor": []}, EvalConfig)
+    with pytest.raises(ConfigError, match="limit: expected a whole number"):
+        config_from_dict({"limit": "many"}, EvalConfig)
+
+
+def test_values_that_cannot_work_are_all_listed_before_anything_loads(tmp_path, no_model_loading):
+    config = EvalConfig(mode="guess", batch_size=0, limit=0, include_base=False, data=str(tmp_path / "none.jsonl"))
+    with pytest.raises(ConfigProblems) as refused:
+        evaluation.validate_eval(config, tmp_path)
+    message = str(refused.value)
+    for expected in ("mode: 'guess' is not one of score, generate", "batch_size: must be at least 1",
+                     "limit: must be at least 1", "nothing to evaluate", "none.jsonl"):
+        assert expected in message
 
 
 def test_a_stop_requested_before_the_first_model_ends_the_job_with_nothing_loaded(
@@ -95,7 +110,7 @@ def test_a_stop_requested_before_the_first_model_ends_the_job_with_nothing_loade
     run_dir.mkdir()
     (run_dir / "STOP").write_text("")
     config = EvalConfig(model=str(tiny_model_dir), data=str(demo_splits["test"]), limit=4, train_data="")
-    summary = run_evaluation_job(run_dir, config.to_dict(), None)
+    summary = run_evaluation_job(run_dir, config_to_dict(config), None)
     assert summary["stopped"] is True and summary["models"] == {}
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["completed_models"] == [] and metrics["planned_models"] == ["base"]
@@ -173,8 +188,8 @@ def test_with_reasons_the_job_scores_speakers_and_reasons(tmp_path, tiny_model_d
     run_dir = tmp_path / "reasons"
     run_dir.mkdir()
     config = EvalConfig(model=str(tiny_model_dir), adapters=[str(tiny_adapter)], data=str(demo_splits["test"]),
-                        limit=4, with_reason=True, max_length=512, batch_size=4, device="cpu")
-    summary = run_evaluation_job(run_dir, config.to_dict(), None)
+                        limit=4, with_reason=True, mode="generate", max_length=512, batch_size=4, device="cpu")
+    summary = run_evaluation_job(run_dir, config_to_dict(config), None)
     assert summary["stopped"] is False
     result = load_evaluation(run_dir)
     assert "tiny-adapter was trained without reasons" in result.metrics["warnings"][0]

@@ -24,7 +24,8 @@ def build_tiny_adapter(workspace: Path, model_dir: Path, train_file: Path) -> Pa
     folder is shared by test_predict.py and test_evaluation.py through the disk, since a
     session fixture cannot be shared between two test modules without conftest.py.
     """
-    from core.config import apply_overrides, RunConfig
+    from core.config.schema import RunConfig
+    from core.config.text import apply_overrides
     from core.train.training import train_run
 
     run_dir = workspace / "runs" / "tiny-adapter"

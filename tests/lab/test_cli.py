@@ -66,3 +66,23 @@ def test_preview_of_a_data_row_with_truncation(tmp_path):
     assert preview["truncated"] is True and preview["num_tokens"] <= 100
     missing = run_lab("preview", "--model", tmp_path / "no-such-model", "--data", data)
     assert missing.returncode == 2 and "model folder not found" in missing.stderr
+
+
+def test_eval_flags_are_generated_from_the_eval_config():
+    from core.config.schema import EvalConfig, field_specs
+    from core.config.text import config_from_arguments
+    from lab.cli import build_parser
+
+    parser = build_parser()
+    arguments = parser.parse_args(["eval", "--adapter", "runs/a/adapter", "runs/b", "--limit", "5",
+                                   "--no-include-base", "--with-reason", "--mode", "generate", "--batch-size", "4"])
+    assert config_from_arguments(arguments, EvalConfig) == EvalConfig(
+        adapters=["runs/a/adapter", "runs/b"], limit=5, include_base=False, with_reason=True, mode="generate",
+        batch_size=4)
+    # No flag given: every value is the config's own default (one default for the mode everywhere).
+    assert config_from_arguments(parser.parse_args(["eval"]), EvalConfig) == EvalConfig()
+    help_text = parser._subparsers._group_actions[0].choices["eval"].format_help()
+    for spec in field_specs(EvalConfig):
+        assert "--" + spec.key.replace("_", "-") in help_text, spec.key
+    result = run_lab("eval", "--mode", "guess")
+    assert result.returncode == 2 and "invalid choice: 'guess'" in result.stderr

@@ -9,7 +9,8 @@ import pytest
 from core.data.stats import dialogue_speakers, records_frame
 from core.data.records import Record
 from lab import tab_data
-from lab.state import dataset_choices, load_dataset, save_upload
+from lab.resolve import dataset_choices
+from lab.state import load_dataset, save_upload
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"

@@ -10,10 +10,10 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from core.config.schema import EvalConfig
 from core.eval.metrics import metrics_at_threshold
-from lab import eval_views
-from lab.app import build_app
-from lab.tab_evaluate import registry_for
+from lab import eval_views, tab_evaluate
+from lab.state import registry_for
 from tests.lab.test_tab_predict import random_adapter
 
 SCRIPT = "<script>alert(1)</script>"
@@ -21,15 +21,34 @@ ROWS = 30
 JOB_TIMEOUT = 400
 
 
-def handler(app, name: str):
-    found = [function.fn for function in app.fns.values() if function.name == name]
-    assert len(found) == 1, f"{name}: {len(found)} handlers"
-    return found[0]
+def start(workspace: Path, language: str = "en", **settings):
+    """The Run button: the form holds EvalConfig(**settings), as form_values puts it in the page."""
+    return tab_evaluate.start_evaluation_job(workspace, language, *tab_evaluate.form_values(EvalConfig(**settings)))
 
 
-@pytest.fixture(scope="module")
-def app(session_workspace, tiny_model_dir):
-    return build_app(session_workspace, "en")
+def watch_until_done(workspace: Path, job_id: str) -> tuple:
+    """The timer's handler, polled as the page polls it, until it switches the timer off."""
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while True:
+        outputs = tab_evaluate.watch_evaluation(workspace, job_id, 0.5, "en")
+        if not outputs[1].active:
+            return outputs
+        assert time.monotonic() < deadline, registry_for(workspace).log_tail(job_id)
+        time.sleep(1.0)
+
+
+def test_the_page_wires_the_module_handlers(session_workspace):
+    from lab.app import build_app
+
+    app = build_app(session_workspace, "en")
+    wired = {function.name for function in app.fns.values()}
+    assert {"start_evaluation_job", "watch_evaluation", "stop_evaluation", "show_evaluation", "move_threshold",
+            "filter_evaluation_rows", "pick_evaluation_row", "relabel_evaluation", "refresh_evaluation_choices",
+            "show_latest_evaluation"} <= wired
+    # Every EvalConfig field has its component, labelled with its key.
+    labels = {component["props"].get("label") for component in app.config["components"]}
+    for spec in tab_evaluate.form_specs():
+        assert any(label and label.endswith(f" · {spec.key}") for label in labels), spec.key
 
 
 @pytest.fixture(scope="module")
@@ -46,27 +65,20 @@ def test_file(session_workspace, demo_splits) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished(app, session_workspace, tiny_model_dir, test_file) -> dict:
+def finished(session_workspace, tiny_model_dir, test_file) -> dict:
     """Start an evaluation of the base and two adapters with the page's Run handler, then poll
     with the timer's handler until it reports the end, as the page does."""
     checkpoints = []
     for name, seed in (("20990101-000000-train-ui-a", 0), ("20990101-000001-train-ui-b", 1)):
         adapter = random_adapter(session_workspace, tiny_model_dir, name, seed)
         checkpoints.append(adapter.relative_to(session_workspace).as_posix())
-    start = handler(app, "start_evaluation_job")
-    job_id, progress, timer, runs = start("embedded", checkpoints, "ui-eval/test.jsonl", 0, 42, False, "score", "en")
+    job_id, progress, timer, runs = start(session_workspace, adapters=checkpoints, data="ui-eval/test.jsonl")
     assert timer.active and runs["value"] == job_id
     job = registry_for(session_workspace).get(job_id)
     assert job.kind == "eval" and job.config["data"] == str(test_file) and job.config["limit"] is None
+    assert job.config["mode"] == "score" == EvalConfig().mode  # the config's default, as on the CLI
     assert job.pid is not None  # a process of its own, not this one
-    watch = handler(app, "watch_evaluation")
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while True:
-        outputs = watch(job_id, 0.5, "en")
-        if not outputs[1].active:
-            break
-        assert time.monotonic() < deadline, registry_for(session_workspace).log_tail(job_id)
-        time.sleep(1.0)
+    outputs = watch_until_done(session_workspace, job_id)
     job = registry_for(session_workspace).get(job_id)
     assert job.status == "finished", job.error
     run_dir = job.run_dir
@@ -127,15 +139,14 @@ def test_confusion_heatmaps_hold_each_models_counts(finished):
     assert figure.data[0].z[1][1] == tp
 
 
-def test_threshold_moves_precision_and_recall_as_core_metrics_says(app, finished):
-    move = handler(app, "move_threshold")
+def test_threshold_moves_precision_and_recall_as_core_metrics_says(session_workspace, finished):
     gold = [row["gold"]["is_fraud"] for row in finished["predictions"]]
     names = [entry["name"] for entry in finished["metrics"]["models"]]
     p_true = {name: [row["models"][name]["p_true"] for row in finished["predictions"]] for name in names}
     p_true["TF-IDF + LR"] = [row["baseline"]["p_true"] for row in finished["predictions"]]
     tables = {}
     for threshold in (0.3, 0.5, 0.7):
-        roc, pr, table = move(finished["job_id"], threshold, "en")
+        roc, pr, table = tab_evaluate.move_threshold(session_workspace, finished["job_id"], threshold, "en")
         tables[threshold] = table
         assert list(table["model"]) == list(p_true)
         for index, (name, scores) in enumerate(p_true.items()):
@@ -158,7 +169,7 @@ def test_threshold_moves_precision_and_recall_as_core_metrics_says(app, finished
     assert not tables[0.3]["recall"].equals(tables[0.7]["recall"])
 
 
-def test_differing_rows_are_exactly_the_rows_where_answers_differ(app, finished):
+def test_differing_rows_are_exactly_the_rows_where_answers_differ(session_workspace, finished):
     expected = [row["row"] for row in finished["predictions"]
                 if len({_labels(answer) for answer in row["models"].values()}) > 1]
     assert expected, "the random adapters should disagree with the base somewhere"
@@ -167,7 +178,7 @@ def test_differing_rows_are_exactly_the_rows_where_answers_differ(app, finished)
     assert [int(value) for value in table["row"]] == expected
     wrong = [row["row"] for row in finished["predictions"]
              if any(_labels(answer) != row["gold"]["is_fraud"] for answer in row["models"].values())]
-    table, _ = handler(app, "filter_evaluation_rows")(finished["job_id"], eval_views.WRONG, "en")
+    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.WRONG, "en")
     assert [int(value) for value in table["row"]] == wrong
 
 
@@ -187,14 +198,14 @@ def test_pairs_count_fixed_and_broken_rows(finished):
     assert len(table) == 3 + 3  # three model pairs, then the baseline against each model
 
 
-def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(app, finished):
-    table, _ = handler(app, "filter_evaluation_rows")(finished["job_id"], eval_views.ALL, "en")
+def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(session_workspace, finished):
+    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.ALL, "en")
     planted = next(row for row in finished["predictions"] if SCRIPT in row["input"])
     position = [int(value) for value in table["row"]].index(planted["row"])
     assert SCRIPT in table.iloc[position]["dialogue"]  # a Dataframe cell: shown as text by the page
     event = gr.SelectData(None, {"index": [position, 3], "value": table.iloc[position, 3],
                                  "row_value": list(table.iloc[position])})
-    detail = handler(app, "pick_evaluation_row")(finished["job_id"], "en", event)
+    detail = tab_evaluate.pick_evaluation_row(session_workspace, finished["job_id"], "en", event)
     assert "<script" not in detail
     assert "&lt;script&gt;alert(1)&lt;/script&gt; 点这个链接领取退款" in detail
     assert f"Row {planted['row']} (line {planted['line']} of the file)" in detail
@@ -203,38 +214,33 @@ def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(app, finished):
         assert f"{answer['p_true']:.3f}" in detail
 
 
-def test_bad_choices_are_refused_before_a_job_starts(app, session_workspace, tiny_model_dir):
-    start = handler(app, "start_evaluation_job")
+def test_bad_choices_are_refused_before_a_job_starts(session_workspace, tiny_model_dir):
     before = len(registry_for(session_workspace).list())
     with pytest.raises(gr.Error, match="outside"):
-        start("embedded", ["../../etc"], "demo", 10, 42, False, "score", "en")
+        start(session_workspace, adapters=["../../etc"], limit=10)
     with pytest.raises(gr.Error, match="file not found"):
-        start("embedded", [], "ui-eval/missing.jsonl", 10, 42, False, "score", "en")
+        start(session_workspace, data="ui-eval/missing.jsonl", limit=10)
     with pytest.raises(gr.Error, match="no adapter_config.json"):
-        start("embedded", ["ui-eval"], "demo", 10, 42, False, "score", "en")
+        start(session_workspace, adapters=["ui-eval"], limit=10)
+    with pytest.raises(gr.Error, match="batch_size: expected a whole number"):
+        values = tab_evaluate.form_values(EvalConfig())
+        values[[spec.key for spec in tab_evaluate.form_specs()].index("batch_size")] = "many"
+        tab_evaluate.start_evaluation_job(session_workspace, "en", *values)
     assert len(registry_for(session_workspace).list()) == before
 
 
-def test_stop_ends_a_running_evaluation(app, session_workspace, finished):
-    start, stop, watch = (handler(app, name) for name in ("start_evaluation_job", "stop_evaluation",
-                                                          "watch_evaluation"))
-    job_id, _, timer, _ = start("embedded", [], "demo", 10, 42, False, "score", "en")
-    progress, timer = stop(job_id, "en")
+def test_stop_ends_a_running_evaluation(session_workspace, finished):
+    job_id, _, timer, _ = start(session_workspace, limit=10)
+    progress, timer = tab_evaluate.stop_evaluation(session_workspace, job_id, "en")
     assert registry_for(session_workspace).get(job_id).status in ("stopping", "stopped")
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while True:
-        outputs = watch(job_id, 0.5, "en")
-        if not outputs[1].active:
-            break
-        assert time.monotonic() < deadline, registry_for(session_workspace).log_tail(job_id)
-        time.sleep(1.0)
+    outputs = watch_until_done(session_workspace, job_id)
     assert registry_for(session_workspace).get(job_id).status == "stopped"
     assert f"Evaluation job {job_id}: stopped" in outputs[0]
 
 
-def test_show_and_switch_language(app, finished):
-    outputs = handler(app, "show_evaluation")(finished["job_id"], 0.5, "zh")
+def test_show_and_switch_language(session_workspace, finished):
+    outputs = tab_evaluate.show_evaluation(session_workspace, finished["job_id"], 0.5, "zh")
     assert list(outputs[1].columns)[:2] == ["模型", "准确率"]
     assert finished["job_id"] in outputs[0]
     with pytest.raises(gr.Error, match="no evaluation run"):
-        handler(app, "show_evaluation")("not-a-run", 0.5, "en")
+        tab_evaluate.show_evaluation(session_workspace, "not-a-run", 0.5, "en")

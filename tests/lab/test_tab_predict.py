@@ -12,7 +12,8 @@ import pytest
 from core.data.records import Record
 from lab import tab_predict
 from lab.i18n import t
-from lab.model_slot import ModelSlot, checkpoint_choices, resolve_base
+from lab.model_slot import ModelSlot
+from lab.resolve import base_model, checkpoint_choices
 
 IMAGE = "<img src=x onerror=alert(1)>"
 DIALOGUE = "客服小王: 您好，您的快递丢了，我们三倍理赔，请提供银行卡号和验证码。\n李女士: 验证码是多少位？"
@@ -111,7 +112,7 @@ def test_slot_loads_once_reloads_on_a_new_choice_and_frees(session_workspace, ad
 
 def test_free_waits_for_a_prediction_in_progress(session_workspace, tiny_model_dir):
     slot = ModelSlot()
-    base = resolve_base("embedded", session_workspace)
+    base = base_model("embedded", session_workspace)
     entered, release, freed = threading.Event(), threading.Event(), threading.Event()
 
     def hold():

@@ -1,31 +1,63 @@
 """Runs tab handlers on real jobs: the table, overlaid curves, config differences, K-fold summary,
-export as a job, delete only after confirmation."""
+export as a job, delete only after confirmation.
+
+The jobs are this module's own: two short training runs that differ in four keys, and one run
+stopped before it started, so these tests do not depend on what another test module ran.
+"""
 from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 import gradio as gr
 import pytest
 
-from core.config import field_specs
+from core.config.schema import RunConfig, field_specs, get_value
+from core.config.text import apply_overrides, config_to_dict
 from core.jobs.registry import JobRegistry
+from core.train.submit import start_training
 from core.workspace import RunDir
 from lab import tab_runs
-from tests.lab.test_tab_train import run_configs, ui_runs
+from lab.state import registry_for
+
+
+def run_configs(workspace: Path) -> tuple[RunConfig, RunConfig]:
+    """Two short runs on 32 demo rows, differing in max_steps, eval_every, save_every and learning_rate."""
+    from core.demo.dataset import ensure_demo_dataset
+
+    folder = workspace / "ui-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", 32), ("validation", 8)):
+        lines = Path(ensure_demo_dataset(workspace)[split]).read_text(encoding="utf-8").splitlines()[:rows]
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common = [f"data.train={folder / 'train.jsonl'}", f"data.validation={folder / 'validation.jsonl'}", "data.test=",
+              "data.max_length=128", "train.batch_size=4", "train.logging_steps=1", "train.warmup_ratio=0"]
+    first = apply_overrides(RunConfig(), common + ["train.max_steps=6", "train.eval_every=3", "train.save_every=3"])
+    second = apply_overrides(RunConfig(), common + ["train.max_steps=4", "train.eval_every=2", "train.save_every=2",
+                                                    "train.learning_rate=5e-4"])
+    return first, second
 
 
 @pytest.fixture(scope="module")
 def runs(session_workspace, tiny_model_dir) -> dict:
-    return ui_runs(session_workspace)
+    registry = registry_for(session_workspace)
+    first, second = run_configs(session_workspace)
+    jobs = [start_training(cfg, session_workspace, registry) for cfg in (first, second)]
+    for job in jobs:
+        done = registry.wait(job.id, timeout=600)
+        assert done.status == "finished", registry.log_tail(job.id, 40)
+    never = registry.submit("train", config_to_dict(first), start=False)
+    registry.stop(never.id)  # stopped while queued: it never ran, so there is nothing to export
+    return {"first": jobs[0].id, "second": jobs[1].id, "stopped": never.id}
 
 
 def test_table_lists_the_jobs_with_their_status(runs, session_workspace):
     frame, choices = tab_runs.runs_table(session_workspace, "en")
     rows = {row["job"]: row for row in frame.to_dict("records")}
-    first, second = rows[runs["first"]], rows[runs["second"]]
-    assert (first["kind"], first["status"]) == ("train", "stopped")
-    assert (second["kind"], second["status"]) == ("train", "finished")
+    first, second, stopped = rows[runs["first"]], rows[runs["second"]], rows[runs["stopped"]]
+    assert (first["kind"], first["status"]) == ("train", "finished")
+    assert (stopped["kind"], stopped["status"], stopped["duration"]) == ("train", "stopped", "")
     summary = JobRegistry(session_workspace).get(runs["second"]).summary
     assert second["final metrics"].startswith(f"eval_loss {summary['eval_loss']:.4g} · "
                                               f"train_loss {summary['train_loss']:.4g}")
@@ -49,24 +81,17 @@ def test_compare_overlays_curves_and_lists_only_differing_keys(runs, session_wor
         assert traces[f"{job.id} · eval loss"] == ([line["step"] for line in lines if line["kind"] == "eval"],
                                                    [line["eval_loss"] for line in lines if line["kind"] == "eval"])
     # The keys that differ are exactly those whose form values differ between the two configs.
-    long, short = run_configs(session_workspace)
-    expected = {spec.key for spec in field_specs()
-                if _get(long, spec.key) != _get(short, spec.key)}
+    first, second = run_configs(session_workspace)
+    expected = {spec.key for spec in field_specs() if get_value(first, spec.key) != get_value(second, spec.key)}
     assert expected == {"train.max_steps", "train.eval_every", "train.save_every", "train.learning_rate"}
     assert set(differences["config key"]) == expected
     row = differences.set_index("config key").loc["train.max_steps"]
-    assert (row[runs["first"]], row[runs["second"]]) == ("40", "4")
+    assert (row[runs["first"]], row[runs["second"]]) == ("6", "4")
     # A single run compares with nothing: no differing key.
     _, alone = tab_runs.compare_runs(session_workspace, [runs["second"]], "en")
     assert list(alone["config key"]) == ["The configs of these runs are identical"]
     with pytest.raises(gr.Error, match="choose at least one run"):
         tab_runs.compare_runs(session_workspace, [], "en")
-
-
-def _get(cfg, key):
-    for part in key.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
 
 
 def test_kfold_details_show_fold_metrics_mean_and_std(session_workspace):
@@ -98,7 +123,7 @@ def test_kfold_details_show_fold_metrics_mean_and_std(session_workspace):
 def test_export_runs_as_a_job_and_delete_needs_confirmation(runs, session_workspace):
     registry = JobRegistry(session_workspace)
     with pytest.raises(gr.Error, match="only a finished training run"):
-        tab_runs.export_job(session_workspace, runs["first"], "en")  # stopped: nothing to merge
+        tab_runs.export_job(session_workspace, runs["stopped"], "en")  # it never ran: nothing to merge
     job, message = tab_runs.export_job(session_workspace, runs["second"], "en")
     assert job.kind == "export" and message.startswith(f"Export job {job.id} submitted")
     assert f"runs/{runs['second']}/merged" in message and str(session_workspace) not in message

@@ -9,11 +9,12 @@ import gradio as gr
 import pytest
 
 from tests.paths import QWEN_TOKENIZER, require_shared
+from core.config.schema import DataSection
 from core.data.answers import answer_text
 from core.data.encoding import EncodeOptions, encode
 from core.data.records import load_records
 from lab import tab_tokenize
-from lab.state import tokenizer_choices
+from lab.resolve import tokenizer_choices
 from lab.tab_tokenize import PASTE, TokenizeRequest
 
 SCRIPT = "<script>alert(1)</script>"
@@ -37,7 +38,7 @@ def _spans(markup: str, kind: str) -> int:
 
 
 def test_trained_spans_equal_the_encoded_answer(session_workspace, small_dataset, tiny_tokenizer):
-    request = TokenizeRequest(split="rows", index=3, with_reason=True, max_length=1024)
+    request = TokenizeRequest(split="rows", index=3, prompt=DataSection(with_reason=True, max_length=1024))
     view = tab_tokenize.tokenize(session_workspace, small_dataset, request, "en")
     record = load_records(session_workspace / "ui-tokenize" / "rows.jsonl").records[3]
     expected = encode(tiny_tokenizer, record, EncodeOptions(with_reason=True, max_length=1024))
@@ -53,13 +54,13 @@ def test_trained_spans_equal_the_encoded_answer(session_workspace, small_dataset
 
 
 def test_small_max_length_warns_of_truncation(session_workspace, small_dataset):
-    long_row = TokenizeRequest(split="rows", index=40, max_length=200)
+    long_row = TokenizeRequest(split="rows", index=40, prompt=DataSection(max_length=200))
     view = tab_tokenize.tokenize(session_workspace, small_dataset, long_row, "en")
     assert view.encoded.truncated and len(view.encoded.input_ids) <= 200
     assert f"needs {view.encoded.untruncated_length} tokens, more than max_length 200" in view.warning
     assert "the dialogue's end" in view.warning
     roomy = tab_tokenize.tokenize(session_workspace, small_dataset,
-                                  TokenizeRequest(split="rows", index=40, max_length=8192), "en")
+                                  TokenizeRequest(split="rows", index=40, prompt=DataSection(max_length=8192)), "en")
     assert roomy.warning == "" and len(roomy.encoded.input_ids) == view.encoded.untruncated_length
 
 
@@ -70,13 +71,14 @@ def test_histogram_share_over_max_length(session_workspace, small_dataset, tiny_
     max_length = sorted(by_hand)[len(by_hand) // 2]
     over = sum(length > max_length for length in by_hand)
     figure, text = tab_tokenize.length_histogram(session_workspace, small_dataset,
-                                                 TokenizeRequest(max_length=max_length), "en")
+                                                 TokenizeRequest(prompt=DataSection(max_length=max_length)), "en")
     assert sorted(list(figure.data[0].x) + list(figure.data[1].x)) == sorted(by_hand)
     assert figure.layout.shapes[0].x0 == max_length == figure.layout.shapes[0].x1
     assert text.startswith(f"{over} of {len(records)} rows ({over / len(records):.1%}) exceed max_length {max_length}")
     # Once computed, the histogram redraws for another max_length from the cache.
     _, again = tab_tokenize.length_histogram(session_workspace, small_dataset,
-                                             TokenizeRequest(max_length=max(by_hand)), "en", only_cached=True)
+                                             TokenizeRequest(prompt=DataSection(max_length=max(by_hand))), "en",
+                                             only_cached=True)
     assert again.startswith(f"0 of {len(records)} rows")
 
 

@@ -1,8 +1,7 @@
 """Train tab handlers: form <-> config, errors naming the key, a real job polled live, stop, resume.
 
 `ui_runs` starts two real jobs on the tiny model through the tab's handlers and records what
-the timer handler saw while the first one ran; tests/test_ui_runs.py reuses the same jobs
-(the ids are kept in a file of the session's workspace, so the jobs run once per session).
+the timer handler saw while the first one ran.
 """
 from __future__ import annotations
 
@@ -13,12 +12,12 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from core.config import RunConfig, apply_overrides, field_specs, to_yaml
+from core.config.schema import RunConfig, field_specs
+from core.config.text import apply_overrides, to_yaml
 from core.jobs.registry import JobRegistry
 from core.workspace import RunDir
 from lab import run_views, tab_train
 
-RUNS_FILE = "ui-test-runs.json"
 LONG_STEPS = 40
 SHORT_STEPS = 4
 
@@ -51,9 +50,6 @@ def _lines_before(path: Path, offset: int) -> int:
 
 def ui_runs(workspace: Path) -> dict:
     """Start the long and the short run through the Train tab; poll, stop, resume; wait for the short one."""
-    marker = workspace / RUNS_FILE
-    if marker.is_file():
-        return json.loads(marker.read_text(encoding="utf-8"))
     long, short = run_configs(workspace)
     registry = JobRegistry(workspace)
     first = tab_train.start_job(workspace, tab_train.form_values(long), "", "en")
@@ -96,7 +92,6 @@ def ui_runs(workspace: Path) -> dict:
              "final_first_status": final_first.status, "picked_while_running": picked_while_running,
              "after_progress": after.progress, "after_active": after.active,
              "after_points": run_views.point_count(after.curves)}
-    marker.write_text(json.dumps(facts), encoding="utf-8")
     return facts
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RunConfig, apply_overrides, config_to_dict
+from core.config.schema import RunConfig
+from core.config.text import apply_overrides, config_to_dict
 from core.workspace import RunDir
 
 K = 3

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RunConfig, apply_overrides, config_to_dict, load_config
+from core.config.schema import RunConfig
+from core.config.text import apply_overrides, config_to_dict, load_config
 from core.train.sweep import expand_sweep, sweep_table, sweep_values
 from core.workspace import RunDir
 

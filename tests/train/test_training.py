@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from core.train.batching import EncodedDataset, LengthGroupedSampler, make_collator, random_batches
-from core.config import RunConfig, apply_overrides
+from core.config.schema import RunConfig
+from core.config.text import apply_overrides
 from core.train.callbacks import METRIC_FIELDS
 from core.workspace import RunDir
 
@@ -42,7 +43,7 @@ def small_config(small_data: dict, *overrides: str) -> RunConfig:
 def lora_run(session_workspace, tiny_model_dir, small_data) -> dict:
     """One LoRA job in its own process, stopped mid-way by a STOP request, then resumed."""
     from core.jobs.registry import JobRegistry
-    from core.train.training import start_training
+    from core.train.submit import start_training
 
     registry = JobRegistry(session_workspace)
     job = start_training(small_config(small_data), session_workspace, registry)
@@ -92,7 +93,7 @@ def test_resumed_job_finishes_at_max_steps_without_duplicate_or_missing_lines(lo
 def test_resume_is_exact_an_uninterrupted_run_ends_with_the_same_model(lora_run, session_workspace, tmp_path):
     # The data order is a function of (seed, epoch) and the checkpoint holds optimizer, scheduler
     # and RNG state, so stopping and resuming must not change a single weight.
-    from core.config import load_config
+    from core.config.text import load_config
     from core.train.training import train_run
 
     run_dir = lora_run["run_dir"]
@@ -214,7 +215,7 @@ def test_seq_cls_head_trains_and_predicts_a_label_per_row(session_workspace, tin
                                                           small_data, tmp_path):
     from peft import PeftModel
 
-    from core.config import encode_options
+    from core.config.schema import encode_options
     from core.data.encoding import encode_prompt
     from core.models import load_sequence_classifier
     from core.data.records import load_records

@@ -1,0 +1,77 @@
+"""Choosing and submitting a training job; nothing here imports torch.
+
+A RunConfig names one of three kinds of job: `sweep` (core.train.sweep runs the trials, each a
+train or kfold job), `kfold` (core.train.kfold runs the folds through train_run) or `train`
+(core.train.training). The page checks a form on every edit and shows the kind it would start,
+so choosing it must cost nothing.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from core.config.checks import validate, with_absolute_paths
+from core.config.schema import RunConfig
+from core.config.text import config_to_dict, save_config
+from core.env import workspace_dir
+from core.workspace import RunDir
+
+TRAIN, KFOLD, SWEEP = "train", "kfold", "sweep"
+TRAINING_KINDS = (TRAIN, KFOLD, SWEEP)
+
+
+def job_kind(cfg: RunConfig) -> str:
+    if cfg.sweep is not None:
+        return SWEEP
+    if cfg.kfold.mode != "none":
+        return KFOLD
+    return TRAIN
+
+
+def start_training(cfg: RunConfig, workspace: str | Path | None = None, registry=None):
+    """Validate, then queue the run as a job whose folder holds config.yaml before it starts."""
+    from core.jobs.registry import JobRegistry
+
+    workspace = workspace_dir(workspace)
+    validate(cfg, workspace)
+    cfg = with_absolute_paths(cfg, workspace)
+    registry = registry or JobRegistry(workspace)
+    job = registry.submit(job_kind(cfg), config_to_dict(cfg), start=False)
+    save_config(cfg, RunDir(job.run_dir).config_file)
+    registry.pump()
+    return registry.get(job.id)
+
+
+def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry=None,
+                   progress=sys.stderr, poll: float = 1.0) -> dict:
+    """Run a training job to its end, echoing its metrics lines to `progress` (None: silent)."""
+    from core.jobs.registry import JobRegistry
+
+    workspace = workspace_dir(workspace)
+    registry = registry or JobRegistry(workspace)
+    job = start_training(cfg, workspace, registry)
+    if progress is not None:
+        print(f"run {job.id} ({job.run_dir})", file=progress, flush=True)
+    shown = 0
+    while True:
+        registry.pump()
+        job = registry.get(job.id)
+        if progress is not None:
+            lines = RunDir(job.run_dir).read_metrics()
+            for line in lines[shown:]:
+                print(_progress_text(line), file=progress, flush=True)
+            shown = max(shown, len(lines))
+        if job.is_final:
+            break
+        time.sleep(poll)
+    result = {"run_id": job.id, "run_dir": str(job.run_dir), "status": job.status, "metrics": job.summary or {}}
+    if job.error:
+        result["error"] = job.error
+    return result
+
+
+def _progress_text(line: dict) -> str:
+    if line.get("kind") == "eval":
+        return f"step {line['step']}/{line['total_steps']} eval_loss {line['eval_loss']:.4f}"
+    return f"step {line['step']}/{line['total_steps']} loss {line['loss']:.4f}"
