@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobStateError, UnknownJob
+from core.train.export import EXPORT_KIND
 from core.train.submit import TRAINING_KINDS
 from core.workspace import RunDir
 from lab import run_views
@@ -94,7 +95,7 @@ def export_job(workspace: Path, job_id: str | None, language: str):
     if method not in EXPORTABLE_METHODS:
         raise gr.Error(t("runs.export_full", language, method=method), print_exception=False)
     registry = registry_for(workspace)
-    exported = registry.submit("export", {"run": str(job.run_dir)})
+    exported = registry.submit(EXPORT_KIND, {"run": str(job.run_dir)})
     return exported, t("runs.export_started", language, job=exported.id,
                        path=hide_workspace(str(RunDir(job.run_dir).merged_dir), workspace))
 

@@ -22,6 +22,7 @@ from core.data.records import DataError, Record, load_records
 from core.env import workspace_dir
 from core.eval.predict import AdapterInfo, find_adapter, fingerprint_mismatch, load_predictor
 from core.eval.report import build_metrics, prediction_rows, write_report
+from core.jobs.kinds import register_job_kind
 from core.models import ModelError, model_fingerprint, pick_device, pick_dtype, resolve_model_path
 from core.workspace import (ADAPTER_CONFIG_FILE, ADAPTER_DIR, CHECKPOINTS_DIR, CONFIG_FILE, MODEL_DIR, RunDir,
                             read_json, run_folder_of, run_info_of)
@@ -254,7 +255,7 @@ def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
 
 
 def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
-    """Entry point of an `eval` job (see core.jobs.registry.JOB_ENTRIES)."""
+    """Entry point of an `eval` job (EVAL_KIND, below)."""
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     workspace = Path(context.registry.workspace) if context is not None else workspace_dir()
@@ -293,6 +294,9 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
     return summary
 
 
+EVAL_KIND = register_job_kind("eval", run_evaluation_job)
+
+
 # -- submitting ------------------------------------------------------------------------------------
 def start_evaluation(cfg: EvalConfig, workspace: str | Path | None = None, registry=None):
     """Validate (no model loaded), then submit the `eval` job; returns the Job."""
@@ -307,7 +311,7 @@ def start_evaluation(cfg: EvalConfig, workspace: str | Path | None = None, regis
     if plan.train_file is not None:
         values["train_data"] = str(plan.train_file)
     registry = registry or JobRegistry(workspace)
-    return registry.submit("eval", values)
+    return registry.submit(EVAL_KIND, values)
 
 
 def evaluate_and_wait(cfg: EvalConfig, workspace: str | Path | None = None, registry=None,

@@ -14,11 +14,6 @@ import sys
 from pathlib import Path
 
 JOB_MODULE = "core.jobs.main"
-# Kinds that train (and so may use several GPUs); a sweep parent only waits on its trials.
-TRAINING_KINDS = ("train", "kfold")
-NO_GPU_KINDS = ("sweep",)
-
-
 def job_arguments(workspace: str | Path, job_id: str) -> list[str]:
     return ["--workspace", str(workspace), "--job", str(job_id)]
 
@@ -45,12 +40,3 @@ def job_environment(gpu_ids: list[int] | list[str], base: dict | None = None) ->
     if gpu_ids:
         environment["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu).strip() for gpu in gpu_ids)
     return environment
-
-
-def gpus_wanted(kind: str, config: dict) -> int:
-    """How many GPUs a job of this kind and config asks for (train.num_gpus for training kinds)."""
-    if kind in NO_GPU_KINDS:
-        return 0
-    if kind not in TRAINING_KINDS:
-        return 1
-    return max(1, int((config.get("train") or {}).get("num_gpus", 1)))

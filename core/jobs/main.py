@@ -1,13 +1,12 @@
 """Entry point of one job process: `python -m core.jobs.main --workspace W --job ID`.
 
-Started by JobRegistry.pump with stdout/stderr appended to run_dir/log.txt. It runs the job
-function of the job's kind, records the outcome, then pumps the queue itself so the next job
-starts even when no server is running.
+Started by JobRegistry.pump with stdout/stderr appended to run_dir/log.txt. It runs the function
+the job's kind registered (core.jobs.kinds), records the outcome, then pumps the queue itself so
+the next job starts even when no server is running.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import signal
@@ -15,10 +14,9 @@ import sys
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
-
-from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, TEST_KIND, JobContext, JobRegistry,
-                       UnknownJob, job_entry, to_json)
+from core.jobs.kinds import load_job_function, registered_kind
+from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, JobContext, JobRegistry, UnknownJob,
+                                to_json)
 
 
 class TerminationRequested(KeyboardInterrupt):
@@ -29,16 +27,8 @@ def _raise_termination(signal_number: int, _frame) -> None:
     raise TerminationRequested(f"received signal {signal.Signals(signal_number).name}")
 
 
-def load_entry(entry: str) -> Callable:
-    module_name, _, function_name = entry.partition(":")
-    function = getattr(importlib.import_module(module_name), function_name, None)
-    if not callable(function):
-        raise ImportError(f"{module_name} has no function {function_name!r}")
-    return function
-
-
 def describe_device() -> str:
-    import torch  # only here: a test job skips the second it costs
+    import torch  # only here: a kind that does not probe (a test's) skips the second it costs
 
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count()))
@@ -49,15 +39,20 @@ def describe_device() -> str:
 
 
 def _header(job, registry: JobRegistry) -> str:
-    probe = job.kind != TEST_KIND or job.config.get("probe_device", False)
     return "\n".join([
         f"=== job {job.id} ({job.kind}) attempt {job.attempts} ===",
         f"started: {datetime.now():%Y-%m-%d %H:%M:%S}  pid: {os.getpid()}",
         f"python: {platform.python_version()} ({sys.executable})",
-        f"device: {describe_device() if probe else 'not probed (test job)'}",
+        f"entry: {job.entry}",
         f"run_dir: {job.run_dir}",
         f"workspace: {registry.workspace}",
     ])
+
+
+def _device_line(job) -> str:
+    """Named once the job's module registered its kind, which says whether probing is worth a torch import."""
+    probe = registered_kind(job.kind).probe_device or job.config.get("probe_device", False)
+    return f"device: {describe_device() if probe else 'not probed (this kind of job does not use it)'}"
 
 
 def run_job(workspace: Path, job_id: str) -> int:
@@ -84,12 +79,13 @@ def run_job(workspace: Path, job_id: str) -> int:
 
     status, error, summary = FINISHED, None, None
     try:
-        function = load_entry(job_entry(job.kind, job.config))
+        function = load_job_function(job.kind, job.entry)
+        print(_device_line(job), flush=True)
         context = JobContext(job_id=job.id, run_dir=job.run_dir, registry=registry,
                              resume=job.attempts > 1, attempt=job.attempts)
         result = function(job.run_dir, job.config, context)
         if result is not None and not isinstance(result, dict):
-            raise TypeError(f"job function {job_entry(job.kind, job.config)} returned "
+            raise TypeError(f"job function {job.entry} returned "
                             f"{type(result).__name__}, expected a dict summary or None")
         summary = result
         if context.stop_requested() or (result or {}).get("stopped"):
@@ -121,7 +117,7 @@ def run_job(workspace: Path, job_id: str) -> int:
 def _run_other_rank(job, registry) -> int:
     context = JobContext(job_id=job.id, run_dir=job.run_dir, registry=registry,
                          resume=job.attempts > 1, attempt=job.attempts)
-    load_entry(job_entry(job.kind, job.config))(job.run_dir, job.config, context)
+    load_job_function(job.kind, job.entry)(job.run_dir, job.config, context)
     return 0
 
 

@@ -5,6 +5,9 @@ restarted server all see the same jobs. A job process is `python -m core.jobs.ma
 its stdout and stderr go to `run_dir/log.txt`.
 
 Choices worth knowing:
+- Kinds: `submit(kind, config)` takes a JobKind registered by the module that runs it
+  (core.jobs.kinds); the job's row keeps the kind's entry and GPU count, so whichever process
+  pumps the queue starts the right function on the right number of GPUs.
 - Resume: `context.resume` is True when the job has been started before (`Job.attempts > 1`),
   so a job function resumes from its own checkpoint in the same run_dir with the same config.
   Neither the config nor a marker file carries it, so nothing stale can survive a resume.
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -41,7 +43,8 @@ from typing import Any, Iterator
 import psutil
 
 from core.env import REPO_ROOT
-from core.jobs.launch import gpus_wanted, job_command, job_environment
+from core.jobs.kinds import KIND_PATTERN, JobKind, registered_kind
+from core.jobs.launch import job_command, job_environment
 from core.workspace import RunDir, Workspace
 
 JOB_ID_ENV = "FRAUD_LAB_JOB_ID"
@@ -52,28 +55,22 @@ STATUSES = (QUEUED, RUNNING, STOPPING, STOPPED, FINISHED, FAILED)
 ACTIVE = (RUNNING, STOPPING)
 FINAL = (STOPPED, FINISHED, FAILED)
 
-TEST_KIND = "test"
-JOB_ENTRIES = {
-    "train": "core.train.training:run_training_job",
-    "kfold": "core.train.kfold:run_kfold_job",
-    "sweep": "core.train.sweep:run_sweep_job",
-    "eval": "core.eval.evaluation:run_evaluation_job",
-    "export": "core.train.export:run_export_job",
-}
 # psutil derives create_time from the boot time, which moves with wall-clock adjustments; a pid
 # reused within one second of the original start is not a realistic case.
 CREATE_TIME_TOLERANCE = 1.0
 LOST_LOG_LINES = 20
-_KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ANY = object()
 
+# Columns added since the first schema, added to an older database when it is opened.
+ADDED_COLUMNS = {"entry": "TEXT", "gpus": "INTEGER"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, parent_id TEXT, config TEXT NOT NULL,
     status TEXT NOT NULL, pid INTEGER, pid_create_time REAL,
     created_at REAL NOT NULL, started_at REAL, finished_at REAL,
     run_dir TEXT NOT NULL, error TEXT, summary TEXT,
-    inline INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, device TEXT);
+    inline INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, device TEXT,
+    entry TEXT, gpus INTEGER);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -113,6 +110,7 @@ class Job:
     inline: bool
     attempts: int
     device: str | None
+    entry: str | None = None  # "module:function" of the job's kind (None for an inline child)
 
     @property
     def is_final(self) -> bool:
@@ -137,20 +135,6 @@ class JobContext:
 
     def record_child(self, kind: str, config: dict, run_dir: Path | None = None) -> Job:
         return self.registry.record_child(kind, self.job_id, config, run_dir)
-
-
-def job_entry(kind: str, config: dict) -> str:
-    """The "module:function" a job of this kind runs; raises ValueError for what cannot run."""
-    if kind == TEST_KIND:
-        entry = config.get("entry")
-        if not isinstance(entry, str) or not re.fullmatch(r"tests\.[\w.]+:\w+", entry):
-            raise ValueError(f"kind 'test' needs config 'entry' = 'tests.<module>:<function>', got {entry!r}")
-        return entry
-    if "entry" in config:
-        raise ValueError(f"config key 'entry' is only allowed for kind 'test', not {kind!r}")
-    if kind not in JOB_ENTRIES:
-        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(JOB_ENTRIES))}, test")
-    return JOB_ENTRIES[kind]
 
 
 def process_alive(pid: int | None, create_time: float | None = None) -> bool:
@@ -303,7 +287,7 @@ class JobRegistry:
             created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
             run_dir=self.workspace / row["run_dir"], error=row["error"],
             summary=json.loads(row["summary"]) if row["summary"] else None,
-            inline=bool(row["inline"]), attempts=row["attempts"], device=row["device"])
+            inline=bool(row["inline"]), attempts=row["attempts"], device=row["device"], entry=row["entry"])
 
     def _row(self, connection: sqlite3.Connection, job_id: str) -> sqlite3.Row:
         row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -318,8 +302,9 @@ class JobRegistry:
                 "SELECT * FROM jobs WHERE parent_id = ? ORDER BY created_at, rowid", (row["id"],)).fetchall())
         return rows
 
-    def _insert(self, kind: str, config: dict, parent_id: str | None, run_dir: Path | None, inline: bool) -> Job:
-        if not _KIND_PATTERN.match(kind):
+    def _insert(self, kind: str, config: dict, parent_id: str | None, run_dir: Path | None, inline: bool,
+                entry: str | None = None, gpus: int | None = None) -> Job:
+        if not KIND_PATTERN.match(kind):
             raise ValueError(f"job kind {kind!r} must be lower-case letters, digits or '_'")
         config_text = to_json(config, f"config of a {kind} job")
         for _ in range(10):
@@ -330,10 +315,10 @@ class JobRegistry:
                     if parent_id is not None:
                         self._row(connection, parent_id)
                     connection.execute(
-                        "INSERT INTO jobs (id, kind, parent_id, config, status, created_at, run_dir, inline)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO jobs (id, kind, parent_id, config, status, created_at, run_dir, inline, entry,"
+                        " gpus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (job_id, kind, parent_id, config_text, QUEUED, time.time(),
-                         self._stored_path(directory), int(inline)))
+                         self._stored_path(directory), int(inline), entry, gpus))
             except sqlite3.IntegrityError:
                 continue
             directory.mkdir(parents=True, exist_ok=True)
@@ -341,11 +326,15 @@ class JobRegistry:
         raise RuntimeError("could not draw a free job id")
 
     # -- creating jobs --------------------------------------------------------------------------
-    def submit(self, kind: str, config: dict, parent_id: str | None = None,
+    def submit(self, kind: JobKind | str, config: dict, parent_id: str | None = None,
                run_dir: str | Path | None = None, start: bool = True) -> Job:
-        """Queue a job run by its own process; starts it at once when a slot is free."""
-        job_entry(kind, config)
-        job = self._insert(kind, config, parent_id, run_dir, inline=False)
+        """Queue a job run by its own process; starts it at once when a slot is free.
+
+        `kind` is a registered JobKind (or its name): the job records the kind's entry and GPU count.
+        """
+        kind = kind if isinstance(kind, JobKind) else registered_kind(kind)
+        job = self._insert(kind.name, config, parent_id, run_dir, inline=False, entry=kind.entry,
+                           gpus=kind.gpus_wanted(config))
         if start:
             self.pump()
         return self.get(job.id)
@@ -465,17 +454,29 @@ class JobRegistry:
                     if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                         connection.execute("PRAGMA journal_mode=WAL")
                     connection.executescript(SCHEMA)
+                    self._add_columns(connection)
                 return
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or attempt == 49:
                     raise
                 time.sleep(0.1)
 
+    @staticmethod
+    def _add_columns(connection: sqlite3.Connection) -> None:
+        present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in present:
+                try:
+                    connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as error:  # another process added it meanwhile
+                    if "duplicate column" not in str(error):
+                        raise
+
     def _pick_gpus(self, row: sqlite3.Row, busy_devices: list[str | None]) -> list[str]:
-        """The least busy GPUs, as many as the job asks for (train.num_gpus; none for a sweep parent)."""
+        """The least busy GPUs, as many as the job's kind asked for when it was submitted."""
         if not self.gpus:
             return []
-        wanted = gpus_wanted(row["kind"], json.loads(row["config"] or "{}"))
+        wanted = row["gpus"] if row["gpus"] is not None else 1
         busy = [gpu for device in busy_devices if device for gpu in device.split(",")]
         return sorted(self.gpus, key=busy.count)[: min(wanted, len(self.gpus))]
 

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from core.jobs.kinds import register_job_kind
 from core.models import (ModelError, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint)
 from core.workspace import RunDir
@@ -84,7 +85,8 @@ def _replace(out_dir: Path, fill) -> None:
 
 
 def run_export_job(run_dir: Path, config: dict, context) -> dict:
-    """Entry point of an `export` job: config {"run": source run folder, "out": optional folder}."""
+    """Entry point of an `export` job (EXPORT_KIND, below): config {"run": source run folder, "out": optional
+    folder}."""
     source = config.get("run")
     if not source:
         raise ValueError("an export job needs config 'run' (the training run folder)")
@@ -94,3 +96,8 @@ def run_export_job(run_dir: Path, config: dict, context) -> dict:
     out = export_run(source, config.get("out"))
     print(f"exported {source} -> {out}", flush=True)
     return {"output": str(out), "source": str(source)}
+
+
+EXPORT_KIND = register_job_kind("export", run_export_job)
+
+

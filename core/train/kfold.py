@@ -31,6 +31,8 @@ from core.config.schema import RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
 from core.data.records import Record, load_records
 from core.env import is_main_process, workspace_dir
+from core.jobs.kinds import CONFIG_GPUS, register_job_kind
+from core.train.submit import KFOLD
 from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl, write_text
 
 FOLD_KIND = "fold"
@@ -74,7 +76,7 @@ def load_or_make_folds(run_dir: Path, records: list[Record], cfg: RunConfig, sou
 
 # -- the job ---------------------------------------------------------------------------------------
 def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
-    """Entry point of a `kfold` job (see core.jobs.registry.JOB_ENTRIES)."""
+    """Entry point of a `kfold` job (KFOLD_KIND, below)."""
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     cfg = config_from_dict(config)
@@ -150,6 +152,9 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
         print(f"NOTICE: {CHAINED_NOTICE}", flush=True)
     print(f"K-fold finished: {json.dumps(_headline(result), ensure_ascii=False)}", flush=True)
     return result
+
+
+KFOLD_KIND = register_job_kind(KFOLD, run_kfold_job, gpus=CONFIG_GPUS)
 
 
 def _children_by_fold(context) -> dict:

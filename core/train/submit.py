@@ -22,11 +22,19 @@ TRAINING_KINDS = (TRAIN, KFOLD, SWEEP)
 
 
 def job_kind(cfg: RunConfig) -> str:
+    """The name of the kind of job that runs this config."""
     if cfg.sweep is not None:
         return SWEEP
     if cfg.kfold.mode != "none":
         return KFOLD
     return TRAIN
+
+
+def kind_of(cfg: RunConfig):
+    """The registered JobKind that runs this config: importing its module registers it (and imports torch)."""
+    from core.train import kfold, sweep, training
+
+    return {TRAIN: training.TRAIN_KIND, KFOLD: kfold.KFOLD_KIND, SWEEP: sweep.SWEEP_KIND}[job_kind(cfg)]
 
 
 def start_training(cfg: RunConfig, workspace: str | Path | None = None, registry=None):
@@ -37,7 +45,7 @@ def start_training(cfg: RunConfig, workspace: str | Path | None = None, registry
     validate(cfg, workspace)
     cfg = with_absolute_paths(cfg, workspace)
     registry = registry or JobRegistry(workspace)
-    job = registry.submit(job_kind(cfg), config_to_dict(cfg), start=False)
+    job = registry.submit(kind_of(cfg), config_to_dict(cfg), start=False)
     save_config(cfg, RunDir(job.run_dir).config_file)
     registry.pump()
     return registry.get(job.id)

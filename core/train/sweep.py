@@ -22,7 +22,8 @@ from pathlib import Path
 from core.config.checks import validate
 from core.config.schema import RunConfig, field_specs
 from core.config.text import config_from_dict, config_to_dict, save_config
-from core.train.submit import job_kind
+from core.jobs.kinds import NO_GPU, register_job_kind
+from core.train.submit import SWEEP, kind_of
 from core.workspace import RunDir, read_json, write_json
 
 POLL_SECONDS = 1.0
@@ -95,7 +96,7 @@ def expand_sweep(cfg: RunConfig) -> list[RunConfig]:
 
 # -- the job ---------------------------------------------------------------------------------------
 def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
-    """Entry point of a `sweep` job: queue the trials, wait for them, rank them."""
+    """Entry point of a `sweep` job (SWEEP_KIND, below): queue the trials, wait for them, rank them."""
     run_dir = Path(run_dir)
     cfg = config_from_dict(config)
     if cfg.sweep is None:
@@ -115,7 +116,7 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
                 break
             trial_cfg = apply_values(cfg, entry["values"])
             validate(trial_cfg, registry.workspace, deep=False)
-            child = registry.submit(job_kind(trial_cfg), config_to_dict(trial_cfg), parent_id=context.job_id,
+            child = registry.submit(kind_of(trial_cfg), config_to_dict(trial_cfg), parent_id=context.job_id,
                                     run_dir=directory, start=False)
             save_config(trial_cfg, RunDir(directory).config_file)
         elif child.status in ("stopped", "failed") and not context.stop_requested():
@@ -151,6 +152,10 @@ def run_sweep_job(run_dir: Path, config: dict, context) -> dict:
                "trial_statuses": counts, "metric": cfg.sweep.metric, "best": results["best"]}
     print(f"sweep done: {json.dumps(summary, ensure_ascii=False)}", flush=True)
     return summary
+
+
+# A sweep parent only waits on its trials (each a job that takes its own GPUs).
+SWEEP_KIND = register_job_kind(SWEEP, run_sweep_job, gpus=NO_GPU)
 
 
 def _load_or_make_plan(run_dir: Path, cfg: RunConfig) -> list[dict]:

@@ -27,6 +27,8 @@ from core.config.schema import EPOCH, ConfigError, RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
 from core.data.encoding import encode, encode_prompt
 from core.env import is_main_process, workspace_dir
+from core.jobs.kinds import CONFIG_GPUS, register_job_kind
+from core.train.submit import TRAIN
 from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint, pick_device, pick_dtype, resolve_model_path)
 from core.data.records import Record, load_records
@@ -38,7 +40,7 @@ REFERENCE_POSITIONS = 4  # last positions of the reference input whose logits ar
 
 # -- the job ---------------------------------------------------------------------------------------
 def run_training_job(run_dir: Path, config: dict, context) -> dict:
-    """Entry point of a `train` job (see core.jobs.registry.JOB_ENTRIES)."""
+    """Entry point of a `train` job (TRAIN_KIND, below)."""
     from transformers.utils import logging as transformers_logging
 
     # log.txt is read by people: no progress bars drawn with carriage returns, no deprecation
@@ -51,6 +53,9 @@ def run_training_job(run_dir: Path, config: dict, context) -> dict:
     if is_main_process() and not RunDir(run_dir).config_file.is_file():
         save_config(cfg, RunDir(run_dir).config_file)
     return train_run(cfg, run_dir, workspace, resume=bool(context is not None and context.resume))
+
+
+TRAIN_KIND = register_job_kind(TRAIN, run_training_job, gpus=CONFIG_GPUS)
 
 
 @dataclass

@@ -1,10 +1,16 @@
-"""Tiny job functions run by real job processes in tests/test_jobs.py (kind "test" only)."""
+"""Tiny job functions run by real job processes in tests/jobs/test_registry.py.
+
+The tests register their own job kinds, as core modules register theirs: none of them costs a torch
+import in the job process unless a job asks for the device probe (config "probe_device").
+"""
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from core.jobs.kinds import register_job_kind
 
 
 def _append(path: Path, line: str) -> None:
@@ -57,3 +63,9 @@ def with_folds(run_dir: Path, config: dict, context) -> dict:
         scores.append(score)
         context.registry.set_status(child.id, "finished", summary={"score": score})
     return {"mean_score": sum(scores) / len(scores)}
+
+
+SLEEPY = register_job_kind("sleepy", sleepy, probe_device=False)
+FAILING = register_job_kind("failing", failing, probe_device=False)
+STUBBORN = register_job_kind("stubborn", stubborn, probe_device=False)
+WITH_FOLDS = register_job_kind("with_folds", with_folds, probe_device=False)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from core.jobs.registry import REPO_ROOT
-from core.jobs.launch import gpus_wanted, job_command, job_environment
+from core.jobs.launch import job_command, job_environment
 
 
 def test_no_gpu_or_one_gpu_runs_job_main_directly(tmp_path):
@@ -45,9 +45,14 @@ def test_the_environment_pins_a_job_to_its_gpus():
     assert job_environment([], base={"CUDA_VISIBLE_DEVICES": "5"}) == {"CUDA_VISIBLE_DEVICES": "5"}
 
 
-def test_gpus_wanted_reads_train_num_gpus_for_training_kinds():
-    assert gpus_wanted("train", {"train": {"num_gpus": 4}}) == 4
-    assert gpus_wanted("kfold", {"train": {"num_gpus": 2}}) == 2
-    assert gpus_wanted("train", {}) == 1
-    assert gpus_wanted("eval", {"train": {"num_gpus": 4}}) == 1
-    assert gpus_wanted("sweep", {"train": {"num_gpus": 4}}) == 0
+def test_gpus_wanted_follows_the_kind_and_train_num_gpus():
+    from core.eval.evaluation import EVAL_KIND
+    from core.train.kfold import KFOLD_KIND
+    from core.train.sweep import SWEEP_KIND
+    from core.train.training import TRAIN_KIND
+
+    assert TRAIN_KIND.gpus_wanted({"train": {"num_gpus": 4}}) == 4
+    assert KFOLD_KIND.gpus_wanted({"train": {"num_gpus": 2}}) == 2
+    assert TRAIN_KIND.gpus_wanted({}) == 1
+    assert EVAL_KIND.gpus_wanted({"train": {"num_gpus": 4}}) == 1
+    assert SWEEP_KIND.gpus_wanted({"train": {"num_gpus": 4}}) == 0

@@ -13,12 +13,10 @@ import pytest
 
 from core.jobs.registry import JobRegistry, JobStateError, UnknownJob, kill_tree, process_alive, read_tail
 from core.workspace import RunDir
+from core.jobs.kinds import register_job_kind
+from tests.jobs.job_fixtures import FAILING, SLEEPY, STUBBORN, WITH_FOLDS
 
 TIMEOUT = 30
-
-
-def entry(name: str) -> str:
-    return f"tests.jobs.job_fixtures:{name}"
 
 
 def wait_until(predicate, timeout: float = TIMEOUT, what: str = "condition"):
@@ -53,8 +51,8 @@ def test_submitted_job_runs_in_its_own_process_and_finishes(workspace):
     import torch
 
     registry = JobRegistry(workspace, max_running=2)
-    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 3, "step_seconds": 0.01, "probe_device": True})
-    assert re.fullmatch(r"\d{8}-\d{6}-test-[0-9a-f]{4}", job.id)
+    job = registry.submit(SLEEPY, {"steps": 3, "step_seconds": 0.01, "probe_device": True})
+    assert re.fullmatch(r"\d{8}-\d{6}-sleepy-[0-9a-f]{4}", job.id)
     assert job.status == "running" and job.pid not in (None, os.getpid())
     assert job.run_dir == workspace.resolve() / "runs" / job.id
 
@@ -65,7 +63,7 @@ def test_submitted_job_runs_in_its_own_process_and_finishes(workspace):
     assert sorted(path.name for path in done.run_dir.iterdir()) == ["log.txt", "resume.txt", "steps.txt"]
     assert done.attempts == 1 and done.started_at <= done.finished_at
     log = registry.log_tail(job.id, lines=100)
-    assert f"=== job {job.id} (test) attempt 1 ===" in log
+    assert f"=== job {job.id} (sleepy) attempt 1 ===" in log
     assert f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}" in log
     # Each job gets one GPU of its own; on a machine without one nothing is set.
     assert done.device == (registry.gpus[0] if torch.cuda.is_available() else None)
@@ -76,7 +74,7 @@ def test_submitted_job_runs_in_its_own_process_and_finishes(workspace):
 
 def test_failing_job_is_failed_with_the_error_message(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": entry("failing"), "message": "boom 42"})
+    job = registry.submit(FAILING, {"message": "boom 42"})
     done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
     assert done.status == "failed"
     assert done.error == "ValueError: boom 42"
@@ -86,7 +84,7 @@ def test_failing_job_is_failed_with_the_error_message(workspace):
 
 def test_stop_asks_the_job_and_it_ends_stopped(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    job = registry.submit(SLEEPY, {"steps": 400, "step_seconds": 0.05})
     wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
 
     stopping = registry.stop(job.id)
@@ -99,8 +97,8 @@ def test_stop_asks_the_job_and_it_ends_stopped(workspace):
 
 def test_killed_job_process_is_reported_lost_and_the_queue_moves_on(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    first = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
-    second = registry.submit("test", {"entry": entry("sleepy"), "steps": 2, "step_seconds": 0.01})
+    first = registry.submit(SLEEPY, {"steps": 400, "step_seconds": 0.05})
+    second = registry.submit(SLEEPY, {"steps": 2, "step_seconds": 0.01})
     assert second.status == "queued"
     wait_until(lambda: (first.run_dir / "steps.txt").exists(), what="first job running")
 
@@ -110,14 +108,14 @@ def test_killed_job_process_is_reported_lost_and_the_queue_moves_on(workspace):
     lost = registry.get(first.id)
     assert lost.status == "failed"
     assert lost.error.startswith("process lost\n")
-    assert f"=== job {first.id} (test) attempt 1 ===" in lost.error and "sleepy starts at step 0" in lost.error
+    assert f"=== job {first.id} (sleepy) attempt 1 ===" in lost.error and "sleepy starts at step 0" in lost.error
     assert registry.wait(second.id, timeout=TIMEOUT, poll=0.1).status == "finished"
 
 
 def test_queued_job_starts_when_the_running_one_ends_without_any_pump(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    first = registry.submit("test", {"entry": entry("sleepy"), "steps": 3, "step_seconds": 0.05})
-    second = registry.submit("test", {"entry": entry("sleepy"), "steps": 2, "step_seconds": 0.01})
+    first = registry.submit(SLEEPY, {"steps": 3, "step_seconds": 0.05})
+    second = registry.submit(SLEEPY, {"steps": 2, "step_seconds": 0.01})
     assert (first.status, second.status) == ("running", "queued")
 
     done = wait_until(lambda: (job := registry.get(second.id)).is_final and job, what="second job")
@@ -129,7 +127,7 @@ def test_queued_job_starts_when_the_running_one_ends_without_any_pump(workspace)
 
 def test_a_new_registry_on_the_workspace_sees_and_monitors_the_live_job(workspace):
     first_server = JobRegistry(workspace, max_running=1)
-    job = first_server.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    job = first_server.submit(SLEEPY, {"steps": 400, "step_seconds": 0.05})
     wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="job running")
     del first_server
 
@@ -144,8 +142,8 @@ def test_a_new_registry_on_the_workspace_sees_and_monitors_the_live_job(workspac
 
 def test_reconcile_detects_reused_pid_and_lost_stopping_job(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    running = registry.submit("test", {"entry": entry("sleepy"), "steps": 1}, start=False)
-    stopping = registry.submit("test", {"entry": entry("sleepy"), "steps": 1}, start=False)
+    running = registry.submit(SLEEPY, {"steps": 1}, start=False)
+    stopping = registry.submit(SLEEPY, {"steps": 1}, start=False)
     real_start = psutil.Process().create_time()
     database = sqlite3.connect(workspace / "jobs.sqlite")
     with database:  # this test process stands in for the job process
@@ -166,7 +164,7 @@ def test_reconcile_detects_reused_pid_and_lost_stopping_job(workspace):
 
 def test_resume_continues_a_stopped_job_with_context_resume(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 30, "step_seconds": 0.05})
+    job = registry.submit(SLEEPY, {"steps": 30, "step_seconds": 0.05})
     wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
     assert registry.stop(job.id, wait=True, timeout=TIMEOUT).status == "stopped"
     steps_before = len(lines(job.run_dir / "steps.txt"))
@@ -179,14 +177,14 @@ def test_resume_continues_a_stopped_job_with_context_resume(workspace):
     assert done.status == "finished" and done.summary == {"steps": 30, "resumed": True}
     assert lines(job.run_dir / "resume.txt") == ["False", "True"]
     assert lines(job.run_dir / "steps.txt") == [f"step {step}" for step in range(30)]
-    assert f"=== job {job.id} (test) attempt 2 ===" in registry.log_tail(job.id, lines=200)
+    assert f"=== job {job.id} (sleepy) attempt 2 ===" in registry.log_tail(job.id, lines=200)
     with pytest.raises(JobStateError):
         registry.resume(job.id)
 
 
 def test_delete_refuses_a_running_job_and_removes_a_stopped_one(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": entry("sleepy"), "steps": 400, "step_seconds": 0.05})
+    job = registry.submit(SLEEPY, {"steps": 400, "step_seconds": 0.05})
     with pytest.raises(JobStateError, match="still running"):
         registry.delete(job.id)
     assert registry.get(job.id).status == "running" and job.run_dir.is_dir()
@@ -200,7 +198,7 @@ def test_delete_refuses_a_running_job_and_removes_a_stopped_one(workspace):
 
 def test_parent_records_its_inline_folds_as_children(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    parent = registry.submit("test", {"entry": entry("with_folds"), "folds": 2})
+    parent = registry.submit(WITH_FOLDS, {"folds": 2})
     done = registry.wait(parent.id, timeout=TIMEOUT, poll=0.1)
     assert done.status == "finished", done.error
     folds = registry.children(parent.id)
@@ -214,7 +212,7 @@ def test_parent_records_its_inline_folds_as_children(workspace):
 
 def test_stopping_a_parent_stops_its_running_fold(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    parent = registry.submit("test", {"entry": entry("with_folds"), "folds": 2, "steps": 400})
+    parent = registry.submit(WITH_FOLDS, {"folds": 2, "steps": 400})
     fold = wait_until(lambda: registry.children(parent.id), what="first fold")[0]
     wait_until(lambda: registry.get(fold.id).status == "running", what="fold running")
 
@@ -226,7 +224,7 @@ def test_stopping_a_parent_stops_its_running_fold(workspace):
 
 def test_hard_stop_kills_a_job_that_ignores_stop_with_its_child_process(workspace):
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": entry("stubborn")})
+    job = registry.submit(STUBBORN, {})
     child_pid = int(wait_until(lambda: (job.run_dir / "child.pid").exists() and (job.run_dir / "child.pid").read_text(),
                                what="child process"))
     started = time.monotonic()
@@ -241,13 +239,28 @@ def test_submit_refuses_what_cannot_run(workspace):
     registry = JobRegistry(workspace, max_running=1)
     with pytest.raises(ValueError, match="unknown job kind 'nonsense'"):
         registry.submit("nonsense", {})
-    with pytest.raises(ValueError, match="only allowed for kind 'test'"):
-        registry.submit("train", {"entry": entry("sleepy")})
-    with pytest.raises(ValueError, match="tests.<module>:<function>"):
-        registry.submit("test", {"entry": "os:system"})
     with pytest.raises(TypeError, match="not JSON-serializable"):
-        registry.submit("test", {"entry": entry("sleepy"), "value": object()})
+        registry.submit(SLEEPY, {"value": object()})
+    with pytest.raises(ValueError, match="already registered to tests.jobs.job_fixtures:sleepy"):
+        register_job_kind("sleepy", os.getcwd)
     assert registry.list() == []
+    # A kind is found by its name once the module that runs it registered it.
+    assert registry.submit("sleepy", {"steps": 1}, start=False).entry == "tests.jobs.job_fixtures:sleepy"
+
+
+def test_a_job_runs_only_the_function_its_kind_registered(workspace):
+    """An entry written into jobs.sqlite by hand is refused: no kind registered that function."""
+    registry = JobRegistry(workspace, max_running=1)
+    for entry, refusal in (("runpy:run_path", "runpy:run_path is not a module of this project"),
+                           ("tests.jobs.job_fixtures:failing", "tests.jobs.job_fixtures:failing is not the "
+                                                               "registered function of job kind 'sleepy'")):
+        job = registry.submit(SLEEPY, {"steps": 1}, start=False)
+        with sqlite3.connect(registry.database) as connection:
+            connection.execute("UPDATE jobs SET entry = ? WHERE id = ?", (entry, job.id))
+        registry.stop(job.id)  # queued -> stopped, so that resume starts it with the tampered entry
+        done = registry.wait(registry.resume(job.id).id, timeout=TIMEOUT, poll=0.1)
+        assert done.status == "failed" and refusal in done.error, done.error
+        assert not (job.run_dir / "steps.txt").exists()
 
 
 def test_max_running_defaults_to_gpu_count_and_an_explicit_value_is_kept(workspace):
@@ -263,3 +276,20 @@ def test_read_tail_returns_the_last_lines_of_a_large_log(tmp_path):
     log.write_text("".join(f"line {number} {'x' * 50}\n" for number in range(5000)))
     assert read_tail(log, 3).splitlines() == [f"line {number} {'x' * 50}" for number in (4997, 4998, 4999)]
     assert read_tail(tmp_path / "missing.txt", 3) == ""
+
+
+def test_a_database_of_the_first_schema_gains_the_new_columns(workspace):
+    workspace.mkdir(parents=True)
+    with sqlite3.connect(workspace / "jobs.sqlite") as connection:
+        connection.executescript("""
+            CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, parent_id TEXT, config TEXT NOT NULL,
+                status TEXT NOT NULL, pid INTEGER, pid_create_time REAL, created_at REAL NOT NULL, started_at REAL,
+                finished_at REAL, run_dir TEXT NOT NULL, error TEXT, summary TEXT,
+                inline INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, device TEXT);
+            INSERT INTO jobs (id, kind, config, status, created_at, run_dir)
+                VALUES ('old-train', 'train', '{}', 'stopped', 0, 'runs/old-train');""")
+    registry = JobRegistry(workspace, max_running=1)
+    (old,) = registry.list()
+    assert old.entry is None
+    done = registry.wait(registry.resume(old.id).id, timeout=TIMEOUT, poll=0.1)
+    assert done.status == "failed" and "submitted by an older version of the lab" in done.error

@@ -16,7 +16,9 @@ import pytest
 from core.config.schema import RunConfig, field_specs, get_value
 from core.config.text import apply_overrides, config_to_dict
 from core.jobs.registry import JobRegistry
+from core.train.kfold import KFOLD_KIND
 from core.train.submit import start_training
+from core.train.training import TRAIN_KIND
 from core.workspace import RunDir
 from lab import tab_runs
 from lab.state import registry_for
@@ -47,7 +49,7 @@ def runs(session_workspace, tiny_model_dir) -> dict:
     for job in jobs:
         done = registry.wait(job.id, timeout=600)
         assert done.status == "finished", registry.log_tail(job.id, 40)
-    never = registry.submit("train", config_to_dict(first), start=False)
+    never = registry.submit(TRAIN_KIND, config_to_dict(first), start=False)
     registry.stop(never.id)  # stopped while queued: it never ran, so there is nothing to export
     return {"first": jobs[0].id, "second": jobs[1].id, "stopped": never.id}
 
@@ -96,7 +98,7 @@ def test_compare_overlays_curves_and_lists_only_differing_keys(runs, session_wor
 
 def test_kfold_details_show_fold_metrics_mean_and_std(session_workspace):
     registry = JobRegistry(session_workspace)
-    parent = registry.submit("kfold", {"kfold": {"mode": "independent", "k": 3}}, start=False)
+    parent = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 3}}, start=False)
     registry.stop(parent.id)
     losses, accuracies = [0.52, 0.61, 0.47], [0.80, 0.75, 0.90]
     for fold, (loss, accuracy) in enumerate(zip(losses, accuracies)):

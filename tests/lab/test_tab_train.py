@@ -15,6 +15,7 @@ import pytest
 from core.config.schema import RunConfig, field_specs
 from core.config.text import apply_overrides, to_yaml
 from core.jobs.registry import JobRegistry
+from core.train.kfold import KFOLD_KIND
 from core.workspace import RunDir
 from lab import run_views, tab_train
 
@@ -182,7 +183,7 @@ def test_files_outside_the_workspace_are_refused(session_workspace):
 
 def test_kfold_curves_have_one_line_per_fold(session_workspace):
     registry = JobRegistry(session_workspace)
-    job = registry.submit("kfold", {"kfold": {"mode": "independent", "k": 2}}, start=False)
+    job = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 2}}, start=False)
     registry.stop(job.id)  # a queued job stops at once: nothing will run it
     for fold, (losses, eval_loss) in enumerate((([3.0, 2.5, 2.0], 2.1), ([3.1, 2.7], 2.8))):
         folder = job.run_dir / f"fold-{fold}"

@@ -11,6 +11,7 @@ import pytest
 
 from core.config.schema import RunConfig
 from core.config.text import apply_overrides, config_to_dict
+from core.train.kfold import KFOLD_KIND
 from core.workspace import RunDir
 
 K = 3
@@ -45,7 +46,7 @@ def independent_run(small_train, tiny_model_dir, tmp_path_factory) -> dict:
     # Its own workspace: no other test's job process can pump this queued job into a process.
     registry = JobRegistry(tmp_path_factory.mktemp("kfold-independent"))
     config = config_to_dict(kfold_config(small_train, tiny_model_dir, "independent", "train.max_steps=4"))
-    job = registry.submit("kfold", config, start=False)
+    job = registry.submit(KFOLD_KIND, config, start=False)
     job = registry.claim(job.id)
     context = JobContext(job_id=job.id, run_dir=job.run_dir, registry=registry, resume=False, attempt=1)
     summary = run_kfold_job(job.run_dir, config, context)
@@ -153,7 +154,7 @@ def chained_run(small_train, tiny_model_dir, tmp_path_factory) -> dict:
     from core.jobs.registry import JobRegistry
 
     registry = JobRegistry(tmp_path_factory.mktemp("kfold-chained"))
-    job = registry.submit("kfold", config_to_dict(kfold_config(small_train, tiny_model_dir, "chained")))
+    job = registry.submit(KFOLD_KIND, config_to_dict(kfold_config(small_train, tiny_model_dir, "chained")))
     fold_one = job.run_dir / "fold-1"
     deadline = time.monotonic() + 240
     while not any(line["kind"] == "train" for line in RunDir(fold_one).read_metrics()):

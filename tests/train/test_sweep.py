@@ -10,7 +10,7 @@ import pytest
 
 from core.config.schema import RunConfig
 from core.config.text import apply_overrides, config_to_dict, load_config
-from core.train.sweep import expand_sweep, sweep_table, sweep_values
+from core.train.sweep import SWEEP_KIND, expand_sweep, sweep_table, sweep_values
 from core.workspace import RunDir
 
 
@@ -79,7 +79,7 @@ def _start_parent(registry, config: dict):
     from core.jobs.registry import JobContext
     from core.train.sweep import run_sweep_job
 
-    job = registry.claim(registry.submit("sweep", config, start=False).id)
+    job = registry.claim(registry.submit(SWEEP_KIND, config, start=False).id)
     context = JobContext(job_id=job.id, run_dir=job.run_dir, registry=registry, resume=False, attempt=1)
     outcome: dict = {}
 
