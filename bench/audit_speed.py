@@ -48,7 +48,8 @@ def synthetic_rows(rng: random.Random, count: int) -> list[tuple[str, bool]]:
     ]
     rows = []
     for _ in range(count):
-        turns = [f"{rng.choice(names)}: {rng.choice(phrases)}。{rng.choice(phrases)}。" for _ in range(rng.randint(3, 6))]
+        turns = [f"{rng.choice(names)}: {rng.choice(phrases)}。{rng.choice(phrases)}。"
+                 for _ in range(rng.randint(3, 6))]
         rows.append(("\n".join(turns), rng.random() < 0.5))
     return rows
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     test_count = int(round(args.rows * args.test_fraction))
     train, test = rows[test_count:], rows[:test_count] or None
     characters = sum(len(row.input) for row in rows) / max(len(rows), 1)
-    print(f"{len(rows)} rows ({len(train)} train, {test_count} test), {characters:.0f} characters each on average; {source}")
+    print(f"{len(rows)} rows ({len(train)} train, {test_count} test), {characters:.0f} characters each on "
+          f"average; {source}")
 
     wall, cpu = time.perf_counter(), time.process_time()
     report = audit(train, test, seed=args.seed)

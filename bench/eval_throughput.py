@@ -39,7 +39,8 @@ from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config, Qw
 from transformers.utils import logging as transformers_logging
 
 from core.data.answers import parse_answer
-from core.data.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX, EncodeOptions,
+from core.data.encoding import (DEFAULT_INSTRUCTION, DEFAULT_INSTRUCTION_WITH_REASON, IGNORE_INDEX,
+                                EncodeOptions,
                            encode, encode_prompt)
 from core.models import end_of_turn_ids, load_tokenizer
 from core.eval.predict import load_predictor
@@ -77,8 +78,10 @@ def fine_tune(tokenizer, train_file: Path, arguments, out_dir: Path) -> dict:
     which with a 150k vocabulary is most of the cost of a step if every position were scored.
     """
     torch.manual_seed(arguments.seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=arguments.hidden, intermediate_size=arguments.hidden * 4,
-                         num_hidden_layers=arguments.layers, num_attention_heads=max(1, arguments.hidden // 64),
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=arguments.hidden,
+                         intermediate_size=arguments.hidden * 4,
+                         num_hidden_layers=arguments.layers,
+                         num_attention_heads=max(1, arguments.hidden // 64),
                          num_key_value_heads=max(1, arguments.hidden // 128), max_position_embeddings=4096,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
     model = Qwen2ForCausalLM(config).to(arguments.device)
@@ -87,7 +90,8 @@ def fine_tune(tokenizer, train_file: Path, arguments, out_dir: Path) -> dict:
     records = [record for record in load_records(train_file, strict=False).records if record.input.strip()]
     rng = random.Random(arguments.seed)
     encoded = [encode(tokenizer, record, options_for(index % 2 == 1, arguments.max_length))
-               for index, record in enumerate(rng.sample(records, min(len(records), arguments.train_steps * 8)))]
+               for index, record in enumerate(rng.sample(records,
+                                                         min(len(records), arguments.train_steps * 8)))]
     optimizer = torch.optim.AdamW(model.parameters(), lr=arguments.learning_rate, weight_decay=0.0)
     total = arguments.train_steps
     schedule = torch.optim.lr_scheduler.LambdaLR(  # 5 warm-up steps, then linear decay to a tenth
@@ -132,7 +136,8 @@ def notebook_labels(model, tokenizer, records, options: EncodeOptions, end_ids: 
     answers = []
     steps = 0
     for start in range(0, len(records), NOTEBOOK_BATCH):
-        prompts = [encode_prompt(tokenizer, record, options).input_ids for record in records[start:start + NOTEBOOK_BATCH]]
+        prompts = [encode_prompt(tokenizer, record, options).input_ids
+                   for record in records[start:start + NOTEBOOK_BATCH]]
         inputs = tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=True, top_k=1,
                                 eos_token_id=end_ids, pad_token_id=tokenizer.pad_token_id)
@@ -201,7 +206,8 @@ def compare(title: str, rows: int, notebook, notebook_seconds: float, lab, lab_s
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=64, help="rows for the is_fraud comparison")
-    parser.add_argument("--reason-rows", type=int, default=16, help="rows for the with-reasons comparison (0: skip)")
+    parser.add_argument("--reason-rows", type=int, default=16,
+                        help="rows for the with-reasons comparison (0: skip)")
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--hidden", type=int, default=256)
@@ -232,9 +238,9 @@ def main(argv=None) -> int:
         model_dir.mkdir(parents=True, exist_ok=True)
         fine_tune(tokenizer, train_file, arguments, model_dir)
     info = json.loads((model_dir / "bench_info.json").read_text(encoding="utf-8"))
-    print(f"model: random-init Qwen2 {arguments.layers}x{arguments.hidden}, {info['parameters'] / 1e6:.1f}M parameters, "
-          f"vocabulary {len(tokenizer)} ({tokenizer_source}); fine-tuned {arguments.train_steps} steps in "
-          f"{info['train_seconds']} s, answer loss {info['loss_first']} -> {info['loss_last']}")
+    print(f"model: random-init Qwen2 {arguments.layers}x{arguments.hidden}, {info['parameters'] / 1e6:.1f}M "
+          f"parameters, vocabulary {len(tokenizer)} ({tokenizer_source}); fine-tuned {arguments.train_steps} "
+          f"steps in {info['train_seconds']} s, answer loss {info['loss_first']} -> {info['loss_last']}")
     print(f"device {arguments.device}, {torch.get_num_threads()} CPU threads; rows from {test_file}")
 
     records = [record for record in load_records(test_file, strict=False).records if record.input.strip()]
@@ -242,7 +248,8 @@ def main(argv=None) -> int:
     precision = "bf16" if arguments.device.startswith("cuda") else "fp32"
     lab = load_predictor(str(model_dir), device=arguments.device, precision=precision, workspace=workspace)
     notebook_model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=torch.bfloat16 if precision == "bf16" else torch.float32).to(arguments.device).eval()
+        str(model_dir),
+        dtype=torch.bfloat16 if precision == "bf16" else torch.float32).to(arguments.device).eval()
     notebook_tokenizer = load_tokenizer(str(model_dir))
     end_ids = end_of_turn_ids(notebook_tokenizer, notebook_model.generation_config)
 
@@ -257,14 +264,16 @@ def main(argv=None) -> int:
     lab.score(rows[:1], short)
     limit = arguments.notebook_max_new_tokens
     runs = best_of(arguments.repeats,
-                   notebook=lambda: notebook_labels(notebook_model, notebook_tokenizer, rows, short, end_ids, limit),
+                   notebook=lambda: notebook_labels(notebook_model, notebook_tokenizer, rows, short, end_ids,
+                                                    limit),
                    score=lambda: lab.score(rows, short, batch_size=32),
                    generate=lambda: lab.generate(rows, short, batch_size=16))
     (notebook, notebook_seconds), (scored, score_seconds) = runs["notebook"], runs["score"]
     generated, generate_seconds = runs["generate"]
     ratio = compare("is_fraud", len(rows), notebook, notebook_seconds, scored, score_seconds,
                     "score (sorted batches of 32, one forward)", limit)
-    print(f"is_fraud lab generate (sorted batches of 16, greedy, max_new_tokens {lab.max_new_tokens(short)}): "
+    print("is_fraud lab generate (sorted batches of 16, greedy, max_new_tokens "
+          f"{lab.max_new_tokens(short)}): "
           f"{len(rows) / generate_seconds:.2f} rows/s; labels equal to score on "
           f"{sum(a.is_fraud == b.is_fraud for a, b in zip(generated, scored) if a.valid)}/"
           f"{sum(a.valid for a in generated)} parsed rows")
@@ -273,14 +282,17 @@ def main(argv=None) -> int:
         long = options_for(True, arguments.max_length)
         rows = records[: arguments.reason_rows]
         runs = best_of(arguments.repeats,
-                       notebook=lambda: notebook_labels(notebook_model, notebook_tokenizer, rows, long, end_ids, limit),
+                       notebook=lambda: notebook_labels(notebook_model, notebook_tokenizer, rows, long,
+                                                        end_ids, limit),
                        generate=lambda: lab.generate(rows, long, batch_size=16))
         (notebook, notebook_seconds), (generated, generate_seconds) = runs["notebook"], runs["generate"]
-        capped = sum(len(lab.tokenizer.encode(item.raw_text, add_special_tokens=False)) >= lab.max_new_tokens(long)
+        capped = sum(len(lab.tokenizer.encode(item.raw_text,
+                                              add_special_tokens=False)) >= lab.max_new_tokens(long)
                      for item in generated)
-        reason_ratio = compare("with reasons", len(rows), notebook, notebook_seconds, generated, generate_seconds,
-                               f"generate (sorted batches of 16, greedy, max_new_tokens {lab.max_new_tokens(long)}; "
-                               f"{capped} answers reached that cap)", limit)
+        reason_ratio = compare("with reasons", len(rows), notebook, notebook_seconds, generated,
+                               generate_seconds,
+                               "generate (sorted batches of 16, greedy, max_new_tokens "
+                               f"{lab.max_new_tokens(long)}; {capped} answers reached that cap)", limit)
         print(f"rows/s ratio with reasons (lab generate / notebook): {reason_ratio:.2f}")
     print(f"rows/s ratio is_fraud (lab score / notebook) (b)/(a): {ratio:.2f}")
     return 0

@@ -3,7 +3,8 @@
     python -m bench.train_throughput [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
 
 (a) notebook recipe: Trainer's random order, DataCollatorForSeq2Seq(padding=True), batch 8.
-(b) lab recipe: the same Trainer with core.train.batching's length-grouped order (core.train.training.LabTrainer).
+(b) lab recipe: the same Trainer with core.train.batching's length-grouped order
+(core.train.training.LabTrainer).
 Both train the same freshly initialized bench-size Qwen2 model (the real Qwen vocabulary from
 ../shared/qwen-tokenizer when present, else the tiny model's) with the lab's default LoRA, on the
 same rows (../shared real data when present, else the demo set) encoded by core.data.encoding.
@@ -69,7 +70,8 @@ def bench_model(tokenizer, hidden: int, layers: int, seed: int, device: str, dty
 
     torch.manual_seed(seed)
     heads = max(1, hidden // 64)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3 // 64 * 64,
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden,
+                         intermediate_size=hidden * 8 // 3 // 64 * 64,
                          num_hidden_layers=layers, num_attention_heads=heads,
                          num_key_value_heads=max(1, heads // 4), max_position_embeddings=4096,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
@@ -153,7 +155,8 @@ def run_recipe(name: str, lab: bool, tokenizer, dataset, arguments, device, dtyp
               # The arithmetic a run needs: the body on every real token, the LM head where a label is.
               "useful_macs": body * real + head * trained}
     print(f"{name}: {arguments.steps} steps, {real} real / {padded} padded / {trained} trained tokens "
-          f"(padded/real {padded / real:.2f}), {seconds:.1f} s, {result['tokens_per_second']:.0f} real tokens/s",
+          f"(padded/real {padded / real:.2f}), {seconds:.1f} s, {result['tokens_per_second']:.0f} real "
+          "tokens/s",
           flush=True)
     del trainer, model
     return result
@@ -204,18 +207,18 @@ def main(argv=None) -> int:
           f"{sum(lengths) / len(lengths):.0f}, max {max(lengths)}", flush=True)
     size = 2048 if device == "cpu" else 8192
     peak_before = matmul_flops(device, dtype, size)
-    notebook = run_recipe("(a) notebook: random order, DataCollatorForSeq2Seq(padding=True), full logits", False,
-                          tokenizer, dataset, arguments, device, dtype)
+    notebook = run_recipe("(a) notebook: random order, DataCollatorForSeq2Seq(padding=True), full logits",
+                          False, tokenizer, dataset, arguments, device, dtype)
     if arguments.breakdown:
         run_recipe("(b') lab batching only: length-grouped, full logits", True, tokenizer, dataset, arguments,
                    device, dtype, trained_logits_only=False)
-    lab = run_recipe("(b) lab: length-grouped batches, logits only where a label is", True, tokenizer, dataset,
-                     arguments, device, dtype)
+    lab = run_recipe("(b) lab: length-grouped batches, logits only where a label is", True, tokenizer,
+                     dataset, arguments, device, dtype)
     peak = max(peak_before, matmul_flops(device, dtype, size))
-    print(f"model: {lab['parameters'] / 1e6:.1f}M parameters; per token {lab['body'] / 1e6:.1f}M multiply-adds in the "
-          f"decoder's Linear layers (LoRA included) and {lab['head'] / 1e6:.1f}M in the LM head. Counted: FLOPs = "
-          "factor x multiply-adds, the body on every real token, the head on every trained token (the work the "
-          "run needs); embedding lookup and attention scores not counted")
+    print(f"model: {lab['parameters'] / 1e6:.1f}M parameters; per token {lab['body'] / 1e6:.1f}M "
+          f"multiply-adds in the decoder's Linear layers (LoRA included) and {lab['head'] / 1e6:.1f}M in the "
+          "LM head. Counted: FLOPs = factor x multiply-adds, the body on every real token, the head on "
+          "every trained token (the work the run needs); embedding lookup and attention scores not counted")
     print(f"torch.matmul peak in this run: {peak / 1e9:.1f} GFLOP/s ({size}x{size} @ {size}x{size}, {dtype})")
     for result in (notebook, lab):
         for label, factor in (("6 x (full-training convention)", 6),

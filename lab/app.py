@@ -38,7 +38,8 @@ def build_app(workspace: Path | str | None = None, language: str = DEFAULT_LANGU
         context = TabContext(workspace=workspace, language=language, app=app)
         with gr.Row(equal_height=True):
             context.translated(gr.Markdown(t("app.heading", language)), "app.heading", "value")
-            context.language_input = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=language,
+            context.language_input = gr.Radio([(name, code) for code, name in LANGUAGES.items()],
+                                              value=language,
                                               label=t("app.language", language), scale=0, min_width=220)
         context.dataset = gr.State({"choice": DEMO, "compare": ""})
         for key, module in TABS:

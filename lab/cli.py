@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m lab", description="fraud-lab: fine-tune and evaluate "
                                      "chat LLMs as classifiers of Chinese dialogues")
-    parser.add_argument("--workspace", help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
+    parser.add_argument("--workspace",
+                        help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="serve the lab page (the default command)")

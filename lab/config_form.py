@@ -85,7 +85,8 @@ def field_component(spec: FieldSpec, label: str, choices: list | None = None, **
         return gr.Dropdown(choices or list(spec.choices), value=value, **common)
     if choices is not None:
         if _is_list(spec):
-            return gr.Dropdown(choices, value=value or [], multiselect=True, allow_custom_value=True, **common)
+            return gr.Dropdown(choices, value=value or [], multiselect=True, allow_custom_value=True,
+                               **common)
         return gr.Dropdown(choices, value=value, allow_custom_value=True, **common)
     if spec.base_type is bool:
         return gr.Checkbox(value, **common)

@@ -69,7 +69,8 @@ ZH = {
     "data.audit": "数据审计",
     "data.run_audit": "运行审计",
     "data.audit_running": "审计正在运行……",
-    "data.audit_hint": "点击“运行审计”：检查标签平衡、长度、泄露标签的词语和发言人名、重复，以及 TF-IDF 基线。",
+    "data.audit_hint": "点击“运行审计”：检查标签平衡、长度、泄露标签的词语和发言人名、重复，以及 TF-IDF "
+                       "基线。",
     "data.audit_failed": "审计失败：{error}",
     "data.baseline": "基线（{model}）：交叉验证准确率 {cv_accuracy}，F1 {cv_f1}",
     "data.baseline_test": "；训练→测试准确率 {accuracy}，F1 {f1}",
@@ -105,8 +106,10 @@ ZH = {
     "tok.legend.masked": "提示部分（不计损失）",
     "tok.legend.trained": "答案部分（训练目标）",
     "tok.legend.special": "特殊 token",
-    "tok.counts": "共 **{total}** 个 token：训练 **{trained}**，屏蔽 **{masked}**；max_length {max_length}（已用 {used}）",
-    "tok.truncated": "⚠️ 这一行需要 {needed} 个 token，超过 max_length {max_length}：对话被截断（保留{side}），答案完整保留。",
+    "tok.counts": "共 **{total}** 个 token：训练 **{trained}**，屏蔽 **{masked}**；max_length "
+                  "{max_length}（已用 {used}）",
+    "tok.truncated": "⚠️ 这一行需要 {needed} 个 token，超过 max_length "
+                     "{max_length}：对话被截断（保留{side}），答案完整保留。",
     "tok.histogram": "整个数据集的 token 数（对话模板 + 答案）",
     "tok.max_line": "最大长度 {max_length}",
     "tok.over": "{over} / {rows} 行（{share}）超过 max_length {max_length}，会被截断。",
@@ -258,7 +261,8 @@ ZH = {
     "eval.choose_run": "请先选择一个评估运行",
     "eval.unknown_run": "没有评估运行 {run}",
     "eval.not_finished": "评估 {run} 尚未完成，完成后显示结果。",
-    "eval.summary": "运行 {run}：{data} 的 {rows}/{total} 行（诈骗 {positives} 行），方式 {mode}，含理由：{reason}",
+    "eval.summary": "运行 {run}：{data} 的 {rows}/{total} 行（诈骗 {positives} 行），方式 "
+                    "{mode}，含理由：{reason}",
     "eval.yes": "是",
     "eval.no": "否",
     "eval.stopped_partial": "评估被停止：只有这些模型完成了：{done}",
@@ -339,7 +343,8 @@ ZH = {
     "predict.reason": "理由",
     "predict.raw": "原始输出",
     "predict.prompt": "两个模型收到的提示（按对话模板渲染）",
-    "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 {seconds} 秒。",
+    "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
+                      "{seconds} 秒。",
     "predict.truncated": "对话需要 {tokens} 个 token，超过 max_length {max_length}，已截断。",
 }
 
@@ -363,7 +368,8 @@ EN = {
     "error.upload_type": "cannot use the uploaded file {name}: only {types} are accepted",
     "error.no_row": "{split} has no row {index} ({rows} rows)",
     "error.empty_dialogue": "paste a dialogue first",
-    "error.model_building": "the embedded tiny model is still being built (a few minutes on a CPU); try again shortly",
+    "error.model_building": "the embedded tiny model is still being built (a few minutes on a CPU); try "
+                            "again shortly",
     "data.dataset": "Dataset (demo, a file in the workspace, or a path)",
     "data.compare": "Compare with (optional, used as the test set)",
     "data.upload": "Upload a data file (.jsonl / .json / .csv)",
@@ -404,7 +410,8 @@ EN = {
     "data.audit": "Audit",
     "data.run_audit": "Run the audit",
     "data.audit_running": "The audit is running…",
-    "data.audit_hint": "Click \"Run the audit\": label balance, length, label-giving words and speaker names, duplicates, and a TF-IDF baseline.",
+    "data.audit_hint": "Click \"Run the audit\": label balance, length, label-giving words and speaker "
+                       "names, duplicates, and a TF-IDF baseline.",
     "data.audit_failed": "The audit failed: {error}",
     "data.baseline": "Baseline ({model}): cross-validated accuracy {cv_accuracy}, F1 {cv_f1}",
     "data.baseline_test": "; train → test accuracy {accuracy}, F1 {f1}",
@@ -440,8 +447,10 @@ EN = {
     "tok.legend.masked": "prompt (masked, no loss)",
     "tok.legend.trained": "answer (trained on)",
     "tok.legend.special": "special token",
-    "tok.counts": "**{total}** tokens: **{trained}** trained, **{masked}** masked; max_length {max_length} ({used} used)",
-    "tok.truncated": "⚠️ This row needs {needed} tokens, more than max_length {max_length}: the dialogue was truncated (keeping {side}); the answer is kept whole.",
+    "tok.counts": "**{total}** tokens: **{trained}** trained, **{masked}** masked; max_length {max_length} "
+                  "({used} used)",
+    "tok.truncated": "⚠️ This row needs {needed} tokens, more than max_length {max_length}: the dialogue "
+                     "was truncated (keeping {side}); the answer is kept whole.",
     "tok.histogram": "Tokens per row of the whole dataset (chat template + answer)",
     "tok.max_line": "max_length {max_length}",
     "tok.over": "{over} of {rows} rows ({share}) exceed max_length {max_length} and will be truncated.",
@@ -507,7 +516,8 @@ EN = {
     "train.refresh": "Refresh",
     "train.log": "Log tail",
     "train.started": "Job {job} submitted (it runs in its own process)",
-    "train.stop_requested": "Stop requested for {job}: it saves a checkpoint after the current step, then ends",
+    "train.stop_requested": "Stop requested for {job}: it saves a checkpoint after the current step, then "
+                            "ends",
     "train.resumed": "Job {job} is queued again; it continues from its last checkpoint",
     "train.no_selection": "choose a training job first",
     "train.no_job": "No training job yet: fill in the form and click \"Start training\".",
@@ -552,7 +562,8 @@ EN = {
     "runs.export": "Export (merge LoRA)",
     "runs.export_started": "Export job {job} submitted; the merged model goes to {path}",
     "runs.export_not_lora": "only a finished training run can be exported ({job} is a {kind} job, {status})",
-    "runs.export_full": "method {method} needs no merge: a full fine-tuning run's model/ is already standalone",
+    "runs.export_full": "method {method} needs no merge: a full fine-tuning run's model/ is already "
+                        "standalone",
     "runs.confirm": "I understand that Delete removes the job, its children and their run folders",
     "runs.delete": "Delete",
     "runs.confirm_first": "tick the confirmation box before deleting",
@@ -593,7 +604,8 @@ EN = {
     "eval.choose_run": "choose an evaluation run first",
     "eval.unknown_run": "no evaluation run {run}",
     "eval.not_finished": "Evaluation {run} has not finished; its results appear when it does.",
-    "eval.summary": "Run {run}: {rows} of {total} rows of {data} ({positives} fraud), mode {mode}, with reasons: {reason}",
+    "eval.summary": "Run {run}: {rows} of {total} rows of {data} ({positives} fraud), mode {mode}, with "
+                    "reasons: {reason}",
     "eval.yes": "yes",
     "eval.no": "no",
     "eval.stopped_partial": "The evaluation was stopped; only these models finished: {done}",
@@ -633,7 +645,8 @@ EN = {
     "eval.col.speaker": "fraud_speaker",
     "eval.col.reason": "reason",
     "eval.col.raw": "raw text",
-    "eval.confusion": "Confusion matrices (rows: gold, columns: the model's answer; an invalid answer counts as wrong)",
+    "eval.confusion": "Confusion matrices (rows: gold, columns: the model's answer; an invalid answer "
+                      "counts as wrong)",
     "eval.confusion_hover": "gold %{y}, predicted %{x}: %{z} rows",
     "eval.predicted": "predicted",
     "eval.gold": "gold",
@@ -646,13 +659,15 @@ EN = {
     "eval.tpr": "true positive rate (recall)",
     "eval.recall": "recall",
     "eval.precision": "precision",
-    "eval.pairs": "Row by row: rows B fixed and broke versus A, McNemar's exact test, accuracy difference with its bootstrap interval",
+    "eval.pairs": "Row by row: rows B fixed and broke versus A, McNemar's exact test, accuracy difference "
+                  "with its bootstrap interval",
     "eval.rows_filter": "Rows to list",
     "eval.filter.differ": "rows where the models differ",
     "eval.filter.wrong": "rows some model got wrong",
     "eval.filter.all": "all rows",
     "eval.rows": "Answers per row (click a row to see the dialogue and every model's full answer)",
-    "eval.pick_row": "Click a row of the table above to see its dialogue, the gold answer and each model's answer.",
+    "eval.pick_row": "Click a row of the table above to see its dialogue, the gold answer and each model's "
+                     "answer.",
     "eval.no_such_row": "no row {row}",
     "eval.detail_title": "Row {row} (line {line} of the file)",
     "predict.dialogue": "Dialogue (paste one, or take a row of the demo test split)",
@@ -674,8 +689,10 @@ EN = {
     "predict.reason": "reason",
     "predict.raw": "raw text",
     "predict.prompt": "The prompt both models were given (chat template rendered)",
-    "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took {seconds} s.",
-    "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was truncated.",
+    "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
+                      "{seconds} s.",
+    "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was "
+                         "truncated.",
 }
 
 TRANSLATIONS = {"zh": ZH, "en": EN}

@@ -184,6 +184,7 @@ def checkpoint_choices(workspace: Path) -> list[str]:
             continue
         for folder in [RunDir(run)] + RunDir(run).folds():
             for output in (folder.adapter_dir, folder.model_dir):
-                if not output.is_symlink() and ((output / ADAPTER_CONFIG_FILE).is_file() or is_model_folder(output)):
+                trained = (output / ADAPTER_CONFIG_FILE).is_file() or is_model_folder(output)
+                if trained and not output.is_symlink():
                     found.append(output.relative_to(Path(workspace)).as_posix())
     return sorted(found, key=lambda text: (text.split("/")[1], text), reverse=True)

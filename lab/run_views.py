@@ -76,7 +76,8 @@ def update_curves(curves: dict, job, registry: JobRegistry | None) -> bool:
         offset, check = curves["cursors"].get(key, (0, ""))
         found = read_appended(source.path, offset, check)
         if found.restarted:
-            curves["series"] = {name: series for name, series in curves["series"].items() if series["source"] != key}
+            curves["series"] = {name: series for name, series in curves["series"].items()
+                                if series["source"] != key}
             changed = True
         for line in found.lines:
             _add_line(curves, key, source.label, line)
@@ -102,10 +103,11 @@ def curves_figure(series: list[dict], title: str, language: str) -> go.Figure:
                                      width=2 if evaluation else 1.5),
                            marker=dict(size=7 if evaluation else 4))
     if not series:
-        figure.add_annotation(text=t("train.no_points", language), showarrow=False, x=0.5, y=0.5, xref="paper",
-                              yref="paper")
+        figure.add_annotation(text=t("train.no_points", language), showarrow=False, x=0.5, y=0.5,
+                              xref="paper", yref="paper")
     figure.update_layout(title=html.escape(title), xaxis_title=t("train.step", language),
-                         yaxis_title=t("train.loss", language), height=380, margin=dict(l=50, r=20, t=50, b=40),
+                         yaxis_title=t("train.loss", language), height=380,
+                         margin=dict(l=50, r=20, t=50, b=40),
                          legend=dict(orientation="h", y=-0.2), uirevision="curves")
     return figure
 
@@ -128,7 +130,8 @@ def compare_figure(jobs: list, registry: JobRegistry, language: str) -> go.Figur
             kind, step, value = point
             group = job.id + (f" {label}" if label else "")
             name = _series_name(group, line.get("fold"), kind, language)
-            item = series.setdefault(name, {"name": name, "kind": kind, "group": group, "fold": line.get("fold"),
+            item = series.setdefault(name,
+                                     {"name": name, "kind": kind, "group": group, "fold": line.get("fold"),
                                             "x": [], "y": []})
             item["x"].append(step)
             item["y"].append(value)
@@ -178,7 +181,8 @@ def progress_html(job, curves: dict, language: str) -> str:
     if last_train.get("loss") is not None:
         parts.append(f"loss {last_train['loss']:.4f}")
     text = html.escape(" · ".join(parts))
-    error = f'<pre style="white-space:pre-wrap;color:#b71c1c">{html.escape(job.error)}</pre>' if job.error else ""
+    error = (f'<pre style="white-space:pre-wrap;color:#b71c1c">{html.escape(job.error)}</pre>' if job.error
+             else "")
     color = STATUS_COLORS.get(job.status, "#1565c0")
     return (f'<div style="display:flex;gap:10px;align-items:center;margin-bottom:6px">'
             f'{status_badge(job.status, language)}<code>{html.escape(job.id)}</code>'
@@ -220,11 +224,14 @@ def jobs_table(jobs: list, language: str, now: float | None = None) -> pd.DataFr
             t("runs.col.id", language): job.id,
             t("runs.col.kind", language): job.kind,
             t("runs.col.status", language): t(f"runs.status.{job.status}", language),
-            t("runs.col.created", language): datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-            t("runs.col.duration", language): _duration(end - job.started_at) if job.started_at and end else "",
+            t("runs.col.created",
+              language): datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+            t("runs.col.duration",
+              language): _duration(end - job.started_at) if job.started_at and end else "",
             t("runs.col.summary", language): summary_text(job.summary),
         })
-    columns = [t(f"runs.col.{name}", language) for name in ("id", "kind", "status", "created", "duration", "summary")]
+    columns = [t(f"runs.col.{name}", language)
+               for name in ("id", "kind", "status", "created", "duration", "summary")]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -249,8 +256,8 @@ def fold_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
             for row in table.rows]
     if table.mean:
         rows.append({fold_column: t("runs.mean_std", language),
-                     **{column: f"{table.mean[column]:.4g} ± {table.std[column]:.2g}" if column in table.mean else ""
-                        for column in table.columns}})
+                     **{column: (f"{table.mean[column]:.4g} ± {table.std[column]:.2g}"
+                                 if column in table.mean else "") for column in table.columns}})
     return pd.DataFrame(rows, columns=[fold_column] + table.columns)
 
 

@@ -275,7 +275,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                  language: str = DEFAULT_LANGUAGE) -> Dataset:
     """The chosen dataset (lenient: bad rows become problems), cached by file and modification time."""
     files = _split_files(choice, compare, workspace, language)
-    key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size) for split, path in files.items())
+    key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size)
+                for split, path in files.items())
 
     def build() -> Dataset:
         splits, problems = {}, []

@@ -65,7 +65,8 @@ def eval_config(workspace: Path, values: Sequence, language: str) -> EvalConfig:
     return replace(cfg, model=resolve.base_model(cfg.model, workspace, language),
                    adapters=[str(resolve.checkpoint(item, workspace, language)) for item in cfg.adapters],
                    data=resolve.data_file(cfg.data, workspace, language),
-                   train_data=resolve.data_file(cfg.train_data, workspace, language) if cfg.train_data else None)
+                   train_data=resolve.data_file(cfg.train_data, workspace,
+                                                language) if cfg.train_data else None)
 
 
 def eval_run_choices(workspace: Path, language: str) -> list[tuple[str, str]]:
@@ -109,7 +110,8 @@ class ResultsView:
                 self.rows_filter, self.rows, self.detail, self.run_id)
 
 
-def results_view(workspace: Path, run_id: str, threshold: float, which: str | None, language: str) -> ResultsView:
+def results_view(workspace: Path, run_id: str, threshold: float, which: str | None,
+                 language: str) -> ResultsView:
     """The results of one evaluation run; `which` None picks the rows filter that fits the run."""
     run_dir = run_folder(workspace, run_id, language)
     result = eval_views.read_result(run_dir)
@@ -122,7 +124,9 @@ def results_view(workspace: Path, run_id: str, threshold: float, which: str | No
     data_file = (result.metrics or {}).get("data_file", "")
     roc, pr = eval_views.curve_figures(result, threshold, language)
     return ResultsView(
-        summary=hide_workspace(eval_views.summary_html(result, resolve.display_path(data_file, workspace) if data_file else "",
+        summary=hide_workspace(eval_views.summary_html(result,
+                                                       resolve.display_path(data_file,
+                                                                            workspace) if data_file else "",
                                                        language), workspace),
         metrics=eval_views.metrics_table(result, language),
         confusion=eval_views.confusion_figure(result, language),
@@ -146,7 +150,8 @@ def job_progress(workspace: Path, job_id: str, language: str) -> tuple[str, bool
     result = eval_views.read_result(job.run_dir)
     planned = int(job.config.get("include_base", True)) + len(job.config.get("adapters") or [])
     error = hide_workspace(job.error, workspace) if job.status == "failed" and job.error else None
-    return eval_views.progress_html(job.id, job.status, result, planned, error, language), job.status not in FINAL
+    return eval_views.progress_html(job.id, job.status, result, planned, error,
+                                    language), job.status not in FINAL
 
 
 RESULT_COUNT = len(ResultsView.__dataclass_fields__)
@@ -232,7 +237,8 @@ def pick_evaluation_row(workspace: Path, run_id: str, language: str, event: gr.S
 
 
 @user_errors
-def relabel_evaluation(workspace: Path, run_id: str, job_id: str, threshold: float, which: str, language: str):
+def relabel_evaluation(workspace: Path, run_id: str, job_id: str, threshold: float, which: str,
+                       language: str):
     progress = job_progress(workspace, job_id, language)[0] if job_id else ""
     if not run_id:
         return (progress, *_skips())
@@ -268,10 +274,12 @@ def _form(context: TabContext) -> dict:
             with gr.Row():
                 for spec in specs[begin:begin + PER_ROW]:
                     label, *named = _labels(spec, language)
-                    component = config_form.field_component(spec, label, named[0] if named else _picks(spec.key,
+                    component = config_form.field_component(spec, label,
+                                                            named[0] if named else _picks(spec.key,
                                                                                                       workspace))
                     components[spec.key] = context.on_language(
-                        component, lambda lang, spec=spec: dict(zip(("label", "choices"), _labels(spec, lang))))
+                        component, lambda lang,
+                        spec=spec: dict(zip(("label", "choices"), _labels(spec, lang))))
 
     add([spec for spec in form_specs() if spec.key in FRONT])
     with context.translated(gr.Accordion(context.t("train.more"), open=False), "train.more"):
@@ -292,8 +300,10 @@ def build(context: TabContext) -> None:
     components = _form(context)
     fields = [components[spec.key] for spec in form_specs()]
     with gr.Row():
-        run_button = context.translated(gr.Button(context.t("eval.run"), variant="primary"), "eval.run", "value")
-        stop_button = context.translated(gr.Button(context.t("eval.stop"), variant="stop"), "eval.stop", "value")
+        run_button = context.translated(gr.Button(context.t("eval.run"), variant="primary"), "eval.run",
+                                        "value")
+        stop_button = context.translated(gr.Button(context.t("eval.stop"), variant="stop"), "eval.stop",
+                                         "value")
         refresh = context.translated(gr.Button(context.t("eval.refresh"), scale=0, min_width=120),
                                      "eval.refresh", "value")
     progress_box = gr.HTML()
@@ -303,19 +313,23 @@ def build(context: TabContext) -> None:
     _heading(context, "eval.results")
     with gr.Row():
         run_box = context.translated(gr.Dropdown(eval_run_choices(workspace, language), value=None,
-                                                 label=context.t("eval.run_choice"), scale=4), "eval.run_choice")
+                                                 label=context.t("eval.run_choice"), scale=4),
+                                     "eval.run_choice")
         show_button = context.translated(gr.Button(context.t("eval.show"), scale=1), "eval.show", "value")
     summary = gr.HTML()
-    metrics_table = context.translated(gr.Dataframe(label=context.t("eval.metrics"), interactive=False, wrap=True),
+    metrics_table = context.translated(gr.Dataframe(label=context.t("eval.metrics"), interactive=False,
+                                                    wrap=True),
                                        "eval.metrics")
     confusion_plot = gr.Plot(show_label=False)
     threshold_slider = context.translated(gr.Slider(0.0, 1.0, value=DEFAULT_THRESHOLD, step=0.01,
                                                     label=context.t("eval.threshold")), "eval.threshold")
     with gr.Row():
         roc_plot, pr_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    threshold_table = context.translated(gr.Dataframe(label=context.t("eval.threshold_table"), interactive=False),
+    threshold_table = context.translated(gr.Dataframe(label=context.t("eval.threshold_table"),
+                                                      interactive=False),
                                          "eval.threshold_table")
-    pairs_table = context.translated(gr.Dataframe(label=context.t("eval.pairs"), interactive=False, wrap=True),
+    pairs_table = context.translated(gr.Dataframe(label=context.t("eval.pairs"), interactive=False,
+                                                  wrap=True),
                                      "eval.pairs")
     rows_filter = context.on_language(
         gr.Radio(_filter_choices(language), value=eval_views.DIFFER, label=context.t("eval.rows_filter")),
@@ -351,9 +365,11 @@ def build(context: TabContext) -> None:
 
 
 def _heading(context: TabContext, key: str):
-    return context.on_language(gr.Markdown("### " + context.t(key)), lambda lang: {"value": "### " + t(key, lang)})
+    return context.on_language(gr.Markdown("### " + context.t(key)),
+                               lambda lang: {"value": "### " + t(key, lang)})
 
 
 def _filter_choices(language: str) -> list[tuple[str, str]]:
     return [(t("eval.filter.differ", language), eval_views.DIFFER),
-            (t("eval.filter.wrong", language), eval_views.WRONG), (t("eval.filter.all", language), eval_views.ALL)]
+            (t("eval.filter.wrong", language), eval_views.WRONG),
+            (t("eval.filter.all", language), eval_views.ALL)]

@@ -49,14 +49,15 @@ class PredictView:
     answers: dict  # name -> Prediction, for callers that want the values
 
 
-def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, with_reason: bool, language: str,
-            slot: ModelSlot = SLOT) -> PredictView:
+def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, with_reason: bool,
+            language: str, slot: ModelSlot = SLOT) -> PredictView:
     """The base model's and (with a checkpoint) the fine-tuned model's answers to one dialogue."""
     text = (dialogue or "").strip()
     if not text:
         raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
     base_path = resolve.base_model(base, workspace, language)
-    checkpoint_path = resolve.checkpoint(checkpoint, workspace, language) if str(checkpoint or "").strip() else None
+    checkpoint_path = resolve.checkpoint(checkpoint, workspace,
+                                         language) if str(checkpoint or "").strip() else None
     options = prompt_options(checkpoint_path, with_reason)
     record = Record(input=text, label=False)  # the label is not part of the prompt
     started = time.perf_counter()
@@ -69,7 +70,8 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
         prompt = encode_prompt(base_model.tokenizer, record, options)
         names = slot.describe()
     finished = time.perf_counter()
-    tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"], language)
+    tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"],
+                              language)
                   if "tuned" in answers else f"<p>{html.escape(t('predict.no_checkpoint', language))}</p>")
     status = t("predict.status", language, models=", ".join(names), loads=slot.loads - loads_before,
                load_seconds=f"{loaded - started:.1f}", seconds=f"{finished - loaded:.2f}")
@@ -88,7 +90,8 @@ def _row(name: str, value_html: str) -> str:
 
 
 def _pre(text: str) -> str:
-    return (f'<pre style="white-space:pre-wrap;word-break:break-word;margin:0;max-height:300px;overflow:auto">'
+    return ('<pre '
+            'style="white-space:pre-wrap;word-break:break-word;margin:0;max-height:300px;overflow:auto">'
             f"{html.escape(text)}</pre>")
 
 
@@ -107,8 +110,10 @@ def answer_html(title: str, answer: Prediction, language: str) -> str:
         probability = "—"
     else:
         share = max(0.0, min(1.0, float(answer.p_true)))
-        probability = (f'{share:.3f} <span style="display:inline-block;width:160px;height:10px;background:#eee;'
-                       f'vertical-align:middle"><span style="display:block;width:{share * 100:.1f}%;height:10px;'
+        probability = (f'{share:.3f} <span '
+                       'style="display:inline-block;width:160px;height:10px;background:#eee;'
+                       'vertical-align:middle"><span '
+                       f'style="display:block;width:{share * 100:.1f}%;height:10px;'
                        f'background:#d62728"></span></span>')
     rows = [_row(t("predict.is_fraud", language), verdict), _row(t("predict.p_true", language), probability),
             _row(t("predict.speaker", language), html.escape(answer.fraud_speaker or "—")),
@@ -144,17 +149,20 @@ def build(context: TabContext) -> None:
     workspace = context.workspace
     with gr.Row():
         with gr.Column(scale=3):
-            dialogue_box = context.translated(gr.Textbox(lines=8, max_lines=20, label=context.t("predict.dialogue")),
+            dialogue_box = context.translated(gr.Textbox(lines=8, max_lines=20,
+                                                         label=context.t("predict.dialogue")),
                                               "predict.dialogue")
             with gr.Row():
-                row_box = context.translated(gr.Number(0, precision=0, minimum=0, label=context.t("predict.demo_row"),
+                row_box = context.translated(gr.Number(0, precision=0, minimum=0,
+                                                       label=context.t("predict.demo_row"),
                                                        scale=1), "predict.demo_row")
-                row_button = context.translated(gr.Button(context.t("predict.use_row"), scale=1), "predict.use_row",
-                                                "value")
+                row_button = context.translated(gr.Button(context.t("predict.use_row"), scale=1),
+                                                "predict.use_row", "value")
             gold_box = gr.HTML()
         with gr.Column(scale=2):
             base_box = context.translated(gr.Dropdown(resolve.model_choices(workspace), value=EMBEDDED_MODEL,
-                                                      allow_custom_value=True, label=context.t("predict.base")),
+                                                      allow_custom_value=True,
+                                                      label=context.t("predict.base")),
                                           "predict.base")
             checkpoints = resolve.checkpoint_choices(workspace)
             checkpoint_box = context.translated(
@@ -165,7 +173,8 @@ def build(context: TabContext) -> None:
             with gr.Row():
                 predict_button = context.translated(gr.Button(context.t("predict.run"), variant="primary"),
                                                     "predict.run", "value")
-                free_button = context.translated(gr.Button(context.t("predict.free")), "predict.free", "value")
+                free_button = context.translated(gr.Button(context.t("predict.free")), "predict.free",
+                                                 "value")
                 refresh = context.translated(gr.Button(context.t("eval.refresh")), "eval.refresh", "value")
     status = gr.HTML()
     with gr.Row(equal_height=False):
@@ -178,7 +187,8 @@ def build(context: TabContext) -> None:
         return view.base, view.tuned, view.prompt, view.status
 
     predict_button.click(predict_dialogue, [dialogue_box, base_box, checkpoint_box, reason_box,
-                                            context.language_input], [base_answer, tuned_answer, prompt_box, status])
+                                            context.language_input],
+                         [base_answer, tuned_answer, prompt_box, status])
     free_button.click(free_models, context.language_input, status)
 
     @user_errors

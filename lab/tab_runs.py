@@ -75,7 +75,8 @@ def run_details(workspace: Path, job_id: str | None, language: str) -> tuple[str
         frame = run_views.sweep_frame(job)
     else:
         frame = _summary_frame(job, workspace, language)
-    head = (f'<div style="display:flex;gap:10px;align-items:center">{run_views.status_badge(job.status, language)}'
+    head = ('<div '
+            f'style="display:flex;gap:10px;align-items:center">{run_views.status_badge(job.status, language)}'
             f'<code>{html.escape(job.id)}</code><span>{html.escape(job.kind)}</span>'
             f'<span>{html.escape(run_views.summary_text(job.summary))}</span></div>')
     if job.error:
@@ -121,8 +122,8 @@ def build(context: TabContext) -> None:
     with gr.Row(equal_height=True):
         heading = gr.Markdown("### " + context.t("runs.table"))
         context.on_language(heading, lambda lang: {"value": "### " + t("runs.table", lang)})
-        refresh = context.translated(gr.Button(context.t("runs.refresh"), scale=0, min_width=120), "runs.refresh",
-                                     "value")
+        refresh = context.translated(gr.Button(context.t("runs.refresh"), scale=0, min_width=120),
+                                     "runs.refresh", "value")
     table = gr.Dataframe(interactive=False, wrap=True, max_height=360, show_label=False)
     with gr.Row():
         compare_box = context.translated(gr.Dropdown([], value=[], multiselect=True,
@@ -132,14 +133,18 @@ def build(context: TabContext) -> None:
                                                       size="lg"), "runs.compare", "value")
     compare_plot = gr.Plot(show_label=False)
     differences = context.translated(gr.Dataframe(pd.DataFrame(columns=[context.t("runs.col.key")]),
-                                                  interactive=False, wrap=True, label=context.t("runs.differences")),
+                                                  interactive=False, wrap=True,
+                                                  label=context.t("runs.differences")),
                                      "runs.differences")
     heading = gr.Markdown("### " + context.t("runs.selected"))
     context.on_language(heading, lambda lang: {"value": "### " + t("runs.selected", lang)})
     with gr.Row():
-        run_box = context.translated(gr.Dropdown([], value=None, label=context.t("runs.run"), scale=3), "runs.run")
-        export_button = context.translated(gr.Button(context.t("runs.export"), scale=1), "runs.export", "value")
-        confirm = context.translated(gr.Checkbox(False, label=context.t("runs.confirm"), scale=2), "runs.confirm")
+        run_box = context.translated(gr.Dropdown([], value=None, label=context.t("runs.run"), scale=3),
+                                     "runs.run")
+        export_button = context.translated(gr.Button(context.t("runs.export"), scale=1), "runs.export",
+                                           "value")
+        confirm = context.translated(gr.Checkbox(False, label=context.t("runs.confirm"), scale=2),
+                                     "runs.confirm")
         delete_button = context.translated(gr.Button(context.t("runs.delete"), variant="stop", scale=1),
                                            "runs.delete", "value")
     message = gr.HTML()
@@ -152,7 +157,8 @@ def build(context: TabContext) -> None:
     def show_table(language, previous, force=False):
         frame, choices = runs_table(workspace, language)
         digest = (frame.to_json(), choices)
-        if not force and previous is not None and list(previous[1]) == list(digest[1]) and previous[0] == digest[0]:
+        unchanged = previous is not None and list(previous[1]) == list(digest[1]) and previous[0] == digest[0]
+        if not force and unchanged:
             return gr.skip(), gr.skip(), gr.skip(), previous
         return frame, gr.update(choices=choices), gr.update(choices=choices), digest
 
@@ -172,7 +178,8 @@ def build(context: TabContext) -> None:
                 figure, frame, head, detail)
 
     context.app.load(on_load, context.language_input,
-                     [*table_outputs, compare_plot, differences, details_head, details], show_progress="hidden")
+                     [*table_outputs, compare_plot, differences, details_head, details],
+                     show_progress="hidden")
     context.language_input.change(lambda language, previous: show_table(language, previous, force=True),
                                   [context.language_input, known], table_outputs)
     poll(timer, show_table, [context.language_input, known], table_outputs, "runs")
@@ -195,8 +202,8 @@ def build(context: TabContext) -> None:
         return _message(text)
 
     export_button.click(export, [run_box, context.language_input], message).success(
-        lambda language, previous: show_table(language, previous, force=True), [context.language_input, known],
-        table_outputs)
+        lambda language, previous: show_table(language, previous, force=True),
+        [context.language_input, known], table_outputs)
 
     @user_errors
     def delete(job_id, confirmed, language):
@@ -205,5 +212,5 @@ def build(context: TabContext) -> None:
 
     delete_button.click(delete, [run_box, confirm, context.language_input],
                         [message, confirm, run_box, details_head, details]).success(
-        lambda language, previous: show_table(language, previous, force=True), [context.language_input, known],
-        table_outputs)
+        lambda language, previous: show_table(language, previous, force=True),
+        [context.language_input, known], table_outputs)

@@ -78,13 +78,14 @@ def pick_record(dataset, request: TokenizeRequest, language: str) -> Record:
     if request.source == PASTE:
         if not request.dialogue.strip():
             raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
-        return Record(input=request.dialogue, label=bool(request.is_fraud), fraud_speaker=request.fraud_speaker.strip(),
-                      reason=request.reason.strip())
+        return Record(input=request.dialogue, label=bool(request.is_fraud),
+                      fraud_speaker=request.fraud_speaker.strip(), reason=request.reason.strip())
     split = request.split if request.split in dataset.splits else next(iter(dataset.splits))
     records = dataset.splits[split]
     index = int(request.index or 0)
     if not 0 <= index < len(records):
-        raise gr.Error(t("error.no_row", language, split=split, index=index, rows=len(records)), print_exception=False)
+        raise gr.Error(t("error.no_row", language, split=split, index=index, rows=len(records)),
+                       print_exception=False)
     return records[index]
 
 
@@ -102,13 +103,15 @@ def tokens_html(tokens: list[dict], language: str) -> str:
         else:
             style = STYLES[kind]
         text = html.escape(token["text"]).replace("\n", "↵\n")
-        spans.append(f'<span class="{classes}" title="id {int(token["id"])}" style="{style};{SPAN_STYLE}">{text}</span>')
+        spans.append(f'<span class="{classes}" title="id {int(token["id"])}" '
+                     f'style="{style};{SPAN_STYLE}">{text}</span>')
     return (f'<div style="margin:28px 0 8px 0">{legend}</div>'
             f'<div style="white-space:pre-wrap;line-height:1.9;font-family:monospace;font-size:13px">'
             f'{"".join(spans)}</div>')
 
 
-def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str) -> TokenizeView:
+def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeRequest,
+             language: str) -> TokenizeView:
     tokenizer = get_tokenizer(request.tokenizer, workspace, language)
     dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO})) \
         if request.source == ROW else None
@@ -122,8 +125,8 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
     warning = ""
     if encoded.truncated:
         side = t(f"tok.{options.truncation}", language)
-        warning = t("tok.truncated", language, needed=encoded.untruncated_length, max_length=options.max_length,
-                    side=side)
+        warning = t("tok.truncated", language, needed=encoded.untruncated_length,
+                    max_length=options.max_length, side=side)
     return TokenizeView(encoded=encoded, tokens=tokens, counts=counts, warning=warning, chat=encoded.text,
                         tokens_html=tokens_html(tokens, language))
 
@@ -158,8 +161,10 @@ def length_histogram(workspace: Path, dataset_value: dict | None, request: Token
     over, share = share_over(lengths, max_length)
     figure = charts.token_length_figure(lengths, labels, max_length, label_names(language),
                                         t("tok.histogram", language), t("chart.token_count", language),
-                                        t("chart.rows", language), t("tok.max_line", language, max_length=max_length))
-    return figure, t("tok.over", language, over=over, rows=len(lengths), share=f"{share:.1%}", max_length=max_length)
+                                        t("chart.rows", language),
+                                        t("tok.max_line", language, max_length=max_length))
+    return figure, t("tok.over", language, over=over, rows=len(lengths), share=f"{share:.1%}",
+                     max_length=max_length)
 
 
 def build(context: TabContext) -> None:
@@ -170,32 +175,41 @@ def build(context: TabContext) -> None:
                 gr.Radio(_source_choices(language), value=ROW, label=context.t("tok.source")),
                 lambda lang: {"choices": _source_choices(lang), "label": t("tok.source", lang)})
             with gr.Row():
-                split = context.translated(gr.Dropdown(["train"], value="train", label=context.t("tok.split")),
+                split = context.translated(gr.Dropdown(["train"], value="train",
+                                                       label=context.t("tok.split")),
                                            "tok.split")
                 index = context.translated(gr.Number(0, precision=0, minimum=0, label=context.t("tok.index")),
                                            "tok.index")
             dialogue = context.translated(gr.Textbox(lines=5, label=context.t("tok.pasted")), "tok.pasted")
             with gr.Row():
-                is_fraud = context.translated(gr.Checkbox(False, label=context.t("tok.pasted_label")), "tok.pasted_label")
-                speaker = context.translated(gr.Textbox(label=context.t("tok.pasted_speaker")), "tok.pasted_speaker")
+                is_fraud = context.translated(gr.Checkbox(False, label=context.t("tok.pasted_label")),
+                                              "tok.pasted_label")
+                speaker = context.translated(gr.Textbox(label=context.t("tok.pasted_speaker")),
+                                             "tok.pasted_speaker")
             reason = context.translated(gr.Textbox(label=context.t("tok.pasted_reason")), "tok.pasted_reason")
         with gr.Column(scale=2):
             tokenizer_box = context.translated(gr.Dropdown(tokenizer_choices(workspace), value=EMBEDDED_MODEL,
-                                                           allow_custom_value=True, label=context.t("tok.tokenizer")),
+                                                           allow_custom_value=True,
+                                                           label=context.t("tok.tokenizer")),
                                                "tok.tokenizer")
-            prompt_fields = [context.on_language(config_form.field_component(spec, *_prompt_labels(spec, language)),
+            prompt_fields = [context.on_language(config_form.field_component(spec,
+                                                                             *_prompt_labels(spec, language)),
                                                  lambda lang, spec=spec: dict(zip(("label", "choices"),
-                                                                                  _prompt_labels(spec, lang))))
+                                                                                  _prompt_labels(spec,
+                                                                                                 lang))))
                              for spec in prompt_specs()]
             max_length = prompt_fields[PROMPT_KEYS.index("max_length")]
             with gr.Row():
-                run = context.translated(gr.Button(context.t("tok.run"), variant="primary"), "tok.run", "value")
-                lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths", "value")
+                run = context.translated(gr.Button(context.t("tok.run"), variant="primary"), "tok.run",
+                                         "value")
+                lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths",
+                                                    "value")
     counts = gr.Markdown()
     warning = gr.Markdown()
     tokens_box = context.translated(gr.HTML(label=context.t("tok.tokens"), show_label=True, container=True),
                                     "tok.tokens")
-    chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False, label=context.t("tok.chat")),
+    chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False,
+                                         label=context.t("tok.chat")),
                               "tok.chat")
     histogram = gr.Plot(show_label=False)
     over = gr.Markdown()

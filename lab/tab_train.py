@@ -38,8 +38,8 @@ DATA_KEYS = ("data.train", "data.validation", "data.test")
 PER_ROW = 3
 LOG_LINES = 16
 # Fields most runs leave alone: shown in a closed accordion inside their group.
-ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "train.save_every",
-            "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
+ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split",
+            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
 MAX_YAML_BYTES = 200_000
 
 
@@ -212,13 +212,15 @@ def live_view(workspace: Path, job_id: str | None, curves: dict | None, language
             job = None
     if job is None:
         return LiveView(run_views.live_figure(run_views.new_curves(None), None, language),
-                        run_views.progress_html(None, {}, language), "", run_views.new_curves(None), False, choices)
+                        run_views.progress_html(None, {}, language), "", run_views.new_curves(None), False,
+                        choices)
     if not curves or curves.get("job") != job.id:
         curves, redraw = run_views.new_curves(job.id), True
     changed = run_views.update_curves(curves, job, registry)
     log = hide_workspace(registry.log_tail(job.id, LOG_LINES), workspace)
     figure = run_views.live_figure(curves, job, language) if changed or redraw else None
-    return LiveView(figure, run_views.progress_html(job, curves, language), log, curves, not job.is_final, choices)
+    return LiveView(figure, run_views.progress_html(job, curves, language), log, curves, not job.is_final,
+                    choices)
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -254,7 +256,8 @@ def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
                     add(advanced)
             if group == "train.group.kfold":
                 sweep_box = context.translated(gr.Textbox(lines=3, label=context.t("train.sweep"),
-                                                          placeholder="train.learning_rate=1e-4,3e-4"), "train.sweep")
+                                                          placeholder="train.learning_rate=1e-4,3e-4"),
+                                               "train.sweep")
     return components, sweep_box
 
 
@@ -263,38 +266,49 @@ def build(context: TabContext) -> None:
     specs = form_specs()
     # The job first: a reloaded page shows the running job and its curve without scrolling.
     with gr.Row():
-        job_box = context.translated(gr.Dropdown([], value=None, label=context.t("train.job"), scale=4), "train.job")
-        refresh_button = context.translated(gr.Button(context.t("train.refresh"), scale=1), "train.refresh", "value")
-        stop_button = context.translated(gr.Button(context.t("train.stop"), variant="stop", scale=1), "train.stop",
-                                         "value")
-        resume_button = context.translated(gr.Button(context.t("train.resume"), scale=1), "train.resume", "value")
+        job_box = context.translated(gr.Dropdown([], value=None, label=context.t("train.job"), scale=4),
+                                     "train.job")
+        refresh_button = context.translated(gr.Button(context.t("train.refresh"), scale=1), "train.refresh",
+                                            "value")
+        stop_button = context.translated(gr.Button(context.t("train.stop"), variant="stop", scale=1),
+                                         "train.stop", "value")
+        resume_button = context.translated(gr.Button(context.t("train.resume"), scale=1), "train.resume",
+                                           "value")
     control_message = gr.HTML()
     progress = gr.HTML(run_views.progress_html(None, {}, language))
     with gr.Row():
         plot = gr.Plot(show_label=False, scale=3)
         log_box = context.translated(gr.Textbox(lines=LOG_LINES, max_lines=LOG_LINES, interactive=False,
-                                                autoscroll=True, label=context.t("train.log"), scale=2), "train.log")
+                                                autoscroll=True, label=context.t("train.log"), scale=2),
+                                     "train.log")
     heading = gr.Markdown("### " + context.t("train.new_run"))
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
     with gr.Row():
         with gr.Column(scale=3):
             components, sweep_box = _form(context, specs)
-            with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False), "train.yaml_section"):
+            with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
+                                    "train.yaml_section"):
                 yaml_input = context.translated(gr.Textbox(lines=8, label=context.t("train.yaml_text")),
                                                 "train.yaml_text")
                 with gr.Row():
                     yaml_upload = context.translated(gr.UploadButton(context.t("train.yaml_upload"),
-                                                                     file_types=[".yaml", ".yml"]), "train.yaml_upload")
-                    yaml_fill = context.translated(gr.Button(context.t("train.yaml_fill")), "train.yaml_fill", "value")
+                                                                     file_types=[".yaml", ".yml"]),
+                                                     "train.yaml_upload")
+                    yaml_fill = context.translated(gr.Button(context.t("train.yaml_fill")), "train.yaml_fill",
+                                                   "value")
         with gr.Column(scale=2):
-            start_button = context.translated(gr.Button(context.t("train.start"), variant="primary", size="lg"),
+            start_button = context.translated(gr.Button(context.t("train.start"), variant="primary",
+                                                        size="lg"),
                                               "train.start", "value")
             message = gr.HTML()
             note = gr.HTML()
             yaml_box = context.translated(gr.Code(language="yaml", interactive=False, lines=12, max_lines=30,
-                                                  label=context.t("train.preview_yaml")), "train.preview_yaml")
-            command_box = context.translated(gr.Code(language="shell", interactive=False, lines=3, wrap_lines=True,
-                                                     label=context.t("train.preview_cli")), "train.preview_cli")
+                                                  label=context.t("train.preview_yaml")),
+                                          "train.preview_yaml")
+            command_box = context.translated(gr.Code(language="shell", interactive=False, lines=3,
+                                                     wrap_lines=True,
+                                                     label=context.t("train.preview_cli")),
+                                             "train.preview_cli")
     curves_state = gr.State(None)
     timer = gr.Timer(2.0, active=False)
 
@@ -372,14 +386,15 @@ def build(context: TabContext) -> None:
         return (*show_live(job_id, curves, language), _note(text, ok=True))
 
     control_inputs = [job_box, curves_state, context.language_input]
-    stop_button.click(lambda *values: control(*values, "stop"), control_inputs, [*live_outputs, control_message],
-                      concurrency_id="train-control")
+    stop_button.click(lambda *values: control(*values, "stop"), control_inputs,
+                      [*live_outputs, control_message], concurrency_id="train-control")
     resume_button.click(lambda *values: control(*values, "resume"), control_inputs,
                         [*live_outputs, control_message], concurrency_id="train-control")
     job_box.input(lambda job_id, language: show_live(job_id, None, language, redraw=True),
                   [job_box, context.language_input], live_outputs, show_progress="hidden")
     refresh_button.click(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
                          control_inputs, live_outputs, show_progress="hidden")
-    context.language_input.change(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
+    context.language_input.change(lambda job_id, curves,
+                                  language: show_live(job_id, curves, language, redraw=True),
                                   control_inputs, live_outputs, show_progress="hidden")
     poll(timer, show_live, control_inputs, live_outputs, "train")

@@ -97,7 +97,8 @@ def test_run_folders_know_their_files_and_the_run_an_output_belongs_to(tmp_path)
     assert run.path == tmp_path / "runs" / "20990101-000000-train-abcd"
     assert (run.config_file.name, run.metrics_lines.name, run.eval_metrics.name) == (
         "config.yaml", "metrics.jsonl", "metrics.json")
-    assert workspace.tiny_model_dir == tmp_path / "cache" / "tiny-model" and workspace.database.name == "jobs.sqlite"
+    assert workspace.tiny_model_dir == tmp_path / "cache" / "tiny-model"
+    assert workspace.database.name == "jobs.sqlite"
     for index in (2, 0, 10):
         run.fold(index).path.mkdir(parents=True)
     assert [fold.path.name for fold in run.folds()] == ["fold-0", "fold-2", "fold-10"]

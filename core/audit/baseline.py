@@ -56,12 +56,14 @@ def fit_predict(matrix: NgramMatrix, fit_rows: np.ndarray, predict_rows: np.ndar
     fit_features = tfidf.fit_transform(fit_counts[:, columns])
     model = LogisticRegression(solver="liblinear", dual=True, C=BASELINE_C, max_iter=1000, random_state=0)
     model.fit(fit_features, labels)
-    p_true = model.predict_proba(tfidf.transform(matrix.counts[predict_rows][:, columns]))[:, list(model.classes_).index(True)]
+    fraud_column = list(model.classes_).index(True)
+    p_true = model.predict_proba(tfidf.transform(matrix.counts[predict_rows][:, columns]))[:, fraud_column]
     return p_true >= 0.5, p_true
 
 
 def baseline_scores(matrix: NgramMatrix, train_rows: np.ndarray, train_labels: np.ndarray,
-                    test_rows: np.ndarray | None, test_labels: np.ndarray | None, seed: int) -> BaselineReport:
+                    test_rows: np.ndarray | None, test_labels: np.ndarray | None,
+                    seed: int) -> BaselineReport:
     train_labels = np.asarray(train_labels, dtype=bool)
     folds = stratified_folds(train_labels, seed)
     # liblinear releases the GIL, so threads run two folds at once on a 2-core machine.
@@ -100,5 +102,6 @@ def baseline_predictions(train, rows) -> tuple[list[bool], list[float]]:
         raise ValueError("baseline_predictions needs at least one training row")
     matrix = char_ngram_matrix([row.input for row in train] + [row.input for row in rows], 1, BASELINE_MAX_N)
     labels = np.array([bool(row.label) for row in train])
-    predictions, p_true = fit_predict(matrix, np.arange(len(train)), np.arange(len(train), len(train) + len(rows)), labels)
+    predictions, p_true = fit_predict(matrix, np.arange(len(train)),
+                                      np.arange(len(train), len(train) + len(rows)), labels)
     return [bool(value) for value in predictions], [float(value) for value in p_true]

@@ -7,7 +7,8 @@ from sklearn.model_selection import StratifiedKFold
 CV_FOLDS = 5
 
 
-def stratified_folds(labels: np.ndarray, seed: int, folds: int = CV_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+def stratified_folds(labels: np.ndarray, seed: int,
+                     folds: int = CV_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
     """StratifiedKFold splits, fewer folds when the minority class is small; [] when a class has < 2 rows."""
     labels = np.asarray(labels, dtype=bool)
     minority = min(int(labels.sum()), int((~labels).sum()))

@@ -163,7 +163,8 @@ def find_duplicates(splits: dict[str, list], seed: int = 42) -> DuplicateReport:
         {
             "split": [name for name, rows in splits.items() for _ in rows],
             "position": [index for rows in splits.values() for index in range(len(rows))],
-            "line": [getattr(row, "line", 0) or index + 1 for rows in splits.values() for index, row in enumerate(rows)],
+            "line": [getattr(row, "line", 0) or index + 1 for rows in splits.values()
+                     for index, row in enumerate(rows)],
             "label": np.array([bool(row.label) for rows in splits.values() for row in rows], dtype=bool),
             "text": pd.Series(texts, dtype=object),
         }
@@ -207,7 +208,8 @@ def _split_report(table: pd.DataFrame, groups: _GroupFlags, near: np.ndarray, na
     sizes = np.bincount(rows["group"].to_numpy())
     present, positive, negative = groups.present[name], groups.positive[name], groups.negative[name]
     inside = near[present[near[:, 0]] & present[near[:, 1]]] if len(near) else near
-    conflicting = (positive[inside[:, 0]] | positive[inside[:, 1]]) & (negative[inside[:, 0]] | negative[inside[:, 1]])
+    conflicting = ((positive[inside[:, 0]] | positive[inside[:, 1]])
+                   & (negative[inside[:, 0]] | negative[inside[:, 1]]))
     near_groups = np.zeros(len(present), dtype=bool)
     near_groups[inside.ravel()] = True
     return SplitDuplicates(
@@ -286,14 +288,17 @@ def _exact_examples(table: pd.DataFrame, groups: _GroupFlags) -> list[DuplicateP
         # Prefer the copy in another split, then one with the other label.
         second = max(
             rows.index[1:],
-            key=lambda row: (table.at[row, "split"] != table.at[first, "split"], table.at[row, "label"] != table.at[first, "label"]),
+            key=lambda row: (table.at[row, "split"] != table.at[first, "split"],
+                             table.at[row, "label"] != table.at[first, "label"]),
         )
         conflict = bool(table.at[first, "label"] != table.at[second, "label"])
-        examples.append(DuplicatePair("exact", _row_ref(table, first), _row_ref(table, second), 1.0, conflict))
+        examples.append(DuplicatePair("exact", _row_ref(table, first), _row_ref(table, second), 1.0,
+                                      conflict))
     return examples
 
 
-def _near_examples(table, groups: _GroupFlags, near: np.ndarray, similarity: np.ndarray) -> list[DuplicatePair]:
+def _near_examples(table, groups: _GroupFlags, near: np.ndarray,
+                   similarity: np.ndarray) -> list[DuplicatePair]:
     if not len(near):
         return []
     names = list(groups.present)
@@ -310,5 +315,6 @@ def _near_examples(table, groups: _GroupFlags, near: np.ndarray, similarity: np.
     for index in order:
         rows = _pair_rows(groups, int(near[index, 0]), int(near[index, 1]))
         first, second = _row_ref(table, rows[0]), _row_ref(table, rows[1])
-        examples.append(DuplicatePair("near", first, second, round(float(similarity[index]), 4), first.label != second.label))
+        examples.append(DuplicatePair("near", first, second, round(float(similarity[index]), 4),
+                                      first.label != second.label))
     return examples

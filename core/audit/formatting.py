@@ -23,7 +23,8 @@ def _findings(report) -> list[str]:
 def _balance(report) -> list[str]:
     lines = ["Balance"]
     for split in report.balance:
-        lines.append(f"  {split.split:5}  {split.rows:6} rows  {split.positives:6} positive  {split.negatives:6} negative  ({percent(split.positive_ratio)} positive)")
+        lines.append(f"  {split.split:5}  {split.rows:6} rows  {split.positives:6} positive  "
+                     f"{split.negatives:6} negative  ({percent(split.positive_ratio)} positive)")
     return lines
 
 
@@ -36,15 +37,17 @@ def _length(length) -> list[str]:
             if stats is None:
                 continue
             lines.append(
-                f"  {split:5} {label:5}  n={stats.count:<6} mean {stats.mean:7.1f}  median {stats.median:7.1f}"
-                f"  p25 {stats.p25:7.1f}  p75 {stats.p75:7.1f}  min {stats.minimum}  max {stats.maximum}"
+                f"  {split:5} {label:5}  n={stats.count:<6} mean {stats.mean:7.1f}  median "
+                f"{stats.median:7.1f}  p25 {stats.p25:7.1f}  p75 {stats.p75:7.1f}  min {stats.minimum}  max "
+                f"{stats.maximum}"
             )
     cut = ""
     if length.threshold is not None:
-        cut = f"; depth-1 cut at {length.threshold:.1f} ({short_label(length.label_above)} above, train accuracy {_number(length.stump_accuracy)})"
+        cut = (f"; depth-1 cut at {length.threshold:.1f} ({short_label(length.label_above)} above, "
+               f"train accuracy {_number(length.stump_accuracy)})")
     lines.append(
-        f"  length-only tree: CV accuracy {_number(length.cv_accuracy)} ± {_number(length.cv_std)}, test {_number(length.test_accuracy)},"
-        f" majority {_number(length.majority_rate)}{cut}"
+        f"  length-only tree: CV accuracy {_number(length.cv_accuracy)} ± {_number(length.cv_std)}, test "
+        f"{_number(length.test_accuracy)}, majority {_number(length.majority_rate)}{cut}"
     )
     return lines
 
@@ -53,8 +56,9 @@ def _terms(title: str, scores) -> list[str]:
     lines = [f"  {title}"]
     for score in scores[:TERMS_SHOWN]:
         lines.append(
-            f"    {shows(score.term):12} -> {short_label(score.label):8} pos {score.positives:5} neg {score.negatives:5}"
-            f"  precision {score.precision:.2f}  coverage {score.coverage:.2f}  rule {score.rule_accuracy:.2f}  z {score.z_score:+.1f}"
+            f"    {shows(score.term):12} -> {short_label(score.label):8} pos {score.positives:5} neg "
+            f"{score.negatives:5}  precision {score.precision:.2f}  coverage {score.coverage:.2f}  rule "
+            f"{score.rule_accuracy:.2f}  z {score.z_score:+.1f}"
         )
     return lines
 
@@ -67,8 +71,9 @@ def _words(words) -> list[str]:
     if best is not None:
         test = f", test {_number(best.test_accuracy)}" if best.test_accuracy is not None else ""
         lines.append(
-            f"  best one-term rule: {shows(best.term)} present -> {short_label(best.label)}, absent -> {short_label(best.label_when_absent)};"
-            f" train accuracy {_number(best.rule_accuracy)}{test} (majority {_number(words.majority_rate)})"
+            f"  best one-term rule: {shows(best.term)} present -> {short_label(best.label)}, absent -> "
+            f"{short_label(best.label_when_absent)}; train accuracy {_number(best.rule_accuracy)}{test} "
+            f"(majority {_number(words.majority_rate)})"
         )
     lines += [f"  note: {note}" for note in words.notes]
     return lines
@@ -79,49 +84,58 @@ def _speakers(speakers) -> list[str]:
     for pattern in speakers.patterns[:TERMS_SHOWN]:
         flag = " one-class" if pattern.one_class else ""
         word = f" label word {pattern.label_word}" if pattern.label_word else ""
-        lines.append(f"    {shows(pattern.pattern):14} pos {pattern.positives:5} neg {pattern.negatives:5}{flag}{word}")
+        lines.append(f"    {shows(pattern.pattern):14} pos {pattern.positives:5} neg "
+                     f"{pattern.negatives:5}{flag}{word}")
     lines.append(
-        f"  speaker rule ({', '.join(speakers.rule_patterns) or 'no leaky pattern'}): CV accuracy {_number(speakers.rule_cv_accuracy)}"
-        f" ± {_number(speakers.rule_cv_std)}, test {_number(speakers.rule_test_accuracy)}, majority {_number(speakers.majority_rate)}"
+        f"  speaker rule ({', '.join(speakers.rule_patterns) or 'no leaky pattern'}): CV accuracy "
+        f"{_number(speakers.rule_cv_accuracy)} ± {_number(speakers.rule_cv_std)}, test "
+        f"{_number(speakers.rule_test_accuracy)}, majority {_number(speakers.majority_rate)}"
     )
     return lines
 
 
 def _duplicates(duplicates) -> list[str]:
-    lines = [f"Duplicates (exact after normalising; near = Jaccard >= {duplicates.threshold} on char 3-grams)"]
+    lines = [f"Duplicates (exact after normalising; near = Jaccard >= {duplicates.threshold} on char "
+             "3-grams)"]
     for name, split in duplicates.splits.items():
         lines.append(
-            f"  {name:5} exact: {split.exact_extra_rows} repeated rows in {split.exact_groups} groups ({split.exact_conflicting_groups} with both labels);"
-            f" near: {split.near_pairs} pairs over {split.near_rows} rows ({split.near_conflicting_pairs} with both labels)"
+            f"  {name:5} exact: {split.exact_extra_rows} repeated rows in {split.exact_groups} groups "
+            f"({split.exact_conflicting_groups} with both labels); near: {split.near_pairs} pairs over "
+            f"{split.near_rows} rows ({split.near_conflicting_pairs} with both labels)"
         )
     cross = duplicates.cross
     if cross is not None:
         lines.append(
-            f"  test vs train: {cross.exact_test_rows} exact ({percent(cross.exact_fraction)}, {cross.exact_conflicting_rows} other label),"
-            f" {cross.near_test_rows} near ({percent(cross.near_fraction)}, {cross.near_conflicting_rows} other label)"
+            f"  test vs train: {cross.exact_test_rows} exact ({percent(cross.exact_fraction)}, "
+            f"{cross.exact_conflicting_rows} other label), {cross.near_test_rows} near "
+            f"({percent(cross.near_fraction)}, {cross.near_conflicting_rows} other label)"
         )
     for pair in duplicates.examples[:EXAMPLES_SHOWN]:
         mark = " CONFLICT" if pair.conflict else ""
-        lines.append(f"    {pair.kind} {pair.similarity:.2f}{mark}: {pair.first.split}:{pair.first.line} ({short_label(pair.first.label)}) ~ {pair.second.split}:{pair.second.line} ({short_label(pair.second.label)})  {pair.first.preview[:50]}")
+        lines.append(f"    {pair.kind} {pair.similarity:.2f}{mark}: {pair.first.split}:{pair.first.line} "
+                     f"({short_label(pair.first.label)}) ~ {pair.second.split}:{pair.second.line} "
+                     f"({short_label(pair.second.label)})  {pair.first.preview[:50]}")
     return lines
 
 
 def _baseline(baseline) -> list[str]:
     lines = [f"Baseline: {baseline.model}"]
     lines.append(
-        f"  {baseline.cv_folds}-fold CV on train: accuracy {_number(baseline.cv_accuracy)} ± {_number(baseline.cv_accuracy_std)},"
-        f" F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
+        f"  {baseline.cv_folds}-fold CV on train: accuracy {_number(baseline.cv_accuracy)} ± "
+        f"{_number(baseline.cv_accuracy_std)}, F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
     )
     if baseline.test is not None:
         test = baseline.test
         lines.append(
-            f"  train -> test: accuracy {test['accuracy']:.3f}  precision {test['precision']:.3f}  recall {test['recall']:.3f}  F1 {test['f1']:.3f}"
+            f"  train -> test: accuracy {test['accuracy']:.3f}  precision {test['precision']:.3f}  recall "
+            f"{test['recall']:.3f}  F1 {test['f1']:.3f}"
         )
     return lines
 
 
 def format_text(report) -> str:
-    header = f"Dataset audit: {report.train_rows} training rows" + (f", {report.test_rows} test rows" if report.test_rows else "")
+    header = f"Dataset audit: {report.train_rows} training rows"
+    header += f", {report.test_rows} test rows" if report.test_rows else ""
     sections = [
         [header],
         _findings(report),

@@ -50,7 +50,8 @@ class LengthReport:
 def balance(split: str, labels: np.ndarray) -> SplitBalance:
     labels = np.asarray(labels, dtype=bool)
     positives = int(labels.sum())
-    return SplitBalance(split, len(labels), positives, len(labels) - positives, positives / max(len(labels), 1))
+    return SplitBalance(split, len(labels), positives, len(labels) - positives,
+                        positives / max(len(labels), 1))
 
 
 def length_stats(lengths: np.ndarray) -> LengthStats | None:
@@ -69,7 +70,8 @@ def length_stats(lengths: np.ndarray) -> LengthStats | None:
     )
 
 
-def length_report(unit: str, lengths: dict[str, np.ndarray], labels: dict[str, np.ndarray], seed: int) -> LengthReport:
+def length_report(unit: str, lengths: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                  seed: int) -> LengthReport:
     """`lengths` / `labels` map split name -> per-row arrays; "train" is the one modelled."""
     stats, raw = {}, {}
     for split, values in lengths.items():
@@ -97,6 +99,7 @@ def length_report(unit: str, lengths: dict[str, np.ndarray], labels: dict[str, n
         report.label_above = bool(stump.classes_[np.argmax(stump.tree_.value[right][0])])
     report.stump_accuracy = float(stump.score(train_lengths, train_labels))
     if "test" in lengths and len(lengths["test"]):
-        tree = DecisionTreeClassifier(max_depth=LENGTH_TREE_DEPTH, random_state=seed).fit(train_lengths, train_labels)
+        tree = DecisionTreeClassifier(max_depth=LENGTH_TREE_DEPTH, random_state=seed).fit(train_lengths,
+                                                                                          train_labels)
         report.test_accuracy = float(tree.score(lengths["test"].reshape(-1, 1).astype(float), labels["test"]))
     return report

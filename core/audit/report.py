@@ -67,7 +67,8 @@ def _texts_and_labels(rows, split: str) -> tuple[list[str], np.ndarray]:
         if not isinstance(text, str) or not isinstance(label, (bool, np.bool_)):
             where = f"{getattr(row, 'source', '') or split}:{getattr(row, 'line', 0) or index + 1}"
             field_name = "input" if not isinstance(text, str) else "label"
-            raise ValueError(f"{where}: {field_name}: the audit needs rows with a text input and a bool label")
+            raise ValueError(f"{where}: {field_name}: the audit needs rows with a text input and a bool "
+                             "label")
         texts.append(text)
         labels.append(bool(label))
     return texts, np.array(labels, dtype=bool)
@@ -104,7 +105,8 @@ def audit(train: list, test: list | None = None, tokenizer=None, seed: int = 42)
 
     with stage("balance_and_length"):
         balances = [balance(name, split_labels) for name, split_labels in labels.items()]
-        char_lengths = {name: np.array([len(text) for text in texts], dtype=int) for name, (texts, _) in splits.items()}
+        char_lengths = {name: np.array([len(text) for text in texts], dtype=int)
+                        for name, (texts, _) in splits.items()}
         length_chars = length_report("chars", char_lengths, labels, seed)
     length_tokens = None
     if tokenizer is not None:
@@ -117,10 +119,12 @@ def audit(train: list, test: list | None = None, tokenizer=None, seed: int = 42)
         matrix = char_ngram_matrix(train_texts + (test_texts or []), 1, 4)
         presence = matrix.binary()
         train_rows = np.arange(len(train_texts))
-        test_rows = np.arange(len(train_texts), len(train_texts) + len(test_texts)) if test_texts is not None else None
+        test_rows = np.arange(len(train_texts),
+                              len(train_texts) + len(test_texts)) if test_texts is not None else None
 
     with stage("label_words"):
-        words = label_words(matrix, presence, train_rows, train_texts, train_labels, test_texts, test_labels, seed)
+        words = label_words(matrix, presence, train_rows, train_texts, train_labels, test_texts, test_labels,
+                            seed)
     del presence
 
     with stage("speakers"):

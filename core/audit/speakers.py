@@ -120,7 +120,8 @@ def _patterns(presence, vocabulary, labels, examples, columns) -> list[SpeakerPa
 def speaker_leakage(train_texts, train_labels, test_texts, test_labels, seed) -> SpeakerReport:
     train_labels = np.asarray(train_labels, dtype=bool)
     train_features = [row_features(text) for text in train_texts]
-    empty = SpeakerReport(len(train_texts), 0, [], [], [], [], None, None, None, 0.0, majority_rate(train_labels))
+    empty = SpeakerReport(len(train_texts), 0, [], [], [], [], None, None, None, 0.0,
+                          majority_rate(train_labels))
     if not any(train_features):
         return empty
     examples: dict[str, set[str]] = {}

@@ -93,7 +93,8 @@ def stump_accuracy(positive_counts, negative_counts, positives: int, negatives: 
     return (present_correct + absent_correct) / max(rows, 1)
 
 
-def score_terms(terms, kind, positive_counts, negative_counts, positives, negatives, z_scores) -> list[TermScore]:
+def score_terms(terms, kind, positive_counts, negative_counts, positives, negatives,
+                z_scores) -> list[TermScore]:
     """TermScores of `terms`; `z_scores` come from `log_odds_z` over the whole vocabulary."""
     positive_counts = np.asarray(positive_counts, dtype=np.float64)
     negative_counts = np.asarray(negative_counts, dtype=np.float64)
@@ -128,7 +129,8 @@ def _collapse_substrings(scores: list[TermScore]) -> list[TermScore]:
     kept: list[TermScore] = []
     for score in sorted(scores, key=lambda s: (-len(s.term.strip()), len(s.term))):
         if any(
-            score.term.strip() in other.term and (score.positives, score.negatives) == (other.positives, other.negatives)
+            score.term.strip() in other.term and (score.positives, score.negatives) == (other.positives,
+                                                                                        other.negatives)
             for other in kept
         ):
             continue
@@ -157,13 +159,15 @@ def _rank(decode, kind, positive_counts, negative_counts, positives, negatives, 
     return ranked, best_score if best_score.term.strip() else None
 
 
-def rank_char_ngrams(matrix: NgramMatrix, presence: sp.csr_matrix, train_rows: np.ndarray, labels: np.ndarray):
+def rank_char_ngrams(matrix: NgramMatrix, presence: sp.csr_matrix, train_rows: np.ndarray,
+                     labels: np.ndarray):
     """(ranked TermScores, best stump TermScore) over the char n-grams of the training rows."""
     positives = int(labels.sum())
     train_presence = presence[train_rows]
     positive_counts = np.asarray(train_presence.T @ labels.astype(np.float32)).ravel().astype(np.float64)
     negative_counts = document_frequencies(train_presence) - positive_counts
-    return _rank(matrix.terms, "char", positive_counts, negative_counts, positives, len(labels) - positives, matrix.lengths)
+    return _rank(matrix.terms, "char", positive_counts, negative_counts, positives, len(labels) - positives,
+                 matrix.lengths)
 
 
 def _word_tokens(text: str) -> list[str]:

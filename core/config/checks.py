@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from core.config.schema import (DEMO, EPOCH, MIN_MAX_LENGTH, ConfigError, EvalConfig, RunConfig, encode_options,
-                                field_specs, get_value)
+from core.config.schema import (DEMO, EPOCH, MIN_MAX_LENGTH, ConfigError, EvalConfig, RunConfig,
+                                encode_options, field_specs, get_value)
 from core.config.text import config_from_dict, config_to_dict
 
 REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
@@ -63,19 +63,23 @@ def _check_choices(cfg: RunConfig) -> None:
 def _check_numbers(cfg: RunConfig) -> None:
     train, lora, data = cfg.train, cfg.lora, cfg.data
     _require(train.learning_rate > 0, "train.learning_rate", f"must be above 0, got {train.learning_rate}")
-    _require(train.learning_rate < 1, "train.learning_rate", f"{train.learning_rate} is far too large to train")
+    _require(train.learning_rate < 1, "train.learning_rate",
+             f"{train.learning_rate} is far too large to train")
     _require(train.batch_size >= 1, "train.batch_size", f"must be at least 1, got {train.batch_size}")
     _require(train.grad_accum >= 1, "train.grad_accum", f"must be at least 1, got {train.grad_accum}")
     _require(train.max_steps == -1 or train.max_steps >= 1, "train.max_steps",
              f"must be -1 (train by epochs) or at least 1, got {train.max_steps}")
     _require(train.max_steps != -1 or train.epochs > 0, "train.epochs",
              f"must be above 0 when max_steps is -1, got {train.epochs}")
-    _require(0 <= train.warmup_ratio < 1, "train.warmup_ratio", f"must be in [0, 1), got {train.warmup_ratio}")
+    _require(0 <= train.warmup_ratio < 1, "train.warmup_ratio",
+             f"must be in [0, 1), got {train.warmup_ratio}")
     _require(train.weight_decay >= 0, "train.weight_decay", f"must be 0 or more, got {train.weight_decay}")
-    _require(train.logging_steps >= 1, "train.logging_steps", f"must be at least 1, got {train.logging_steps}")
+    _require(train.logging_steps >= 1, "train.logging_steps",
+             f"must be at least 1, got {train.logging_steps}")
     for key in ("eval_every", "save_every"):
         value = getattr(train, key)
-        _require(value == EPOCH or value >= 0, f"train.{key}", f"must be a step count >= 0 or '{EPOCH}', got {value}")
+        _require(value == EPOCH or value >= 0, f"train.{key}",
+                 f"must be a step count >= 0 or '{EPOCH}', got {value}")
     _require(train.save_every == EPOCH or train.save_every >= 1, "train.save_every",
              "must be at least 1 (checkpoints are what stop and resume work from)")
     _require(train.early_stopping_patience >= 0, "train.early_stopping_patience",
@@ -172,8 +176,9 @@ def _check_model(cfg: RunConfig, workspace: Path):
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(path, "config.json")
-    _require(isinstance(cached, str), "model", f"{path} is neither a local folder nor in the local hub cache, "
-             "and the lab does not download; give a model folder")
+    _require(isinstance(cached, str), "model",
+             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download; "
+             "give a model folder")
     return Path(cached).parent
 
 
@@ -245,14 +250,15 @@ def validate(cfg: RunConfig, workspace: str | Path | None = None, deep: bool = T
 def check_eval_values(cfg: EvalConfig) -> list[str]:
     """What is wrong with an evaluation's values alone (no file read): one message per problem."""
     problems = [f"{spec.key}: {get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}"
-                for spec in field_specs(EvalConfig) if spec.choices and get_value(cfg, spec.key) not in spec.choices]
+                for spec in field_specs(EvalConfig)
+                if spec.choices and get_value(cfg, spec.key) not in spec.choices]
     if cfg.batch_size < 1:
         problems.append(f"batch_size: must be at least 1, got {cfg.batch_size}")
     if cfg.limit is not None and cfg.limit < 1:
         problems.append(f"limit: must be at least 1 (or empty for every row), got {cfg.limit}")
     if cfg.max_length is not None and cfg.max_length < MIN_MAX_LENGTH:
-        problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's own), "
-                        f"got {cfg.max_length}")
+        problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's "
+                        f"own), got {cfg.max_length}")
     if not cfg.include_base and not cfg.adapters:
         problems.append("nothing to evaluate: include_base is off and no checkpoint is given")
     return problems

@@ -69,7 +69,8 @@ class LoraSection:
 @dataclass
 class DataSection:
     train: str = option(DEMO, "training file (JSONL / JSON list / CSV); 'demo' = the embedded demo dataset")
-    validation: str = option(DEMO, "validation file; empty = a stratified validation_split of the training file")
+    validation: str = option(DEMO,
+                             "validation file; empty = a stratified validation_split of the training file")
     test: str = option(DEMO, "test file, kept with the run for evaluation; empty = none")
     with_reason: bool = option(False, "train the answer with fraud_speaker and reason, not only is_fraud")
     instruction: str = option("", "instruction for every row; empty = each row's own, else the default")
@@ -85,7 +86,8 @@ class TrainSection:
     epochs: float = option(1.0, "passes over the training data (used when max_steps is -1)")
     max_steps: int = option(80, "optimizer steps to train; -1 = as many as the epochs take")
     batch_size: int = option(8, "rows per forward pass")
-    grad_accum: int = option(1, "forward passes per optimizer step (effective batch = batch_size x grad_accum)")
+    grad_accum: int = option(1,
+                             "forward passes per optimizer step (effective batch = batch_size x grad_accum)")
     learning_rate: float = option(2e-4, "peak learning rate (LoRA ~1e-4..5e-4; full fine-tuning ~1e-5)")
     scheduler: str = option("cosine", "learning-rate schedule after warmup", SCHEDULERS)
     warmup_ratio: float = option(0.05, "fraction of the steps spent warming the learning rate up from 0")
@@ -94,7 +96,8 @@ class TrainSection:
     save_every: int | str = option(20, "save a resumable checkpoint every N steps, or 'epoch'")
     logging_steps: int = option(5, "write a metrics line every N steps")
     early_stopping_patience: int = option(0, "stop after N evaluations without a better eval_loss; 0 = off")
-    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory, slower")
+    gradient_checkpointing: bool = option(False,
+                                          "recompute activations in the backward pass: less memory, slower")
     precision: str = option("auto", "weights/compute precision; auto = bf16 on a GPU that has it, else fp32",
                             PRECISIONS)
     seed: int = option(42, "seed of the model init, data order and validation split")
@@ -151,8 +154,8 @@ class EvalConfig:
                                            "instruction, else the default")
     system: str | None = option(None, "system prompt; empty = each checkpoint's training one, else the "
                                       "template's default")
-    max_length: int | None = option(None, "most prompt tokens; empty = each checkpoint's training max_length, "
-                                          "else 1024")
+    max_length: int | None = option(None, "most prompt tokens; empty = each checkpoint's training "
+                                          "max_length, else 1024")
     batch_size: int = option(16, "rows per batch")
     device: str = option("auto", "where to run; auto = CUDA when visible", DEVICES)
     precision: str = option("auto", "weights/compute precision; auto = bf16 on a GPU that has it, else fp32",

@@ -105,8 +105,9 @@ def _section_from_dict(prefix: str, cls, data: Any, known_keys=()):
     if isinstance(data, cls):
         data = dataclasses.asdict(data)
     if not isinstance(data, dict):
-        raise ConfigError(prefix, f"expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, "
-                          f"got {data!r}")
+        raise ConfigError(prefix,
+                          f"expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got "
+                          f"{data!r}")
     hints = typing.get_type_hints(cls)
     known = {leaf.name for leaf in dataclasses.fields(cls)}
     name = (lambda key: f"{prefix}.{key}") if prefix else str
@@ -137,10 +138,12 @@ def _sweep_values(key: str, values: Any, kind, part: str):
     if part == "random" and isinstance(values, dict):
         unknown = set(values) - {"low", "high", "log"}
         if unknown:
-            raise ConfigError(key, f"a random range takes low, high and log; unknown: {', '.join(sorted(unknown))}")
+            unknown_names = ", ".join(sorted(unknown))
+            raise ConfigError(key, f"a random range takes low, high and log; unknown: {unknown_names}")
         if "low" not in values or "high" not in values:
             raise ConfigError(key, "a random range needs both low and high")
-        return {"low": coerce(f"{key}.low", values["low"], kind), "high": coerce(f"{key}.high", values["high"], kind),
+        return {"low": coerce(f"{key}.low", values["low"], kind),
+                "high": coerce(f"{key}.high", values["high"], kind),
                 "log": coerce(f"{key}.log", values.get("log", False), bool)}
     if isinstance(values, str):
         values = yaml.safe_load(values) if values.strip().startswith("[") else values.split(",")
@@ -167,7 +170,8 @@ def config_from_dict(data: dict | None, cls=None):
         if key == "sweep":
             values[key] = _sweep_from_dict(value)
         elif key in SECTIONS:
-            values[key] = _section_from_dict(key, SECTIONS[key], value if value is not None else {}, spec_table())
+            values[key] = _section_from_dict(key, SECTIONS[key], value if value is not None else {},
+                                             spec_table())
         else:
             values[key] = coerce(key, value, hints[key])
     return RunConfig(**values)
@@ -246,7 +250,8 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             if part in ("grid", "random") and target:
                 if target not in table:
                     raise unknown_key(key, [f"sweep.{part}.{other}" for other in table])
-                parsed = yaml.safe_load(text) if part == "random" and text.strip().startswith(("{", "[")) else text
+                parsed = yaml.safe_load(text) if part == "random" and text.strip().startswith(("{",
+                                                                                               "[")) else text
                 sweep[part][target] = _sweep_values(key, parsed, table[target].type, part)
             elif rest in ("draws", "metric"):
                 sweep[rest] = text
@@ -307,8 +312,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, only: tuple[str, 
         elif typing.get_origin(spec.base_type) is list:
             parser.add_argument(flag, nargs="+", action="extend", metavar=spec.key.upper(), **common)
         else:
-            parser.add_argument(flag, choices=spec.choices, metavar=None if spec.choices else spec.key.upper(),
-                                **common)
+            parser.add_argument(flag, choices=spec.choices,
+                                metavar=None if spec.choices else spec.key.upper(), **common)
 
 
 def config_from_arguments(arguments: argparse.Namespace, cls):

@@ -34,7 +34,8 @@ def split_records(records: list[Record], validation: float = 0.1, test: float = 
     from sklearn.model_selection import train_test_split
 
     if not 0 <= validation < 1 or not 0 <= test < 1 or validation + test >= 1:
-        raise ValueError(f"split fractions must be in [0, 1) and sum below 1 (validation={validation}, test={test})")
+        raise ValueError(f"split fractions must be in [0, 1) and sum below 1 (validation={validation}, "
+                         f"test={test})")
     indices = list(range(len(records)))
     labels = [record.label for record in records]
     stratify = labels if len(set(labels)) > 1 else None

@@ -41,7 +41,8 @@ def records_frame(splits: dict[str, list[Record]]) -> pd.DataFrame:
 def label_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows per split and label: index split (in the frame's order), columns False / True."""
     splits = list(dict.fromkeys(frame["split"]))
-    table = pd.crosstab(frame["split"], frame["label"]).reindex(index=splits, columns=[False, True], fill_value=0)
+    table = pd.crosstab(frame["split"], frame["label"]).reindex(index=splits, columns=[False, True],
+                                                                fill_value=0)
     return table.fillna(0).astype(int)
 
 

@@ -7,7 +7,8 @@ from scipy import stats
 
 def _correct(gold: list[bool], predicted: list[bool | None]) -> np.ndarray:
     # An invalid answer (None) is wrong, as in core.eval.metrics.classification_metrics.
-    return np.array([guess is not None and bool(guess) == bool(label) for label, guess in zip(gold, predicted)],
+    return np.array([guess is not None and bool(guess) == bool(label)
+                     for label, guess in zip(gold, predicted)],
                     dtype=bool)
 
 
@@ -34,7 +35,8 @@ def compare_pair(gold: list[bool], predicted_a: list[bool | None], predicted_b: 
     difference = correct_b.astype(float) - correct_a.astype(float)
     if len(gold) > 1 and np.ptp(difference) > 0:
         interval = stats.bootstrap((difference,), np.mean, n_resamples=resamples, method="percentile",
-                                   confidence_level=confidence, rng=np.random.default_rng(seed)).confidence_interval
+                                   confidence_level=confidence,
+                                   rng=np.random.default_rng(seed)).confidence_interval
         low, high = float(interval.low), float(interval.high)
     else:
         # Every resample of a constant difference is that constant.

@@ -184,8 +184,8 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
                                 f"the base model {cfg.model}: " + "; ".join(mismatch))
                 continue
         if bool(run_info.get("with_reason", cfg.with_reason)) != cfg.with_reason:
-            warnings.append(f"{text} was trained {'with' if run_info.get('with_reason') else 'without'} reasons; "
-                            f"this evaluation runs {'with' if cfg.with_reason else 'without'} them")
+            warnings.append(f"{text} was trained {'with' if run_info.get('with_reason') else 'without'} "
+                            f"reasons; this evaluation runs {'with' if cfg.with_reason else 'without'} them")
         plans.append(ModelPlan(name=_display_name(text, taken), model=model_folder or base_path or cfg.model,
                                adapter=str(info.path) if info is not None else None,
                                options=_options(cfg, run_info), run_info=run_info))
@@ -194,7 +194,9 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     if cfg.include_base:
         # The base gets the checkpoints' prompt: the comparison then measures the fine-tuning alone.
         first_run = plans[0].run_info if plans else {}
-        plans.insert(0, ModelPlan(name=BASE_NAME, model=base_path, adapter=None, options=_options(cfg, first_run)))
+        plans.insert(0,
+                     ModelPlan(name=BASE_NAME, model=base_path, adapter=None,
+                               options=_options(cfg, first_run)))
     indices = _sample(len(records), cfg.limit, cfg.sample_seed)
     return EvalPlan(config=cfg, data_file=data_path, records=[records[index] for index in indices],
                     row_indices=indices, total_rows=len(records), models=plans,

@@ -26,7 +26,6 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from core.eval.compare import compare_pair  # noqa: F401  (part of this module's contract)
 
 ROUGE_METRICS = ("rouge-1", "rouge-2", "rouge-l")
 _SPEAKER_SEPARATORS = re.compile(r"[,，、]")
@@ -95,7 +94,8 @@ def curves(gold: list[bool], p_true: list[float | None]) -> dict:
     precision, recall, pr_thresholds = precision_recall_curve(kept_gold, kept_scores)
     return {
         "rows": len(kept_gold),
-        "roc": {"fpr": _finite_list(fpr), "tpr": _finite_list(tpr), "thresholds": _finite_list(roc_thresholds)},
+        "roc": {"fpr": _finite_list(fpr), "tpr": _finite_list(tpr),
+                "thresholds": _finite_list(roc_thresholds)},
         "pr": {"precision": _finite_list(precision), "recall": _finite_list(recall),
                "thresholds": _finite_list(pr_thresholds)},
     }

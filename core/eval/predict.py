@@ -131,7 +131,8 @@ def find_adapter(path: str | Path) -> AdapterInfo:
         run_info = run_info_of(folder)
     except ValueError as error:
         raise ModelError(str(error)) from None
-    return AdapterInfo(path=folder, adapter_config=_read_json(folder / ADAPTER_CONFIG_FILE), run_info=run_info)
+    return AdapterInfo(path=folder, adapter_config=_read_json(folder / ADAPTER_CONFIG_FILE),
+                       run_info=run_info)
 
 
 def fingerprint_mismatch(expected: dict | None, actual: dict) -> list[str]:
@@ -177,7 +178,8 @@ def answer_tokens(tokenizer, with_reason: bool) -> AnswerTokens:
                         longest=longest)
 
 
-def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def left_pad(sequences: list[list[int]], pad_id: int,
+             device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ids, attention mask and position ids of a left-padded batch.
 
     Position ids count real tokens only, as generate() does, so a row reads the same padded or
@@ -281,7 +283,8 @@ class Predictor:
             ids, mask, _ = left_pad([prompts[index] for index in batch], self.pad_id, self.model.device)
             capture = _TwoTokenCapture(ids.shape[1], len(tokens.prefix), (tokens.true_id, tokens.false_id))
             output = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                         max_new_tokens=limit, logits_processor=LogitsProcessorList([capture]))
+                                         max_new_tokens=limit,
+                                         logits_processor=LogitsProcessorList([capture]))
             for row, index in enumerate(batch):
                 generated = output[row, ids.shape[1]:].tolist()
                 ends = [position for position, token in enumerate(generated) if token in self.end_ids]
@@ -388,8 +391,10 @@ class Predictor:
         results: list[tuple[float, bool]] = [(0.0, False)] * len(prompts)
         done = 0
         for batch in length_batches([len(prompt) for prompt in prompts], batch_size):
-            ids, mask, positions = left_pad([prompts[index] for index in batch], self.pad_id, self.model.device)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float().cpu()
+            ids, mask, positions = left_pad([prompts[index] for index in batch], self.pad_id,
+                                            self.model.device)
+            logits = self.model(input_ids=ids, attention_mask=mask,
+                                position_ids=positions).logits.float().cpu()
             probabilities = torch.softmax(logits, dim=-1)[:, 1]  # class 1 is fraud (label true)
             for row, index in enumerate(batch):
                 results[index] = (float(probabilities[row]), bool(logits[row, 1] > logits[row, 0]))

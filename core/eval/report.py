@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from core.eval.metrics import classification_metrics, compare_pair, curves, rouge_scores, speaker_metrics
+from core.eval.compare import compare_pair
+from core.eval.metrics import classification_metrics, curves, rouge_scores, speaker_metrics
 from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl
 
 
@@ -34,7 +35,8 @@ def prediction_rows(plan, results: dict[str, list], baseline) -> list[dict]:
     for position, record in enumerate(plan.records):
         row = {"row": position, "file_row": plan.row_indices[position], "line": record.line,
                "input": record.input,
-               "gold": {"is_fraud": record.label, "fraud_speaker": record.fraud_speaker, "reason": record.reason},
+               "gold": {"is_fraud": record.label, "fraud_speaker": record.fraud_speaker,
+                        "reason": record.reason},
                "models": {name: predictions[position].to_dict() for name, predictions in results.items()}}
         if baseline is not None:
             row["baseline"] = {"is_fraud": baseline[0][position], "p_true": baseline[1][position]}
@@ -93,7 +95,8 @@ def build_metrics(plan, infos: list[dict], results: dict[str, list], baseline, s
         metrics["baseline"] = {
             "train_file": train_file,
             "classification": classification_metrics(gold, labels, p_true),
-            "versus": {name: compare_pair(gold, labels, predicted_labels(predictions), seed=plan.config.sample_seed)
+            "versus": {name: compare_pair(gold, labels, predicted_labels(predictions),
+                                          seed=plan.config.sample_seed)
                        for name, predictions in results.items()},
         }
     return metrics
@@ -143,7 +146,8 @@ class EvalResult:
         baseline = self.metrics.get("baseline")
         if baseline:
             classification = baseline["classification"]
-            rows.append({"model": "baseline (TF-IDF + logistic regression)", "accuracy": classification["accuracy"],
+            rows.append({"model": "baseline (TF-IDF + logistic regression)",
+                         "accuracy": classification["accuracy"],
                          "precision": classification["precision"], "recall": classification["recall"],
                          "f1": classification["f1"], "invalid": classification["invalid"],
                          "roc_auc": classification["roc_auc"], "speaker_accuracy": None, "rouge_l_f1": None,
@@ -153,5 +157,5 @@ class EvalResult:
 
 def load_evaluation(run_dir: str | Path) -> EvalResult:
     run = RunDir(run_dir)
-    return EvalResult(run_dir=run.path, metrics=read_json(run.eval_metrics), predictions=read_jsonl(run.predictions_file),
-                      progress=read_jsonl(run.metrics_lines))
+    return EvalResult(run_dir=run.path, metrics=read_json(run.eval_metrics),
+                      predictions=read_jsonl(run.predictions_file), progress=read_jsonl(run.metrics_lines))

@@ -50,7 +50,8 @@ _KINDS: dict[str, JobKind] = {}
 _LOCK = threading.Lock()
 
 
-def register_job_kind(name: str, function: Callable, *, gpus: str = ONE_GPU, probe_device: bool = True) -> JobKind:
+def register_job_kind(name: str, function: Callable, *, gpus: str = ONE_GPU,
+                      probe_device: bool = True) -> JobKind:
     """Declare that jobs of kind `name` run `function(run_dir, config, context)`; returns the kind."""
     if not KIND_PATTERN.match(name):
         raise ValueError(f"job kind {name!r} must be lower-case letters, digits or '_' (at most 32)")
@@ -58,7 +59,8 @@ def register_job_kind(name: str, function: Callable, *, gpus: str = ONE_GPU, pro
         raise ValueError(f"gpus must be one of {NO_GPU}, {ONE_GPU}, {CONFIG_GPUS}; got {gpus!r}")
     kind = JobKind(name, f"{function.__module__}:{function.__qualname__}", gpus, probe_device)
     if not ENTRY_PATTERN.match(kind.entry) or kind.entry.startswith("__main__:"):
-        raise ValueError(f"job kind {name!r}: {kind.entry} is not a module-level function of an importable module")
+        raise ValueError(f"job kind {name!r}: {kind.entry} is not a module-level function of an "
+                         "importable module")
     with _LOCK:
         known = _KINDS.get(name)
         if known is not None and known.entry != kind.entry:
@@ -86,7 +88,8 @@ def load_job_function(name: str, entry: str | None) -> Callable:
                          "version of the lab: submit it again")
     module_name, function_name = entry.split(":")
     spec = importlib.util.find_spec(module_name)
-    # A file of this project: not a built-in or frozen module (their origin is not a path), nor an installed one.
+    # A file of this project: not a built-in or frozen module (their origin is not a path), nor an installed
+    # one.
     if spec is None or not spec.has_location or not Path(spec.origin).resolve().is_relative_to(REPO_ROOT):
         raise ValueError(f"{entry} is not a module of this project ({REPO_ROOT}); a job runs nothing else")
     module = importlib.import_module(module_name)

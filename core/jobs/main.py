@@ -15,8 +15,8 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 from core.jobs.kinds import load_job_function, registered_kind
-from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, JobContext, JobRegistry, UnknownJob,
-                                to_json)
+from core.jobs.registry import (FAILED, FINAL, FINISHED, JOB_ID_ENV, STOPPED, JobContext, JobRegistry,
+                                UnknownJob, to_json)
 
 
 class TerminationRequested(KeyboardInterrupt):

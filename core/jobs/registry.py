@@ -278,7 +278,8 @@ class JobRegistry:
     def _stored_path(self, run_dir: Path) -> str:
         # Relative inside the workspace, so a moved workspace keeps working.
         resolved = Path(run_dir).resolve()
-        return str(resolved.relative_to(self.workspace)) if resolved.is_relative_to(self.workspace) else str(resolved)
+        inside = resolved.is_relative_to(self.workspace)
+        return str(resolved.relative_to(self.workspace)) if inside else str(resolved)
 
     def _job(self, row: sqlite3.Row) -> Job:
         return Job(
@@ -315,8 +316,8 @@ class JobRegistry:
                     if parent_id is not None:
                         self._row(connection, parent_id)
                     connection.execute(
-                        "INSERT INTO jobs (id, kind, parent_id, config, status, created_at, run_dir, inline, entry,"
-                        " gpus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO jobs (id, kind, parent_id, config, status, created_at, run_dir, "
+                        "inline, entry, gpus) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (job_id, kind, parent_id, config_text, QUEUED, time.time(),
                          self._stored_path(directory), int(inline), entry, gpus))
             except sqlite3.IntegrityError:
@@ -343,7 +344,8 @@ class JobRegistry:
         """Record a child that the calling (parent) process runs itself; drive it with set_status."""
         return self._insert(kind, config, parent_id, run_dir, inline=True)
 
-    def set_status(self, job_id: str, status: str, error: str | None = None, summary: dict | None = None) -> Job:
+    def set_status(self, job_id: str, status: str, error: str | None = None,
+                   summary: dict | None = None) -> Job:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
         now = time.time()
@@ -391,7 +393,8 @@ class JobRegistry:
     def children(self, job_id: str) -> list[Job]:
         """Direct children, oldest first."""
         with self._connect() as connection:
-            return [self._job(row) for row in self._subtree(connection, job_id)[1:] if row["parent_id"] == job_id]
+            return [self._job(row) for row in self._subtree(connection, job_id)[1:]
+                    if row["parent_id"] == job_id]
 
     def log_tail(self, job_id: str, lines: int = 50) -> str:
         return read_tail(RunDir(self.get(job_id).run_dir).log_file, lines)
@@ -419,7 +422,8 @@ class JobRegistry:
 
     refresh = pump
 
-    def _launch(self, connection: sqlite3.Connection, row: sqlite3.Row, busy_devices: list[str | None]) -> None:
+    def _launch(self, connection: sqlite3.Connection, row: sqlite3.Row,
+                busy_devices: list[str | None]) -> None:
         job_id, run_dir = row["id"], self.workspace / row["run_dir"]
         gpu_ids = self._pick_gpus(row, busy_devices)
         device = ",".join(gpu_ids) or None
@@ -432,7 +436,8 @@ class JobRegistry:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(RunDir(run_dir).log_file, "ab") as log:
-                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL,
                                            start_new_session=True, cwd=REPO_ROOT, env=environment)
         except OSError as error:
             connection.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
@@ -493,7 +498,8 @@ class JobRegistry:
             if process_alive(row["pid"], row["pid_create_time"]):
                 continue
             status = STOPPED if row["status"] == STOPPING else FAILED
-            error = "process lost" if status == FAILED else "process ended without reporting after a stop request"
+            error = ("process lost" if status == FAILED
+                     else "process ended without reporting after a stop request")
             tail = read_tail(RunDir(self.workspace / row["run_dir"]).log_file, LOST_LOG_LINES)
             error += f"\n{tail}" if tail else ""
             with self._connect(write=True) as connection:
@@ -506,7 +512,8 @@ class JobRegistry:
                     lost.append(row["id"])
         return lost
 
-    def _settle_children(self, connection: sqlite3.Connection, parent_id: str, parent_status: str, error: str) -> None:
+    def _settle_children(self, connection: sqlite3.Connection, parent_id: str, parent_status: str,
+                         error: str) -> None:
         """Close the inline children a parent left open: they cannot run without it."""
         status = FAILED if parent_status == FAILED else STOPPED
         for row in self._subtree(connection, parent_id)[1:]:
@@ -519,8 +526,9 @@ class JobRegistry:
         with self._connect(write=True) as connection:
             row = self._row(connection, job_id)
             if row["status"] == QUEUED:  # started by hand rather than by pump
-                connection.execute("UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL, error = NULL,"
-                                   " attempts = attempts + 1 WHERE id = ?", (RUNNING, time.time(), job_id))
+                connection.execute("UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL,"
+                                   " error = NULL, attempts = attempts + 1 WHERE id = ?",
+                                   (RUNNING, time.time(), job_id))
             if row["status"] in (QUEUED, *ACTIVE):
                 connection.execute("UPDATE jobs SET pid = ?, pid_create_time = ? WHERE id = ?",
                                    (os.getpid(), _create_time(os.getpid()), job_id))
@@ -532,7 +540,8 @@ class JobRegistry:
             raise ValueError(f"finish needs a final status ({', '.join(FINAL)}), got {status!r}")
         with self._connect(write=True) as connection:
             changed = connection.execute(
-                "UPDATE jobs SET status = ?, error = ?, summary = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
+                "UPDATE jobs SET status = ?, error = ?, summary = ?, finished_at = ? WHERE id = ? AND "
+                "status IN (?, ?)",
                 (status, error, to_json(summary, f"summary of job {job_id}") if summary is not None else None,
                  time.time(), job_id, *ACTIVE)).rowcount
             if changed:
@@ -576,9 +585,11 @@ class JobRegistry:
         with self._connect(write=True) as connection:
             rows = self._subtree(connection, job_id)
             if rows[0]["inline"]:
-                raise JobStateError(f"job {job_id} runs inside its parent {rows[0]['parent_id']}: resume the parent")
+                raise JobStateError(f"job {job_id} runs inside its parent {rows[0]['parent_id']}: "
+                                    "resume the parent")
             if rows[0]["status"] not in (STOPPED, FAILED):
-                raise JobStateError(f"job {job_id} is {rows[0]['status']}; only stopped or failed jobs resume")
+                raise JobStateError(f"job {job_id} is {rows[0]['status']}; only stopped or failed jobs "
+                                    "resume")
             for row in rows:  # a STOP left in a fold's folder would stop the resumed fold at once
                 RunDir(self.workspace / row["run_dir"]).clear_stop()
             connection.execute("UPDATE jobs SET status = ?, error = NULL, summary = NULL, pid = NULL,"
@@ -592,7 +603,8 @@ class JobRegistry:
             rows = self._subtree(connection, job_id)
             active = [row["id"] for row in rows if row["status"] in ACTIVE]
             if active:
-                raise JobStateError(f"cannot delete job {job_id}: {', '.join(active)} still running; stop it first")
+                raise JobStateError(f"cannot delete job {job_id}: {', '.join(active)} still running; "
+                                    "stop it first")
             connection.executemany("DELETE FROM jobs WHERE id = ?", [(row["id"],) for row in rows])
         runs = self.runs_dir.resolve()
         for row in rows:

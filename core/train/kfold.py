@@ -51,10 +51,11 @@ def make_folds(records: list[Record], k: int, seed: int) -> list[dict]:
     labels = [record.label for record in records]
     smallest = min(labels.count(True), labels.count(False))
     if smallest < k:
-        raise ValueError(f"kfold.k: {k} stratified folds need at least {k} rows of each label; "
-                         f"the training file has {labels.count(True)} fraud and {labels.count(False)} normal rows")
+        raise ValueError(f"kfold.k: {k} stratified folds need at least {k} rows of each label; the training "
+                         f"file has {labels.count(True)} fraud and {labels.count(False)} normal rows")
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [{"fold": index, "train": sorted(int(i) for i in train), "validation": sorted(int(i) for i in held_out)}
+    return [{"fold": index, "train": sorted(int(i) for i in train),
+             "validation": sorted(int(i) for i in held_out)}
             for index, (train, held_out) in enumerate(splitter.split(list(range(len(records))), labels))]
 
 
@@ -64,12 +65,14 @@ def load_or_make_folds(run_dir: Path, records: list[Record], cfg: RunConfig, sou
     if path.is_file():
         saved = read_json(path)
         if saved["rows"] != len(records) or saved["k"] != cfg.kfold.k:
-            raise ValueError(f"{path}: saved for {saved['rows']} rows and k={saved['k']}, but the training file "
-                             f"{source} now has {len(records)} rows and k={cfg.kfold.k}; start a new run")
+            raise ValueError(f"{path}: saved for {saved['rows']} rows and k={saved['k']}, but the training "
+                             f"file {source} now has {len(records)} rows and k={cfg.kfold.k}; start a new "
+                             "run")
         return saved["folds"]
     folds = make_folds(records, cfg.kfold.k, cfg.train.seed)
     if is_main_process():  # every rank runs this job; rank 0 alone writes files and the registry
-        write_json(path, {"source": str(source), "rows": len(records), "k": cfg.kfold.k, "seed": cfg.train.seed,
+        write_json(path,
+                   {"source": str(source), "rows": len(records), "k": cfg.kfold.k, "seed": cfg.train.seed,
                           "mode": cfg.kfold.mode, "folds": folds}, indent=None)
     return folds
 
@@ -203,13 +206,14 @@ def run_fold(cfg: RunConfig, run_dir: Path, workspace: Path, fold: dict, records
     return summary
 
 
-def score_fold(cfg: RunConfig, directory: Path, workspace: Path, fold: dict, records: list[Record]) -> list[dict]:
+def score_fold(cfg: RunConfig, directory: Path, workspace: Path, fold: dict,
+               records: list[Record]) -> list[dict]:
     """P(true) and label of each held-out row from this fold's model; saved as fold-<i>/oof.jsonl."""
     from core.eval.predict import load_predictor
 
     if cfg.method == "full":
-        predictor = load_predictor(str(RunDir(directory).model_dir), device=cfg.train.device, workspace=workspace,
-                                   trust_remote_code=cfg.trust_remote_code)
+        predictor = load_predictor(str(RunDir(directory).model_dir), device=cfg.train.device,
+                                   workspace=workspace, trust_remote_code=cfg.trust_remote_code)
     else:
         predictor = load_predictor(cfg.model, adapter=directory, device=cfg.train.device, workspace=workspace,
                                    trust_remote_code=cfg.trust_remote_code)
@@ -264,8 +268,8 @@ def mean_std(values: list[float | None]) -> dict:
 
 
 def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[dict]) -> dict:
-    keys = ("fold", "eval_loss", "train_loss", "best_eval_loss", "steps", "seconds", "train_rows", "eval_rows",
-            "accuracy", "f1", "roc_auc")
+    keys = ("fold", "eval_loss", "train_loss", "best_eval_loss", "steps", "seconds", "train_rows",
+            "eval_rows", "accuracy", "f1", "roc_auc")
     per_fold = [{key: summary.get(key) for key in keys} for summary in summaries]
     result = {"stopped": False, "mode": cfg.kfold.mode, "k": cfg.kfold.k, "per_fold": per_fold,
               "eval_loss_mean_std": mean_std([fold["eval_loss"] for fold in per_fold]),
@@ -281,13 +285,15 @@ def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[
     from core.eval.metrics import classification_metrics
 
     predictions = read_oof(run_dir, len(folds))
-    pooled = classification_metrics([row["gold"] for row in predictions], [row["predicted"] for row in predictions],
+    pooled = classification_metrics([row["gold"] for row in predictions],
+                                    [row["predicted"] for row in predictions],
                                     [row["p_true"] for row in predictions])
     result.update(
         unbiased=True,
         accuracy_mean_std=mean_std([fold["accuracy"] for fold in per_fold]),
         f1_mean_std=mean_std([fold["f1"] for fold in per_fold]),
-        oof={key: pooled[key] for key in ("rows", "accuracy", "f1", "precision", "recall", "roc_auc", "pr_auc",
+        oof={key: pooled[key]
+             for key in ("rows", "accuracy", "f1", "precision", "recall", "roc_auc", "pr_auc",
                                           "tn", "fp", "fn", "tp")},
         oof_file=RunDir(run_dir).oof_file.name)
     result["accuracy"] = result["accuracy_mean_std"]["mean"]
@@ -296,7 +302,8 @@ def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[
 
 
 def _headline(result: dict) -> dict:
-    return {key: result.get(key) for key in ("mode", "k", "eval_loss_mean_std", "accuracy_mean_std", "f1_mean_std")
+    return {key: result.get(key)
+            for key in ("mode", "k", "eval_loss_mean_std", "accuracy_mean_std", "f1_mean_std")
             if key in result}
 
 

@@ -73,7 +73,8 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
         if job.is_final:
             break
         time.sleep(poll)
-    result = {"run_id": job.id, "run_dir": str(job.run_dir), "status": job.status, "metrics": job.summary or {}}
+    result = {"run_id": job.id, "run_dir": str(job.run_dir), "status": job.status,
+              "metrics": job.summary or {}}
     if job.error:
         result["error"] = job.error
     return result

@@ -60,7 +60,8 @@ def sweep_values(cfg: RunConfig) -> list[dict]:
     if sweep is None:
         return [{}]
     grid_keys = list(sweep.grid)
-    grid = [dict(zip(grid_keys, values)) for values in itertools.product(*(sweep.grid[key] for key in grid_keys))]
+    grid = [dict(zip(grid_keys, values))
+            for values in itertools.product(*(sweep.grid[key] for key in grid_keys))]
     if not sweep.random:
         return grid
     kinds = {spec.key: spec.type for spec in field_specs()}
@@ -192,14 +193,19 @@ def write_results(run_dir: Path, cfg: RunConfig, plan: list[dict], children: dic
                        "job_id": child.id if child is not None else None,
                        "kind": child.kind if child is not None else None,
                        "run_dir": str(RunDir(run_dir).trial(entry["trial"]).path), "metrics": metrics,
-                       "error": (child.error or "").splitlines()[0] if child is not None and child.error else None})
+                       "error": _first_line(child.error) if child is not None else None})
     trials.sort(key=_sort_key(metric, ascending))
-    ranked = [trial for trial in trials if trial["status"] == "finished" and trial["metrics"].get(metric) is not None]
+    ranked = [trial for trial in trials
+              if trial["status"] == "finished" and trial["metrics"].get(metric) is not None]
     results = {"metric": metric, "ascending": ascending, "varied": sorted({key for entry in plan
                                                                           for key in entry["values"]}),
                "trials": trials, "best": ranked[0] if ranked else None}
     write_json(RunDir(run_dir).sweep_results_file, results)
     return results
+
+
+def _first_line(text: str | None) -> str | None:
+    return text.splitlines()[0] if text else None
 
 
 def sweep_table(run_dir: str | Path):

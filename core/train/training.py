@@ -21,7 +21,8 @@ import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from core.train.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator, padding_stats
+from core.train.batching import (IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator,
+                                 padding_stats)
 from core.config.checks import data_file
 from core.config.schema import EPOCH, ConfigError, RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
@@ -168,7 +169,8 @@ def _load_quantized(prepared: Prepared):
     common = dict(quantization_config=quantization, dtype=prepared.dtype, use_safetensors=True,
                   trust_remote_code=cfg.trust_remote_code, device_map={"": torch.cuda.current_device()})
     if cfg.head == "seq-cls":
-        model = AutoModelForSequenceClassification.from_pretrained(prepared.model_path, num_labels=2, **common)
+        model = AutoModelForSequenceClassification.from_pretrained(prepared.model_path, num_labels=2,
+                                                                   **common)
         model.config.pad_token_id = prepared.tokenizer.pad_token_id
     else:
         model = AutoModelForCausalLM.from_pretrained(prepared.model_path, **common)
@@ -285,8 +287,8 @@ def _checkpoint_step(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
 
-def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = False, fold: int | None = None,
-              records: tuple[list[Record], list[Record]] | None = None,
+def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = False,
+              fold: int | None = None, records: tuple[list[Record], list[Record]] | None = None,
               init_adapter: str | Path | None = None) -> dict:
     """Train one model into run_dir and return its summary.
 
@@ -298,16 +300,18 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     set_seed(cfg.train.seed)
     started = time.monotonic()
     prepared = prepare(cfg, workspace)
-    train_records, eval_records = records if records is not None else load_run_records(cfg, run_dir, workspace)
+    train_records, eval_records = records if records is not None else load_run_records(cfg, run_dir,
+                                                                                       workspace)
     train_features = encode_records(prepared.tokenizer, train_records, cfg)
     eval_features = encode_records(prepared.tokenizer, eval_records, cfg)
     truncated = sum(feature["truncated"] for feature in train_features)
     train_dataset = EncodedDataset(_strip(train_features))
     # Evaluation order does not matter to its loss, so rows go shortest first: least padding.
-    eval_dataset = EncodedDataset(sorted(_strip(eval_features), key=lambda feature: len(feature["input_ids"])))
-    print(f"model {prepared.model_path} ({cfg.head}, {cfg.method}) on {prepared.device}, {prepared.precision}; "
-          f"{len(train_dataset)} training rows ({truncated} shortened to {cfg.data.max_length} tokens), "
-          f"{len(eval_dataset)} validation rows", flush=True)
+    eval_dataset = EncodedDataset(sorted(_strip(eval_features),
+                                         key=lambda feature: len(feature["input_ids"])))
+    print(f"model {prepared.model_path} ({cfg.head}, {cfg.method}) on {prepared.device}, "
+          f"{prepared.precision}; {len(train_dataset)} training rows ({truncated} shortened to "
+          f"{cfg.data.max_length} tokens), {len(eval_dataset)} validation rows", flush=True)
 
     run = RunDir(run_dir)
     if run.stop_requested():  # asked while the data was encoding: nothing trained, nothing to save
@@ -333,7 +337,8 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
     trainer = LabTrainer(model=model, args=args, data_collator=make_collator(prepared.tokenizer, cfg.head),
-                         train_dataset=train_dataset, eval_dataset=eval_dataset if len(eval_dataset) else None,
+                         train_dataset=train_dataset,
+                         eval_dataset=eval_dataset if len(eval_dataset) else None,
                          processing_class=prepared.tokenizer, callbacks=callbacks, length_seed=cfg.train.seed,
                          trained_logits_only=cfg.head == "causal-lm")
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints a readable line instead
@@ -356,7 +361,8 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     train_lines = [line for line in lines if line["kind"] == "train"]
     eval_lines = [line for line in lines if line["kind"] == "eval"]
     speeds = [line["tokens_per_second"] for line in train_lines if line["tokens_per_second"]]
-    sampler = LengthGroupedSampler(train_dataset.lengths, args.per_device_train_batch_size, seed=cfg.train.seed)
+    sampler = LengthGroupedSampler(train_dataset.lengths, args.per_device_train_batch_size,
+                                   seed=cfg.train.seed)
     summary = {
         "stopped": False,
         "train_loss": train_lines[-1]["loss"] if train_lines else None,
@@ -375,7 +381,8 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
         "train_rows": len(train_dataset),
         "eval_rows": len(eval_dataset),
         "truncated_rows": truncated,
-        "padded_per_real": round(padding_stats(train_dataset.lengths, sampler.batches())["padded_per_real"], 4),
+        "padded_per_real": round(padding_stats(train_dataset.lengths, sampler.batches())["padded_per_real"],
+                                 4),
         "output": str(output_dir.relative_to(run_dir)),
         "fold": fold,
     }

@@ -17,7 +17,8 @@ from core.audit.words import log_odds_z, rank_char_ngrams, stump_accuracy
 from core.data.records import Record, load_records
 
 # Characters of the neutral filler; the planted word's characters are not among them.
-FILLER = "天地人你我他山水火木金土日月星云风雨花草鸟鱼车马书画歌舞春夏秋冬东西南北上下左右大小多少早晚前后高低"
+FILLER = ("天地人你我他山水火木金土日月星云风雨花草鸟鱼车马书画歌舞春夏秋冬"
+          "东西南北上下左右大小多少早晚前后高低")
 NAMES = ["张伟", "李娜", "王强", "刘洋", "陈静", "杨磊", "赵敏", "黄军", "周涛", "吴芳"]
 
 
@@ -34,7 +35,8 @@ def clean_rows(count: int, seed: int, start_line: int = 1) -> list[Record]:
     """Labels drawn independently of the text: nothing should predict them."""
     rng = random.Random(seed)
     return [
-        Record(input=dialogue(rng, rng.randint(3, 5)), label=rng.random() < 0.5, source="synthetic", line=start_line + index)
+        Record(input=dialogue(rng, rng.randint(3, 5)), label=rng.random() < 0.5, source="synthetic",
+               line=start_line + index)
         for index in range(count)
     ]
 
@@ -130,9 +132,8 @@ def test_log_odds_z_matches_monroe_formula():
     alpha_total, n_positive, n_negative = alpha.sum(), positive.sum(), negative.sum()
     expected = []
     for w in range(4):
-        delta = math.log((positive[w] + alpha[w]) / (n_positive + alpha_total - positive[w] - alpha[w])) - math.log(
-            (negative[w] + alpha[w]) / (n_negative + alpha_total - negative[w] - alpha[w])
-        )
+        delta = (math.log((positive[w] + alpha[w]) / (n_positive + alpha_total - positive[w] - alpha[w]))
+                 - math.log((negative[w] + alpha[w]) / (n_negative + alpha_total - negative[w] - alpha[w])))
         expected.append(delta / math.sqrt(1 / (positive[w] + alpha[w]) + 1 / (negative[w] + alpha[w])))
     assert log_odds_z(positive, negative) == pytest.approx(expected)
     z = log_odds_z(positive, negative)
@@ -142,7 +143,8 @@ def test_log_odds_z_matches_monroe_formula():
 def test_length_bias_is_high():
     rng = random.Random(5)
     rows = [
-        Record(input=dialogue(rng, rng.randint(8, 12) if label else rng.randint(2, 4)), label=label, line=index + 1)
+        Record(input=dialogue(rng, rng.randint(8, 12) if label else rng.randint(2, 4)), label=label,
+               line=index + 1)
         for index, label in enumerate(rng.random() < 0.5 for _ in range(500))
     ]
     report = audit(rows, seed=0)
@@ -172,7 +174,8 @@ def test_speaker_names_only_in_one_class_are_a_high_leak():
     meeting_rows = [row for row in rows[:300] if "发言人" in row.input]
     assert (pattern.positives, pattern.negatives) == (0, len(meeting_rows))
     assert speakers.rule_cv_accuracy >= 0.75 and speakers.rule_test_accuracy >= 0.75
-    assert any(f.severity == "high" and f.kind == "speaker" and "发言人N" in f.message for f in report.findings)
+    assert any(f.severity == "high" and f.kind == "speaker" and "发言人N" in f.message
+               for f in report.findings)
 
 
 def test_planted_duplicates_inside_and_across_splits():
@@ -187,7 +190,8 @@ def test_planted_duplicates_inside_and_across_splits():
     # test rows 5-9: near copies of train rows 10-14
     for index in range(5):
         source = train[10 + index]
-        test[5 + index] = Record(input=edit(source.input, rng, 3), label=source.label, line=test[5 + index].line)
+        test[5 + index] = Record(input=edit(source.input, rng, 3), label=source.label,
+                                 line=test[5 + index].line)
         assert hand_jaccard(source.input, test[5 + index].input) >= NEAR_JACCARD
     # inside train: row 299 repeats row 20, row 298 is a near copy of row 21
     train[299] = Record(input=train[20].input, label=train[20].label, line=300)
@@ -201,12 +205,15 @@ def test_planted_duplicates_inside_and_across_splits():
     assert duplicates.splits["train"].exact_extra_rows == 1
     assert duplicates.splits["train"].near_pairs == 1 and duplicates.splits["train"].near_rows == 2
     assert duplicates.splits["test"].exact_extra_rows == 0
-    shown = {(p.kind, p.first.split, p.first.line, p.second.split, p.second.line) for p in duplicates.examples}
+    shown = {(p.kind, p.first.split, p.first.line, p.second.split, p.second.line)
+             for p in duplicates.examples}
     assert ("exact", "train", 1, "test", 1) in shown  # the conflicting pair is listed first
     assert duplicates.examples[0].conflict
-    near_lines = {(p.first.line, p.second.line) for p in duplicates.examples if p.kind == "near" and p.first.split != p.second.split}
+    near_lines = {(p.first.line, p.second.line) for p in duplicates.examples
+                  if p.kind == "near" and p.first.split != p.second.split}
     assert near_lines == {(11 + k, 6 + k) for k in range(5)}
-    assert any(f.severity == "high" and f.kind == "duplicates" and "5 test rows" in f.message for f in report.findings)
+    assert any(f.severity == "high" and f.kind == "duplicates" and "5 test rows" in f.message
+               for f in report.findings)
 
 
 def test_baseline_predictions_match_the_audit_and_its_scores():
@@ -263,7 +270,8 @@ def test_real_data_finds_the_speaker_leak_duplicates_and_a_baseline(real_report)
     assert real_report.duplicates.cross.exact_test_rows > 0
     assert any(f.kind == "duplicates" and f.severity == "high" for f in real_report.findings)
     baseline = real_report.baseline
-    print(f"baseline CV accuracy {baseline.cv_accuracy:.3f} ± {baseline.cv_accuracy_std:.3f}, test {baseline.test}")
+    print(f"baseline CV accuracy {baseline.cv_accuracy:.3f} ± {baseline.cv_accuracy_std:.3f}, test "
+          f"{baseline.test}")
     assert 0.6 < baseline.cv_accuracy <= 1.0 and 0.6 < baseline.test["accuracy"] <= 1.0
     assert len(baseline.test_predictions) == real_report.test_rows
     if real_report.length_tokens is not None:
@@ -276,7 +284,8 @@ def test_demo_dataset_raises_no_high_finding():
     splits = demo.generate_demo()
 
     def records(name):
-        return [Record(input=row["input"], label=bool(row["label"]), line=index + 1) for index, row in enumerate(splits.get(name, []))]
+        return [Record(input=row["input"], label=bool(row["label"]), line=index + 1)
+                for index, row in enumerate(splits.get(name, []))]
 
     report = audit(records("train"), records("test") or None, seed=42)
     assert report.high_findings() == [], format_report(report)

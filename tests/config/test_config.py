@@ -130,7 +130,8 @@ def test_bad_rows_are_refused_naming_file_and_line(tmp_path):
     rows = '{"input": "甲: 你好", "label": true}\n{"input": "乙: 在吗", "label": "maybe"}\n'
     data.write_text(rows, encoding="utf-8")
     with pytest.raises(ConfigError) as error:
-        validate(apply_overrides(RunConfig(), [f"data.train={data}", "data.validation=", "data.test="]), tmp_path)
+        validate(apply_overrides(RunConfig(), [f"data.train={data}", "data.validation=", "data.test="]),
+                 tmp_path)
     assert error.value.key == "data.train" and f"{data}:2: label" in str(error.value)
 
 

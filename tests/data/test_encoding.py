@@ -7,7 +7,8 @@ from core.data.encoding import (DEFAULT_INSTRUCTION, IGNORE_INDEX, EncodeOptions
                            encode_prompt, token_view)
 from core.data.records import Record
 
-RECORD = Record(input="张三: 你好，我是平台客服。\n李四: 有什么事？\n张三: 您的订单异常，请把验证码发给我，并转账500元解冻。",
+RECORD = Record(input="张三: 你好，我是平台客服。\n李四: 有什么事？\n张三: "
+                      "您的订单异常，请把验证码发给我，并转账500元解冻。",
                 label=True, fraud_speaker="张三", reason="冒充客服索要验证码并要求转账。")
 NEGATIVE = Record(input="王五: 明天开会吗？\n赵六: 上午十点，会议室B。", label=False)
 
@@ -15,7 +16,8 @@ NEGATIVE = Record(input="王五: 明天开会吗？\n赵六: 上午十点，会�
 def check_alignment(tokenizer, record, options):
     encoded = encode(tokenizer, record, options)
     messages = build_messages(record, options, encoded.dialogue, with_answer=False)
-    prompt = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False,
+                                           add_generation_prompt=True)
     assert encoded.input_ids[: len(prompt)] == list(prompt)
     assert encoded.prompt_length == len(prompt)
     assert encoded.labels[: len(prompt)] == [IGNORE_INDEX] * len(prompt)
@@ -34,7 +36,8 @@ def check_alignment(tokenizer, record, options):
 def test_real_qwen_tokenizer_masks_are_exact(qwen_tokenizer, record, with_reason):
     encoded, trained = check_alignment(qwen_tokenizer, record, EncodeOptions(with_reason=with_reason))
     assert trained[-1] == qwen_tokenizer.convert_tokens_to_ids("<|im_end|>") == 151645
-    assert encoded.text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert encoded.text.startswith("<|im_start|>system\nYou are a helpful "
+                                   "assistant.<|im_end|>\n<|im_start|>user\n")
     assert encoded.text.endswith(json.dumps({"is_fraud": record.label} if not with_reason else
                                             {"is_fraud": record.label, "fraud_speaker": record.fraud_speaker,
                                              "reason": record.reason}, ensure_ascii=False) + "<|im_end|>")
@@ -93,5 +96,6 @@ def test_tiny_tokenizer_masks_are_exact(tiny_tokenizer, with_reason):
     long_record = Record(input="李四: 这是很长的一段话。" * 300, label=False)
     # The tiny vocabulary spends more tokens on the long default instruction than Qwen's does.
     budget = 256 if with_reason else 128
-    short, _ = check_alignment(tiny_tokenizer, long_record, EncodeOptions(with_reason=with_reason, max_length=budget))
+    short, _ = check_alignment(tiny_tokenizer, long_record,
+                               EncodeOptions(with_reason=with_reason, max_length=budget))
     assert short.truncated and len(short.input_ids) <= budget

@@ -30,7 +30,8 @@ def test_jsonl_json_list_and_csv_load_the_same_rows(tmp_path):
     rows = [GOOD_ROW, {"input": "王五: 开会", "label": "否"}]
     jsonl = write(tmp_path, "a.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
     json_list = write(tmp_path, "a.json", json.dumps(rows, ensure_ascii=False, indent=2))
-    csv_text = "instruction,input,label,fraud_speaker,reason\n判断,\"张三: 你好\n李四: 请转账\",true,李四,要求转账\n,王五: 开会,否,,\n"
+    csv_text = ("instruction,input,label,fraud_speaker,reason\n"
+                "判断,\"张三: 你好\n李四: 请转账\",true,李四,要求转账\n,王五: 开会,否,,\n")
     csv_file = write(tmp_path, "a.csv", csv_text)
     loaded = [load_records(path).records for path in (jsonl, json_list, csv_file)]
     for records in loaded:
@@ -84,7 +85,8 @@ def test_strict_reports_every_problem_lenient_keeps_good_rows(tmp_path):
     path = write(tmp_path, "mixed.jsonl", "\n".join(lines))
     with pytest.raises(DataError) as raised:
         load_records(path, strict=True)
-    assert [(p.line, p.field) for p in raised.value.problems] == [(2, "label"), (3, ""), (5, "input"), (5, "label")]
+    assert [(p.line, p.field) for p in raised.value.problems] == [(2, "label"), (3, ""), (5, "input"),
+                                                                  (5, "label")]
     result = load_records(path, strict=False)
     assert [r.input for r in result.records] == ["a", "c"]
     assert [r.line for r in result.records] == [1, 4]

@@ -60,7 +60,8 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path)
 
 def test_output_does_not_depend_on_the_interpreter_hash_seed():
     script = ("import hashlib, json; from core.demo.dataset import generate_demo; "
-              "print(hashlib.sha256(json.dumps(generate_demo(5, 200), ensure_ascii=False).encode()).hexdigest())")
+              "print(hashlib.sha256(json.dumps(generate_demo(5, 200), "
+              "ensure_ascii=False).encode()).hexdigest())")
     digests = set()
     for hash_seed in ("1", "2"):
         environment = {**os.environ, "PYTHONHASHSEED": hash_seed}
@@ -144,7 +145,8 @@ def test_every_type_gets_a_fair_share(rows):
 def test_hard_negatives_share_the_scam_vocabulary(rows):
     ordinary = [row["input"] for row in rows if not row["label"]]
     scams = [row["input"] for row in rows if row["label"]]
-    for word in ("转账", "验证码", "安全账户", "保证金", "解冻", "退款", "客服", "下载", "贷款", "投资", "账户", "平台"):
+    for word in ("转账", "验证码", "安全账户", "保证金", "解冻", "退款", "客服", "下载", "贷款", "投资",
+                 "账户", "平台"):
         assert sum(word in text for text in ordinary) >= 0.02 * len(ordinary), word
         assert sum(word in text for text in scams) > 0, word
 
@@ -154,8 +156,12 @@ def test_both_classes_use_the_same_kinds_of_speaker_names(rows):
         selected = [row for row in rows if row["label"] == label]
         return sum(any(test(name) for name in speakers_of(row)) for row in selected) / len(selected)
 
-    numbered = lambda name: name.startswith("发言人")  # noqa: E731
-    titled = lambda name: name.startswith("客服") or name.endswith(("总", "经理", "警官", "老师", "专员"))  # noqa: E731
+    def numbered(name):
+        return name.startswith("发言人")
+
+    def titled(name):
+        return name.startswith("客服") or name.endswith(("总", "经理", "警官", "老师", "专员"))
+
     for test in (numbered, titled):
         scam_share, ordinary_share = share(True, test), share(False, test)
         assert scam_share > 0.05 and ordinary_share > 0.05
@@ -173,9 +179,11 @@ def test_speaker_names_alone_do_not_predict_the_label(rows):
 def test_length_alone_does_not_predict_the_label(rows):
     features = np.array([[len(row["input"]), len(turns_of(row))] for row in rows])
     labels = [row["label"] for row in rows]
-    accuracy = cross_val_score(DecisionTreeClassifier(max_depth=4, random_state=0), features, labels, cv=5).mean()
+    accuracy = cross_val_score(DecisionTreeClassifier(max_depth=4, random_state=0), features, labels,
+                               cv=5).mean()
     assert accuracy < 0.65, accuracy
-    lengths = {label: np.array([len(row["input"]) for row in rows if row["label"] == label]) for label in (True, False)}
+    lengths = {label: np.array([len(row["input"]) for row in rows if row["label"] == label])
+               for label in (True, False)}
     for quantile in (10, 25, 50, 75, 90):
         scam, ordinary = (np.percentile(lengths[label], quantile) for label in (True, False))
         assert abs(scam - ordinary) <= 0.05 * ordinary, (quantile, scam, ordinary)
@@ -224,7 +232,8 @@ def test_ensure_demo_dataset_writes_once_and_loads(tmp_path):
         assert loaded.label_counts()["true"] == len(loaded.records) // 2
 
     # Existing files are kept (a user may have edited them); a missing one brings regeneration.
-    paths["test"].write_text(paths["test"].read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    paths["test"].write_text(paths["test"].read_text(encoding="utf-8").splitlines()[0] + "\n",
+                             encoding="utf-8")
     assert ensure_demo_dataset(tmp_path) == paths
     assert len(paths["test"].read_text(encoding="utf-8").splitlines()) == 1
     paths["validation"].unlink()

@@ -12,7 +12,8 @@ from tests.paths import QWEN_TOKENIZER, require_shared
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.demo import tiny_model
-from core.demo.tiny_model import ENDOFTEXT, IM_END, IM_START, build_tiny_model, demo_texts, ensure_tiny_model, is_built
+from core.demo.tiny_model import (ENDOFTEXT, IM_END, IM_START, build_tiny_model, demo_texts,
+                                  ensure_tiny_model, is_built)
 
 SHORT_STEPS = 12
 
@@ -97,7 +98,8 @@ def test_chat_template_is_qwen2_chatml(loaded):
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert text == expected
     # transformers 5 returns a BatchEncoding for tokenize=True unless return_dict=False.
-    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False)
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                        return_dict=False)
     assert isinstance(ids, list) and all(isinstance(token, int) for token in ids)
     assert ids == tokenizer.encode(expected, add_special_tokens=False)
     suffix = tokenizer.encode(IM_START + "assistant\n", add_special_tokens=False)
@@ -112,7 +114,8 @@ def test_chat_template_renders_as_the_real_qwen_tokenizer(loaded):
     messages = [{"role": "system", "content": "你是专家"}, {"role": "user", "content": "你好"},
                 {"role": "assistant", "content": '{"is_fraud": false}'}]
     for generation_prompt in (False, True):
-        assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt) == \
+        assert tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=generation_prompt) == \
             real.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
@@ -171,7 +174,8 @@ def test_concurrent_ensure_builds_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tiny_model, "build_tiny_model", counted)
     results = []
-    workers = [threading.Thread(target=lambda: results.append(ensure_tiny_model(tmp_path, steps=2))) for _ in range(2)]
+    workers = [threading.Thread(target=lambda: results.append(ensure_tiny_model(tmp_path, steps=2)))
+               for _ in range(2)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -72,7 +72,8 @@ def test_adapter_of_another_base_is_refused_before_any_model_loads(tmp_path, tin
         evaluation.validate_eval(config, tmp_path / "workspace")
 
 
-def test_data_without_labels_is_refused_naming_file_line_and_field(tmp_path, tiny_model_dir, no_model_loading):
+def test_data_without_labels_is_refused_naming_file_line_and_field(tmp_path, tiny_model_dir,
+                                                                   no_model_loading):
     data = tmp_path / "unlabelled.jsonl"
     rows = [{"input": "甲: 你好", "label": True}, {"input": "乙: 在吗"}, {"input": "丙: 转账", "label": ""}]
     data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
@@ -95,7 +96,8 @@ def test_config_round_trips_and_rejects_unknown_keys():
 
 
 def test_values_that_cannot_work_are_all_listed_before_anything_loads(tmp_path, no_model_loading):
-    config = EvalConfig(mode="guess", batch_size=0, limit=0, include_base=False, data=str(tmp_path / "none.jsonl"))
+    config = EvalConfig(mode="guess", batch_size=0, limit=0, include_base=False,
+                        data=str(tmp_path / "none.jsonl"))
     with pytest.raises(ConfigProblems) as refused:
         evaluation.validate_eval(config, tmp_path)
     message = str(refused.value)
@@ -153,7 +155,8 @@ def test_side_by_side_job_writes_predictions_and_metrics_that_add_up(side_by_sid
     assert result.metrics["models"][1]["classification"]["invalid"] == 0  # the tuned model answers in JSON
     progress = result.latest_progress()
     assert {name: progress[name]["done"] for name in names} == {name: 24 for name in names}
-    assert job.summary["models"]["tiny-adapter"]["accuracy"] == result.metrics["models"][1]["classification"]["accuracy"]
+    tuned = result.metrics["models"][1]["classification"]
+    assert job.summary["models"]["tiny-adapter"]["accuracy"] == tuned["accuracy"]
 
 
 def test_fixed_and_broken_rows_match_the_saved_predictions(side_by_side):
@@ -184,11 +187,14 @@ def _names(text: str) -> set[str]:
     return {name.strip() for name in re.split(r"[,，、]", text or "") if name.strip()}
 
 
-def test_with_reasons_the_job_scores_speakers_and_reasons(tmp_path, tiny_model_dir, tiny_adapter, demo_splits):
+def test_with_reasons_the_job_scores_speakers_and_reasons(tmp_path, tiny_model_dir, tiny_adapter,
+                                                          demo_splits):
     run_dir = tmp_path / "reasons"
     run_dir.mkdir()
-    config = EvalConfig(model=str(tiny_model_dir), adapters=[str(tiny_adapter)], data=str(demo_splits["test"]),
-                        limit=4, with_reason=True, mode="generate", max_length=512, batch_size=4, device="cpu")
+    config = EvalConfig(model=str(tiny_model_dir), adapters=[str(tiny_adapter)],
+                        data=str(demo_splits["test"]),
+                        limit=4, with_reason=True, mode="generate", max_length=512, batch_size=4,
+                        device="cpu")
     summary = run_evaluation_job(run_dir, config_to_dict(config), None)
     assert summary["stopped"] is False
     result = load_evaluation(run_dir)

@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
+from core.eval.compare import compare_pair
 from core.eval.metrics import (
     classification_metrics,
-    compare_pair,
     curves,
     metrics_at_threshold,
     rouge_scores,

@@ -33,8 +33,10 @@ def build_tiny_adapter(workspace: Path, model_dir: Path, train_file: Path) -> Pa
         return run_dir
     cfg = apply_overrides(RunConfig(), [
         f"model={model_dir}", f"data.train={train_file}", "data.validation=", "data.validation_split=0",
-        f"data.max_length={OPTIONS.max_length}", f"train.max_steps={ADAPTER_STEPS}", "train.learning_rate=0.005",
-        "train.eval_every=0", f"train.save_every={ADAPTER_STEPS}", "train.device=cpu", "train.warmup_ratio=0.1"])
+        f"data.max_length={OPTIONS.max_length}", f"train.max_steps={ADAPTER_STEPS}",
+        "train.learning_rate=0.005",
+        "train.eval_every=0", f"train.save_every={ADAPTER_STEPS}", "train.device=cpu",
+        "train.warmup_ratio=0.1"])
     train_run(cfg, run_dir, workspace)
     return run_dir
 
@@ -83,7 +85,8 @@ def _centre_the_decision(predictor, rows: list[Record]) -> None:
     predictor.model.lm_head = biased
 
 
-def test_score_labels_equal_generated_labels_on_a_fine_tuned_model(tiny_adapter, session_workspace, test_rows):
+def test_score_labels_equal_generated_labels_on_a_fine_tuned_model(tiny_adapter, session_workspace,
+                                                                   test_rows):
     predictor = load_predictor("", adapter=tiny_adapter, device="cpu", workspace=session_workspace)
     _centre_the_decision(predictor, test_rows)
     generated = predictor.generate(test_rows, OPTIONS, batch_size=8)

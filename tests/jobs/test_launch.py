@@ -11,7 +11,8 @@ from core.jobs.launch import job_command, job_environment
 def test_no_gpu_or_one_gpu_runs_job_main_directly(tmp_path):
     for gpus in ([], [3]):
         command = job_command(tmp_path, "job-1", gpus)
-        assert command == [sys.executable, "-m", "core.jobs.main", "--workspace", str(tmp_path), "--job", "job-1"]
+        assert command == [sys.executable, "-m", "core.jobs.main", "--workspace", str(tmp_path), "--job",
+                           "job-1"]
     # The command really runs job_main: it answers that the registry has no such job.
     result = subprocess.run(job_command(tmp_path, "no-such-job", []), cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=60)

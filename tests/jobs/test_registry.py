@@ -108,7 +108,8 @@ def test_killed_job_process_is_reported_lost_and_the_queue_moves_on(workspace):
     lost = registry.get(first.id)
     assert lost.status == "failed"
     assert lost.error.startswith("process lost\n")
-    assert f"=== job {first.id} (sleepy) attempt 1 ===" in lost.error and "sleepy starts at step 0" in lost.error
+    assert f"=== job {first.id} (sleepy) attempt 1 ===" in lost.error
+    assert "sleepy starts at step 0" in lost.error
     assert registry.wait(second.id, timeout=TIMEOUT, poll=0.1).status == "finished"
 
 
@@ -225,8 +226,8 @@ def test_stopping_a_parent_stops_its_running_fold(workspace):
 def test_hard_stop_kills_a_job_that_ignores_stop_with_its_child_process(workspace):
     registry = JobRegistry(workspace, max_running=1)
     job = registry.submit(STUBBORN, {})
-    child_pid = int(wait_until(lambda: (job.run_dir / "child.pid").exists() and (job.run_dir / "child.pid").read_text(),
-                               what="child process"))
+    pid_file = job.run_dir / "child.pid"
+    child_pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), what="child process"))
     started = time.monotonic()
     done = registry.stop(job.id, wait=True, timeout=1.0)
     assert done.status == "stopped"
@@ -283,8 +284,8 @@ def test_a_database_of_the_first_schema_gains_the_new_columns(workspace):
     with sqlite3.connect(workspace / "jobs.sqlite") as connection:
         connection.executescript("""
             CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, parent_id TEXT, config TEXT NOT NULL,
-                status TEXT NOT NULL, pid INTEGER, pid_create_time REAL, created_at REAL NOT NULL, started_at REAL,
-                finished_at REAL, run_dir TEXT NOT NULL, error TEXT, summary TEXT,
+                status TEXT NOT NULL, pid INTEGER, pid_create_time REAL, created_at REAL NOT NULL,
+                started_at REAL, finished_at REAL, run_dir TEXT NOT NULL, error TEXT, summary TEXT,
                 inline INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, device TEXT);
             INSERT INTO jobs (id, kind, config, status, created_at, run_dir)
                 VALUES ('old-train', 'train', '{}', 'stopped', 0, 'runs/old-train');""")

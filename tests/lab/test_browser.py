@@ -129,15 +129,18 @@ def test_every_tab_in_a_real_browser(server):
         assert later > first, "the loss plot did not gain points while the job ran"
         page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         page.get_by_role("button", name="Stop", exact=True).click()
-        expect(page.get_by_text("stopped", exact=True).filter(visible=True).first).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("stopped",
+                                exact=True).filter(visible=True).first).to_be_visible(timeout=120_000)
         # Resume: it continues from the checkpoint and finishes, leaving an adapter to evaluate.
         page.get_by_role("button", name="Resume", exact=True).click()
-        expect(page.get_by_text("finished", exact=True).filter(visible=True).first).to_be_visible(timeout=300_000)
+        expect(page.get_by_text("finished",
+                                exact=True).filter(visible=True).first).to_be_visible(timeout=300_000)
 
         # Predict: paste a dialogue, the base model answers.
         page.get_by_role("tab", name="Predict", exact=True).click()
         box = page.get_by_label("Dialogue (paste one, or take a row of the demo test split)")
-        box.fill("王经理: 你好，你的快递丢了，我们给你双倍理赔。\n小张: 好的，怎么操作？\n王经理: 请下载这个会议软件，共享屏幕。")
+        box.fill("王经理: 你好，你的快递丢了，我们给你双倍理赔。\n小张: 好的，怎么操作？\n王经理: "
+                 "请下载这个会议软件，共享屏幕。")
         page.get_by_role("button", name="Predict", exact=True).click()
         expect(page.get_by_text("P(true)").first).to_be_visible(timeout=120_000)
         page.wait_for_timeout(1000)
@@ -167,4 +170,5 @@ def test_every_tab_in_a_real_browser(server):
         browser.close()
     assert dialogs == [], f"dataset text ran as script: {dialogs}"
     assert sorted(p.name for p in SHOTS.glob("*.png")) == sorted(
-        ["data-zh.png", "data-xss.png", "tokenize.png", "train.png", "predict.png", "evaluate.png", "runs.png"])
+        ["data-zh.png", "data-xss.png", "tokenize.png", "train.png", "predict.png", "evaluate.png",
+         "runs.png"])

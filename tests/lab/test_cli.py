@@ -17,7 +17,8 @@ def run_lab(*args, workspace=None):
 
 def test_check_data_reports_problems_and_exit_status(tmp_path):
     good = tmp_path / "good.jsonl"
-    good.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙: 再见", "label": 0}\n', encoding="utf-8")
+    good.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙: 再见", "label": 0}\n',
+                    encoding="utf-8")
     result = run_lab("check-data", good, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -53,15 +54,18 @@ def test_preview_json_with_the_real_qwen_tokenizer(tmp_path):
     trained = [t["id"] for t in preview["tokens"] if t["trained"]]
     assert trained == [i for i, label in zip(preview["input_ids"], preview["labels"]) if label != -100]
     assert trained[-1] == 151645 and preview["num_trained"] == len(trained)
-    assert preview["text"].endswith('{"is_fraud": true, "fraud_speaker": "张三", "reason": "索要验证码"}<|im_end|>')
+    assert preview["text"].endswith('{"is_fraud": true, "fraud_speaker": "张三", "reason": '
+                                    '"索要验证码"}<|im_end|>')
 
 
 def test_preview_of_a_data_row_with_truncation(tmp_path):
     tokenizer = require_shared(QWEN_TOKENIZER)
     data = tmp_path / "rows.jsonl"
-    data.write_text(json.dumps({"input": "甲: " + "今天天气很好。" * 200, "label": False}, ensure_ascii=False),
+    data.write_text(json.dumps({"input": "甲: " + "今天天气很好。" * 200, "label": False},
+                               ensure_ascii=False),
                     encoding="utf-8")
-    result = run_lab("preview", "--model", tokenizer, "--data", data, "--row", 0, "--max-length", 100, "--json")
+    result = run_lab("preview", "--model", tokenizer, "--data", data, "--row", 0, "--max-length", 100,
+                     "--json")
     preview = json.loads(result.stdout)
     assert preview["truncated"] is True and preview["num_tokens"] <= 100
     missing = run_lab("preview", "--model", tmp_path / "no-such-model", "--data", data)
@@ -75,7 +79,8 @@ def test_eval_flags_are_generated_from_the_eval_config():
 
     parser = build_parser()
     arguments = parser.parse_args(["eval", "--adapter", "runs/a/adapter", "runs/b", "--limit", "5",
-                                   "--no-include-base", "--with-reason", "--mode", "generate", "--batch-size", "4"])
+                                   "--no-include-base", "--with-reason", "--mode", "generate", "--batch-size",
+                                   "4"])
     assert config_from_arguments(arguments, EvalConfig) == EvalConfig(
         adapters=["runs/a/adapter", "runs/b"], limit=5, include_base=False, with_reason=True, mode="generate",
         batch_size=4)

@@ -61,7 +61,8 @@ def test_the_lists_offer_what_the_resolver_accepts(tmp_path):
     (tmp_path / "uploads").mkdir()
     (tmp_path / "uploads" / "rows.jsonl").write_text("{}\n", encoding="utf-8")
     assert resolve.model_choices(tmp_path) == ["embedded", "models/base"]
-    assert resolve.checkpoint_choices(tmp_path) == [f"runs/{run.name}/fold-1/model", f"runs/{run.name}/adapter"]
+    assert resolve.checkpoint_choices(tmp_path) == [f"runs/{run.name}/fold-1/model",
+                                                    f"runs/{run.name}/adapter"]
     assert "models/lora" in resolve.tokenizer_choices(tmp_path)
     assert resolve.dataset_choices(tmp_path) == ["demo", "uploads/rows.jsonl"]
     for choice in resolve.model_choices(tmp_path)[1:]:

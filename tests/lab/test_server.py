@@ -51,7 +51,8 @@ def test_build_app_in_both_languages_and_switch(tmp_path):
 
 def test_polling_timers_have_their_own_concurrency_group(tmp_path):
     app = build_app(tmp_path)
-    ticks = [function for function in app.fns.values() if any(event == "tick" for _, event in function.targets)]
+    ticks = [function for function in app.fns.values()
+             if any(event == "tick" for _, event in function.targets)]
     assert ticks and all(str(function.concurrency_id).startswith("poll-") for function in ticks)
     others = {function.concurrency_id for function in app.fns.values() if function not in ticks}
     assert not others & {function.concurrency_id for function in ticks}
@@ -78,7 +79,8 @@ def test_login_is_required_for_page_and_api(tmp_path, monkeypatch):
                 assert t("data.search", "zh") not in page.text  # no label reaches a stranger
             for path in ("/config", "/gradio_api/info", "/gradio_api/login_check"):
                 assert client.get(path).status_code == 401, path
-            call = client.post("/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"})
+            call = client.post("/gradio_api/queue/join",
+                               json={"data": [], "fn_index": 0, "session_hash": "x"})
             assert call.status_code == 401
             assert client.post("/login", data={"username": "user", "password": "wrong"}).status_code == 400
             assert client.post("/login", data={"username": "user", "password": "secret"}).status_code == 200

@@ -25,7 +25,8 @@ def test_concurrent_handlers_build_a_quick_entry_once():
         return object()
 
     results = []
-    threads = [threading.Thread(target=lambda: (start.wait(), results.append(cache.setdefault("audit", build))))
+    threads = [threading.Thread(target=lambda: (start.wait(),
+                                                results.append(cache.setdefault("audit", build))))
                for _ in range(8)]
     for thread in threads:
         thread.start()

@@ -39,7 +39,8 @@ def data_files(session_workspace) -> dict:
     sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
     other_rows = [rows[1], rows[2], rows[27]] + [_row(100 + index, False) for index in range(2)]
     other = folder / "other.jsonl"
-    other.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in other_rows), encoding="utf-8")
+    other.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in other_rows),
+                     encoding="utf-8")
     return {"sample": sample, "other": other, "rows": rows}
 
 
@@ -67,7 +68,8 @@ def test_label_counts_in_figure_equal_the_files(dataset, data_files):
     assert list(normal.y) == [len(file_rows["sample"]) - 13, len(file_rows["other"]) - 2] == [17, 3]
     # Character lengths: the histogram's values are the dialogue lengths of each label.
     chars_fraud = sorted(view.chars.data[0].x)
-    assert chars_fraud == sorted(len(row.input) for rows in dataset.splits.values() for row in rows if row.label)
+    assert chars_fraud == sorted(len(row.input) for rows in dataset.splits.values() for row in rows
+                                 if row.label)
 
 
 def test_problems_are_listed_with_file_line_and_field(dataset):
@@ -109,7 +111,8 @@ def test_overlap_and_duplicates(dataset):
 def test_turns_and_speakers_per_dialogue():
     dialogue = "张三: 你好\n李四: 你好\n继续上一句\n张三: 再见"
     assert dialogue_speakers(dialogue) == ["张三", "李四", "张三"]
-    frame = records_frame({"a": [Record(input=dialogue, label=True), Record(input="没有发言人的一段话", label=False)]})
+    frame = records_frame({"a": [Record(input=dialogue, label=True),
+                                 Record(input="没有发言人的一段话", label=False)]})
     assert list(frame["turns"]) == [3, 1] and list(frame["speakers"]) == [2, 0]
 
 

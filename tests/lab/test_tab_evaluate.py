@@ -23,7 +23,8 @@ JOB_TIMEOUT = 400
 
 def start(workspace: Path, language: str = "en", **settings):
     """The Run button: the form holds EvalConfig(**settings), as form_values puts it in the page."""
-    return tab_evaluate.start_evaluation_job(workspace, language, *tab_evaluate.form_values(EvalConfig(**settings)))
+    return tab_evaluate.start_evaluation_job(workspace, language,
+                                             *tab_evaluate.form_values(EvalConfig(**settings)))
 
 
 def watch_until_done(workspace: Path, job_id: str) -> tuple:
@@ -42,9 +43,10 @@ def test_the_page_wires_the_module_handlers(session_workspace):
 
     app = build_app(session_workspace, "en")
     wired = {function.name for function in app.fns.values()}
-    assert {"start_evaluation_job", "watch_evaluation", "stop_evaluation", "show_evaluation", "move_threshold",
-            "filter_evaluation_rows", "pick_evaluation_row", "relabel_evaluation", "refresh_evaluation_choices",
-            "show_latest_evaluation"} <= wired
+    assert {"start_evaluation_job", "watch_evaluation", "stop_evaluation", "show_evaluation",
+            "move_threshold",
+            "filter_evaluation_rows", "pick_evaluation_row", "relabel_evaluation",
+            "refresh_evaluation_choices", "show_latest_evaluation"} <= wired
     # Every EvalConfig field has its component, labelled with its key.
     labels = {component["props"].get("label") for component in app.config["components"]}
     for spec in tab_evaluate.form_specs():
@@ -106,7 +108,8 @@ def test_metrics_table_equals_metrics_json(finished):
     metrics = finished["metrics"]
     result = eval_views.read_result(finished["run_dir"])
     frame = eval_views.metrics_frame(result, "en")
-    expected = [(entry["name"], entry["classification"], entry["rows_per_second"]) for entry in metrics["models"]]
+    expected = [(entry["name"], entry["classification"], entry["rows_per_second"])
+                for entry in metrics["models"]]
     assert metrics["baseline"] is not None  # the adapter run's config.yaml names the training file
     expected.append(("TF-IDF + LR", metrics["baseline"]["classification"], None))
     assert list(frame["model"]) == [name for name, _, _ in expected]
@@ -114,7 +117,8 @@ def test_metrics_table_equals_metrics_json(finished):
     for index, (name, classification, speed) in enumerate(expected):
         row = frame.iloc[index]
         for column, key in (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
-                            ("F1", "f1"), ("invalid", "invalid"), ("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc")):
+                            ("F1", "f1"), ("invalid", "invalid"), ("ROC AUC", "roc_auc"),
+                            ("PR AUC", "pr_auc")):
             assert row[column] == classification[key], (name, column)
             text = shown.iloc[index][column]
             assert text == (str(classification[key]) if key == "invalid" else f"{classification[key]:.3f}")
@@ -122,7 +126,8 @@ def test_metrics_table_equals_metrics_json(finished):
         assert shown.iloc[index]["speaker accuracy"] == "—"  # score mode: no speakers
     # The table's accuracy is what the predictions say, recomputed by hand (invalid counts as wrong).
     for entry in metrics["models"]:
-        right = sum(_labels(row["models"][entry["name"]]) == row["gold"]["is_fraud"] for row in finished["predictions"])
+        right = sum(_labels(row["models"][entry["name"]]) == row["gold"]["is_fraud"]
+                    for row in finished["predictions"])
         assert entry["classification"]["accuracy"] == pytest.approx(right / ROWS)
 
 
@@ -164,7 +169,8 @@ def test_threshold_moves_precision_and_recall_as_core_metrics_says(session_works
                                                                                  expected["precision"]))
     # The slider really changes the numbers (recomputed: the scores spread across these thresholds).
     moved = [name for name, scores in p_true.items()
-             if metrics_at_threshold(gold, scores, 0.3)["recall"] != metrics_at_threshold(gold, scores, 0.7)["recall"]]
+             if metrics_at_threshold(gold, scores, 0.3)["recall"] != metrics_at_threshold(gold, scores,
+                                                                                          0.7)["recall"]]
     assert moved
     assert not tables[0.3]["recall"].equals(tables[0.7]["recall"])
 
@@ -178,7 +184,8 @@ def test_differing_rows_are_exactly_the_rows_where_answers_differ(session_worksp
     assert [int(value) for value in table["row"]] == expected
     wrong = [row["row"] for row in finished["predictions"]
              if any(_labels(answer) != row["gold"]["is_fraud"] for answer in row["models"].values())]
-    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.WRONG, "en")
+    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.WRONG,
+                                                   "en")
     assert [int(value) for value in table["row"]] == wrong
 
 
@@ -199,7 +206,8 @@ def test_pairs_count_fixed_and_broken_rows(finished):
 
 
 def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(session_workspace, finished):
-    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.ALL, "en")
+    table, _ = tab_evaluate.filter_evaluation_rows(session_workspace, finished["job_id"], eval_views.ALL,
+                                                   "en")
     planted = next(row for row in finished["predictions"] if SCRIPT in row["input"])
     position = [int(value) for value in table["row"]].index(planted["row"])
     assert SCRIPT in table.iloc[position]["dialogue"]  # a Dataframe cell: shown as text by the page
@@ -210,7 +218,8 @@ def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(session_workspace
     assert "&lt;script&gt;alert(1)&lt;/script&gt; 点这个链接领取退款" in detail
     assert f"Row {planted['row']} (line {planted['line']} of the file)" in detail
     for name, answer in planted["models"].items():
-        assert f"<td style=\"vertical-align:top;padding:4px 8px;border-top:1px solid #ddd\">{name}</td>" in detail
+        cell = '<td style="vertical-align:top;padding:4px 8px;border-top:1px solid #ddd">'
+        assert f"{cell}{name}</td>" in detail
         assert f"{answer['p_true']:.3f}" in detail
 
 

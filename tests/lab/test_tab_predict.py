@@ -142,7 +142,8 @@ def test_empty_dialogue_is_a_readable_error(session_workspace):
 
 def test_checkpoint_outside_the_workspace_is_refused(session_workspace, tiny_model_dir):
     with pytest.raises(gr.Error, match="outside"):
-        tab_predict.predict(session_workspace, DIALOGUE, "embedded", "../../etc", False, "en", slot=ModelSlot())
+        tab_predict.predict(session_workspace, DIALOGUE, "embedded", "../../etc", False, "en",
+                            slot=ModelSlot())
 
 
 def test_html_in_the_dialogue_comes_back_escaped(session_workspace, adapters):

@@ -33,10 +33,13 @@ def run_configs(workspace: Path) -> tuple[RunConfig, RunConfig]:
     for split, rows in (("train", 32), ("validation", 8)):
         lines = Path(ensure_demo_dataset(workspace)[split]).read_text(encoding="utf-8").splitlines()[:rows]
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    common = [f"data.train={folder / 'train.jsonl'}", f"data.validation={folder / 'validation.jsonl'}", "data.test=",
+    common = [f"data.train={folder / 'train.jsonl'}", f"data.validation={folder / 'validation.jsonl'}",
+              "data.test=",
               "data.max_length=128", "train.batch_size=4", "train.logging_steps=1", "train.warmup_ratio=0"]
-    first = apply_overrides(RunConfig(), common + ["train.max_steps=6", "train.eval_every=3", "train.save_every=3"])
-    second = apply_overrides(RunConfig(), common + ["train.max_steps=4", "train.eval_every=2", "train.save_every=2",
+    first = apply_overrides(RunConfig(),
+                            common + ["train.max_steps=6", "train.eval_every=3", "train.save_every=3"])
+    second = apply_overrides(RunConfig(),
+                             common + ["train.max_steps=4", "train.eval_every=2", "train.save_every=2",
                                                     "train.learning_rate=5e-4"])
     return first, second
 
@@ -78,13 +81,17 @@ def test_compare_overlays_curves_and_lists_only_differing_keys(runs, session_wor
     assert len(traces) == 4
     for job in jobs:
         lines = RunDir(job.run_dir).read_metrics()
-        assert traces[f"{job.id} · train loss"] == ([line["step"] for line in lines if line["kind"] == "train"],
-                                                    [line["loss"] for line in lines if line["kind"] == "train"])
+        assert traces[f"{job.id} · train loss"] == ([line["step"] for line in lines
+                                                     if line["kind"] == "train"],
+                                                    [line["loss"] for line in lines
+                                                     if line["kind"] == "train"])
         assert traces[f"{job.id} · eval loss"] == ([line["step"] for line in lines if line["kind"] == "eval"],
-                                                   [line["eval_loss"] for line in lines if line["kind"] == "eval"])
+                                                   [line["eval_loss"] for line in lines
+                                                    if line["kind"] == "eval"])
     # The keys that differ are exactly those whose form values differ between the two configs.
     first, second = run_configs(session_workspace)
-    expected = {spec.key for spec in field_specs() if get_value(first, spec.key) != get_value(second, spec.key)}
+    expected = {spec.key for spec in field_specs()
+                if get_value(first, spec.key) != get_value(second, spec.key)}
     assert expected == {"train.max_steps", "train.eval_every", "train.save_every", "train.learning_rate"}
     assert set(differences["config key"]) == expected
     row = differences.set_index("config key").loc["train.max_steps"]
@@ -103,7 +110,8 @@ def test_kfold_details_show_fold_metrics_mean_and_std(session_workspace):
     losses, accuracies = [0.52, 0.61, 0.47], [0.80, 0.75, 0.90]
     for fold, (loss, accuracy) in enumerate(zip(losses, accuracies)):
         child = registry.record_child("fold", parent.id, {"fold": fold})
-        registry.set_status(child.id, "finished", summary={"eval_loss": loss, "accuracy": accuracy, "steps": 10})
+        registry.set_status(child.id, "finished",
+                            summary={"eval_loss": loss, "accuracy": accuracy, "steps": 10})
     head, frame = tab_runs.run_details(session_workspace, parent.id, "en")
     assert parent.id in head and "stopped" in head
     assert list(frame["fold"]) == ["0", "1", "2", "mean ± std"]

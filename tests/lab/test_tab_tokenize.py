@@ -60,7 +60,8 @@ def test_small_max_length_warns_of_truncation(session_workspace, small_dataset):
     assert f"needs {view.encoded.untruncated_length} tokens, more than max_length 200" in view.warning
     assert "the dialogue's end" in view.warning
     roomy = tab_tokenize.tokenize(session_workspace, small_dataset,
-                                  TokenizeRequest(split="rows", index=40, prompt=DataSection(max_length=8192)), "en")
+                                  TokenizeRequest(split="rows", index=40,
+                                                  prompt=DataSection(max_length=8192)), "en")
     assert roomy.warning == "" and len(roomy.encoded.input_ids) == view.encoded.untruncated_length
 
 
@@ -71,14 +72,16 @@ def test_histogram_share_over_max_length(session_workspace, small_dataset, tiny_
     max_length = sorted(by_hand)[len(by_hand) // 2]
     over = sum(length > max_length for length in by_hand)
     figure, text = tab_tokenize.length_histogram(session_workspace, small_dataset,
-                                                 TokenizeRequest(prompt=DataSection(max_length=max_length)), "en")
+                                                 TokenizeRequest(prompt=DataSection(max_length=max_length)),
+                                                 "en")
     assert sorted(list(figure.data[0].x) + list(figure.data[1].x)) == sorted(by_hand)
     assert figure.layout.shapes[0].x0 == max_length == figure.layout.shapes[0].x1
-    assert text.startswith(f"{over} of {len(records)} rows ({over / len(records):.1%}) exceed max_length {max_length}")
+    assert text.startswith(f"{over} of {len(records)} rows ({over / len(records):.1%}) exceed max_length "
+                           f"{max_length}")
     # Once computed, the histogram redraws for another max_length from the cache.
     _, again = tab_tokenize.length_histogram(session_workspace, small_dataset,
-                                             TokenizeRequest(prompt=DataSection(max_length=max(by_hand))), "en",
-                                             only_cached=True)
+                                             TokenizeRequest(prompt=DataSection(max_length=max(by_hand))),
+                                             "en", only_cached=True)
     assert again.startswith(f"0 of {len(records)} rows")
 
 
@@ -108,7 +111,8 @@ def test_real_qwen_tokenizer_inside_the_workspace(session_workspace, small_datas
         shutil.copytree(source, target)
     assert "models/qwen-tokenizer" in tokenizer_choices(session_workspace)
     view = tab_tokenize.tokenize(session_workspace, small_dataset,
-                                 TokenizeRequest(split="rows", index=0, tokenizer="models/qwen-tokenizer"), "en")
+                                 TokenizeRequest(split="rows", index=0, tokenizer="models/qwen-tokenizer"),
+                                 "en")
     record = load_records(session_workspace / "ui-tokenize" / "rows.jsonl").records[0]
     answer = qwen_tokenizer.encode(answer_text(record, with_reason=False), add_special_tokens=False)
     assert view.tokens[0]["text"] == "<|im_start|>" and view.tokens[0]["special"]

@@ -25,7 +25,8 @@ SHORT_STEPS = 4
 
 def _subset(source: Path, target: Path, rows: int) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n".join(source.read_text(encoding="utf-8").splitlines()[:rows]) + "\n", encoding="utf-8")
+    target.write_text("\n".join(source.read_text(encoding="utf-8").splitlines()[:rows]) + "\n",
+                      encoding="utf-8")
     return target.name
 
 
@@ -114,7 +115,8 @@ def test_every_config_field_has_one_form_component_in_its_group():
 
 @pytest.mark.parametrize("overrides", [
     [],
-    ["model=ui-train/some-model", "method=full", "lora.target_modules=q_proj,v_proj", "data.system=你是审核员",
+    ["model=ui-train/some-model", "method=full", "lora.target_modules=q_proj,v_proj",
+     "data.system=你是审核员",
      "data.with_reason=true", "train.learning_rate=3e-5", "train.eval_every=epoch", "train.epochs=2.5",
      "kfold.mode=independent", "kfold.k=3", "sweep.grid.train.learning_rate=1e-4,3e-4",
      "sweep.grid.lora.r=4,8", "sweep.random.train.warmup_ratio={low: 0.0, high: 0.2}", "sweep.draws=2",
@@ -146,7 +148,8 @@ def test_sweep_lines_are_grid_entries_unless_they_name_a_sweep_key():
 def test_pasted_yaml_errors_name_the_line_or_key():
     with pytest.raises(ValueError, match="line 2: not valid YAML"):
         tab_train.config_from_yaml("train:\n\tepochs: 1\n")
-    with pytest.raises(ValueError, match="train.learnig_rate: unknown key \\(did you mean train.learning_rate"):
+    with pytest.raises(ValueError,
+                       match="train.learnig_rate: unknown key \\(did you mean train.learning_rate"):
         tab_train.config_from_yaml("train:\n  learnig_rate: 1e-4\n")
 
 

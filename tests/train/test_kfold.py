@@ -59,7 +59,8 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _first_losses(run_dir: Path) -> list[float]:
-    return [next(line["loss"] for line in RunDir(run_dir / f"fold-{fold}").read_metrics() if line["kind"] == "train")
+    return [next(line["loss"] for line in RunDir(run_dir / f"fold-{fold}").read_metrics()
+                 if line["kind"] == "train")
             for fold in range(K)]
 
 
@@ -118,7 +119,8 @@ def test_mean_and_std_come_from_the_per_fold_values(independent_run):
     rows = _lines(run_dir / "oof_predictions.jsonl")
     losses, accuracies, f1s = [], [], []
     for fold in range(K):
-        eval_lines = [line for line in RunDir(run_dir / f"fold-{fold}").read_metrics() if line["kind"] == "eval"]
+        eval_lines = [line for line in RunDir(run_dir / f"fold-{fold}").read_metrics()
+                      if line["kind"] == "eval"]
         losses.append(eval_lines[-1]["eval_loss"])
         held_out = [row for row in rows if row["fold"] == fold]
         assert len(held_out) == ROWS // K
@@ -159,12 +161,14 @@ def chained_run(small_train, tiny_model_dir, tmp_path_factory) -> dict:
     deadline = time.monotonic() + 240
     while not any(line["kind"] == "train" for line in RunDir(fold_one).read_metrics()):
         job = registry.get(job.id)
-        assert not job.is_final, f"job ended {job.status} before fold 1 trained: {registry.log_tail(job.id, 40)}"
+        log = registry.log_tail(job.id, 40)
+        assert not job.is_final, f"job ended {job.status} before fold 1 trained: {log}"
         assert time.monotonic() < deadline, registry.log_tail(job.id)
         time.sleep(0.1)
     registry.stop(job.id)
     stopped = registry.wait(job.id, timeout=120)
-    at_stop = {"children": registry.children(job.id), "fold_0_lines": RunDir(job.run_dir / "fold-0").read_metrics(),
+    at_stop = {"children": registry.children(job.id),
+               "fold_0_lines": RunDir(job.run_dir / "fold-0").read_metrics(),
                "checkpoints": sorted(path.name for path in (fold_one / "checkpoints").iterdir())}
     registry.resume(job.id)
     finished = registry.wait(job.id, timeout=240)
@@ -176,14 +180,16 @@ def chained_run(small_train, tiny_model_dir, tmp_path_factory) -> dict:
 def test_stopping_the_parent_stops_the_running_fold(chained_run):
     stopped, at_stop = chained_run["stopped"], chained_run["at_stop"]
     assert stopped.status == "stopped" and stopped.summary == {"stopped": True, "fold": 1, "folds_done": 1}
-    assert [(child.config["fold"], child.status) for child in at_stop["children"]] == [(0, "finished"), (1, "stopped")]
+    assert [(child.config["fold"], child.status) for child in at_stop["children"]] == [(0, "finished"),
+                                                                                       (1, "stopped")]
     assert at_stop["checkpoints"]  # fold 1 saved where it stopped
 
 
 def test_a_resumed_run_continues_at_the_fold_it_was_on(chained_run):
     registry, run_dir = chained_run["registry"], chained_run["run_dir"]
     children = registry.children(chained_run["finished"].id)
-    assert [(child.config["fold"], child.status) for child in children] == [(fold, "finished") for fold in range(K)]
+    assert [(child.config["fold"], child.status) for child in children] == [(fold, "finished")
+                                                                            for fold in range(K)]
     assert [child.attempts for child in children] == [1, 2, 1]  # fold 0 was not trained again
     assert RunDir(run_dir / "fold-0").read_metrics() == chained_run["at_stop"]["fold_0_lines"]
     steps = [line["step"] for line in RunDir(run_dir / "fold-1").read_metrics() if line["kind"] == "train"]

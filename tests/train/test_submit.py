@@ -17,9 +17,9 @@ def test_the_config_names_its_job_kind():
 
 
 def test_choosing_a_job_kind_imports_no_torch():
-    script = ("import sys; from core.config.schema import RunConfig; from core.config.checks import validate; "
-              "from core.train.submit import job_kind; job_kind(RunConfig()); "
-              "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))")
+    script = ("import sys; from core.config.schema import RunConfig; from core.config.checks import "
+              "validate; from core.train.submit import job_kind; job_kind(RunConfig()); print(sorted(name "
+              "for name in ('torch', 'transformers') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

@@ -26,7 +26,8 @@ def test_a_grid_gives_every_combination_once():
 
 
 def test_random_draws_are_seeded_distinct_and_in_range():
-    base = apply_overrides(RunConfig(), ["sweep.random.train.learning_rate={low: 1e-5, high: 1e-3, log: true}",
+    base = apply_overrides(RunConfig(),
+                           ["sweep.random.train.learning_rate={low: 1e-5, high: 1e-3, log: true}",
                                          "sweep.random.lora.r=[4, 8, 16]", "sweep.draws=6",
                                          "sweep.random.train.warmup_ratio={low: 0, high: 0.2}"])
     values = sweep_values(base)
@@ -47,7 +48,8 @@ def test_random_draws_are_seeded_distinct_and_in_range():
 
 
 def test_grid_and_random_draws_cross():
-    base = apply_overrides(RunConfig(), ["sweep.grid.lora.r=4,8", "sweep.random.train.learning_rate=[1e-4, 2e-4, 3e-4]",
+    base = apply_overrides(RunConfig(),
+                           ["sweep.grid.lora.r=4,8", "sweep.random.train.learning_rate=[1e-4, 2e-4, 3e-4]",
                                          "sweep.draws=2"])
     values = sweep_values(base)
     assert len(values) == 4 and sorted({value["lora.r"] for value in values}) == [4, 8]
@@ -69,9 +71,12 @@ def sweep_data(demo_splits, tmp_path_factory) -> dict:
 
 def sweep_config(data: dict, model: Path, *overrides: str) -> RunConfig:
     return apply_overrides(RunConfig(), [
-        f"model={model}", f"data.train={data['train']}", f"data.validation={data['validation']}", "data.test=",
-        "data.max_length=96", "data.instruction=判断这段对话是否诈骗", "train.batch_size=4", "train.max_steps=3",
-        "train.warmup_ratio=0", "train.logging_steps=1", "train.eval_every=0", "train.save_every=3", *overrides])
+        f"model={model}", f"data.train={data['train']}", f"data.validation={data['validation']}",
+        "data.test=",
+        "data.max_length=96", "data.instruction=判断这段对话是否诈骗", "train.batch_size=4",
+        "train.max_steps=3",
+        "train.warmup_ratio=0", "train.logging_steps=1", "train.eval_every=0", "train.save_every=3",
+        *overrides])
 
 
 def _start_parent(registry, config: dict):
@@ -96,8 +101,8 @@ def grid_run(sweep_data, tiny_model_dir, tmp_path_factory) -> dict:
     from core.jobs.registry import JobRegistry
 
     registry = JobRegistry(tmp_path_factory.mktemp("sweep-grid"), max_running=1)
-    config = config_to_dict(sweep_config(sweep_data, tiny_model_dir, "sweep.grid.train.learning_rate=1e-3,1e-5",
-                                         "sweep.grid.lora.r=4"))
+    config = config_to_dict(sweep_config(sweep_data, tiny_model_dir,
+                                         "sweep.grid.train.learning_rate=1e-3,1e-5", "sweep.grid.lora.r=4"))
     job, thread, outcome = _start_parent(registry, config)
     thread.join(timeout=300)
     assert not thread.is_alive(), registry.log_tail(job.id)
@@ -142,8 +147,8 @@ def test_stopping_the_sweep_stops_its_trials(sweep_data, tiny_model_dir, tmp_pat
     from core.jobs.registry import JobRegistry
 
     registry = JobRegistry(tmp_path_factory.mktemp("sweep-stop"), max_running=1)
-    config = config_to_dict(sweep_config(sweep_data, tiny_model_dir, "train.max_steps=500", "train.save_every=50",
-                                         "sweep.grid.train.learning_rate=1e-3,2e-3"))
+    config = config_to_dict(sweep_config(sweep_data, tiny_model_dir, "train.max_steps=500",
+                                         "train.save_every=50", "sweep.grid.train.learning_rate=1e-3,2e-3"))
     job, thread, outcome = _start_parent(registry, config)
     first = job.run_dir / "trial-0"
     deadline = time.monotonic() + 120

@@ -34,7 +34,8 @@ def small_data(demo_splits, tmp_path_factory) -> dict:
 def small_config(small_data: dict, *overrides: str) -> RunConfig:
     return apply_overrides(RunConfig(), [
         f"data.train={small_data['train']}", f"data.validation={small_data['validation']}", "data.test=",
-        "data.max_length=192", "train.batch_size=4", f"train.max_steps={MAX_STEPS}", "train.learning_rate=1e-3",
+        "data.max_length=192", "train.batch_size=4", f"train.max_steps={MAX_STEPS}",
+        "train.learning_rate=1e-3",
         "train.warmup_ratio=0", f"train.logging_steps={LOGGING_STEPS}", "train.eval_every=8",
         "train.save_every=8", *overrides])
 
@@ -48,7 +49,8 @@ def lora_run(session_workspace, tiny_model_dir, small_data) -> dict:
     registry = JobRegistry(session_workspace)
     job = start_training(small_config(small_data), session_workspace, registry)
     deadline = time.monotonic() + 240
-    while not any(line["kind"] == "train" and line["step"] >= 4 for line in RunDir(job.run_dir).read_metrics()):
+    while not any(line["kind"] == "train" and line["step"] >= 4
+                  for line in RunDir(job.run_dir).read_metrics()):
         job = registry.get(job.id)
         assert not job.is_final, f"job ended {job.status} before it could be stopped: {job.error}"
         assert time.monotonic() < deadline, registry.log_tail(job.id)
@@ -60,7 +62,8 @@ def lora_run(session_workspace, tiny_model_dir, small_data) -> dict:
     registry.resume(job.id)
     finished = registry.wait(job.id, timeout=300)
     assert finished.status == "finished", registry.log_tail(job.id, 60)
-    return {"stopped": stopped, "finished": finished, "run_dir": job.run_dir, "lines": RunDir(job.run_dir).read_metrics(),
+    return {"stopped": stopped, "finished": finished, "run_dir": job.run_dir,
+            "lines": RunDir(job.run_dir).read_metrics(),
             "lines_at_stop": lines_at_stop, "checkpoints_at_stop": checkpoints_at_stop,
             "base": str(tiny_model_dir)}
 
@@ -188,9 +191,11 @@ def test_length_grouping_keeps_padding_low(tiny_tokenizer, demo_splits):
     records = load_records(demo_splits["train"]).records[:800]
     dataset = EncodedDataset([{key: value for key, value in feature.items() if key != "truncated"}
                               for feature in encode_records(tiny_tokenizer, records, RunConfig())])
-    grouped_real, grouped_padded = _real_and_padded(dataset, tiny_tokenizer, LengthGroupedSampler(dataset.lengths, 8))
+    grouped_real, grouped_padded = _real_and_padded(dataset, tiny_tokenizer,
+                                                    LengthGroupedSampler(dataset.lengths, 8))
     random_real, random_padded = _real_and_padded(
-        dataset, tiny_tokenizer, torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(0)))
+        dataset, tiny_tokenizer,
+        torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(0)))
     assert grouped_real == random_real == sum(dataset.lengths)
     grouped_ratio, random_ratio = grouped_padded / grouped_real, random_padded / random_real
     assert grouped_ratio < 1.03, grouped_ratio
