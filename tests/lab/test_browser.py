@@ -61,6 +61,14 @@ def server(session_workspace, tiny_model_dir, demo_splits):
     process.terminate()
     process.wait(timeout=30)
     log.close()
+    # Jobs the page started may still run (the Evaluate tab can show an older result first): let them
+    # end here, so the tests after this module find the session's queue idle.
+    from core.jobs.registry import JobRegistry
+
+    registry = JobRegistry(session_workspace)
+    for job in registry.list():
+        if not job.is_final:
+            registry.wait(job.id, timeout=600)
 
 
 def plot_points(page) -> int:
