@@ -354,6 +354,20 @@ def training_arguments(prepared: Prepared, run_dir: Path, has_eval: bool) -> Tra
     )
 
 
+def settle_torch_threads() -> int:
+    """Set torch's CPU thread count explicitly (to its current value); returns it.
+
+    torch.set_num_threads also turns MKL's dynamic threading off, and MKL left dynamic picks its
+    own thread count per matrix product, summing in another order: the weights then differ in
+    the 7th digit between a process that never called set_num_threads (a job process) and one
+    that did (any process that built the tiny model). A resume must give the model an
+    uninterrupted run gives, so every training process runs under the same, explicit setting.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 def _checkpoint_step(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
@@ -368,6 +382,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    settle_torch_threads()
     set_seed(cfg.train.seed)
     started = time.monotonic()
     prepared = prepare(cfg, workspace)
