@@ -29,6 +29,7 @@ REPORTERS = ("none", "tensorboard", "mlflow")
 DEVICES = ("auto", "cpu", "cuda")
 KFOLD_MODES = ("none", "chained", "independent")
 TRUNCATIONS = ("keep_end", "keep_start")
+BAD_ROWS = ("skip", "error")
 EPOCH = "epoch"
 # Every attention and MLP projection of Qwen2 / Llama-style blocks.
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -74,6 +75,8 @@ class DataSection:
     truncation: str = option("keep_end", "which part of a too-long dialogue is kept", TRUNCATIONS)
     validation_split: float = option(0.1, "fraction of the training file held out when no validation file "
                                      "is given (stratified, seeded; indices saved in the run folder)")
+    bad_rows: str = option("skip", "a row that cannot be used: skip = train on the good rows and list the "
+                           "skipped lines in the log and summary; error = refuse the file", BAD_ROWS)
 
 
 @dataclass
@@ -626,7 +629,7 @@ def _check_data(cfg: RunConfig, workspace: Path):
             continue
         _require(path.is_file(), key, f"file not found: {path}")
         try:
-            records = load_records(path).records
+            records = load_records(path, strict=cfg.data.bad_rows == "error").records
         except DataError as error:
             raise ConfigError(key, str(error)) from None
         if split == "train":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from core.config import RunConfig, config_from_dict, data_file, encode_options, save_config
 from core.env import workspace_dir
-from core.records import Record, load_records
+from core.records import Record
 
 FOLDS_FILE = "folds.json"
 OOF_FILE = "oof_predictions.jsonl"
@@ -89,7 +89,7 @@ def _is_main_process() -> bool:
 # -- the job ---------------------------------------------------------------------------------------
 def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of a `kfold` job (see core.jobs.JOB_ENTRIES)."""
-    from core.training import CONFIG_FILE
+    from core.training import CONFIG_FILE, load_run_file, skipped_summary
 
     run_dir = Path(run_dir)
     cfg = config_from_dict(config)
@@ -100,7 +100,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     if main and not (run_dir / CONFIG_FILE).is_file():
         save_config(cfg, run_dir / CONFIG_FILE)
     source = data_file(cfg.data.train, "train", workspace)
-    records = load_records(source).records
+    records, skipped = load_run_file(source, cfg)
     folds = load_or_make_folds(run_dir, records, cfg, source)
     chained = cfg.kfold.mode == "chained"
     print(f"K-fold ({cfg.kfold.mode}), k={cfg.kfold.k}, {len(records)} rows of {source}; "
@@ -155,7 +155,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
 
     if not main:
         return {"stopped": False, "folds_done": len(summaries)}  # rank 0 reports the run
-    result = summarize(run_dir, cfg, folds, summaries)
+    result = {**summarize(run_dir, cfg, folds, summaries), **skipped_summary(skipped)}
     if chained:
         _publish_last_adapter(run_dir, len(folds) - 1)
     else:

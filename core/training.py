@@ -34,7 +34,7 @@ from core.encoding import encode, encode_prompt  # noqa: E402
 from core.env import workspace_dir  # noqa: E402
 from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,  # noqa: E402
                          model_fingerprint, pick_device, pick_dtype, resolve_model_path)
-from core.records import Record, load_records  # noqa: E402
+from core.records import Problem, Record, load_records  # noqa: E402
 from core.train_callbacks import (MetricsFileCallback, StopOnRequestCallback, read_metrics,  # noqa: E402
                                   truncate_metrics)
 
@@ -83,10 +83,13 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
     if progress is not None:
         print(f"run {job.id} ({job.run_dir})", file=progress, flush=True)
     shown = 0
+    warnings = _LogWarnings(job.run_dir / "log.txt")
     while True:
         registry.pump()
         job = registry.get(job.id)
         if progress is not None:
+            for text in warnings.new_lines():
+                print(text, file=progress, flush=True)
             lines = read_metrics(job.run_dir)
             for line in lines[shown:]:
                 print(_progress_text(line), file=progress, flush=True)
@@ -98,6 +101,32 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
     if job.error:
         result["error"] = job.error
     return result
+
+
+class _LogWarnings:
+    """The WARNING blocks (a "WARNING" line and its indented lines) appended to a job's log.
+
+    Skipped data rows are reported there by the job; the command line must show them too.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.inside = path, 0, False
+
+    def new_lines(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        shown = []
+        for text in complete.decode("utf-8", errors="replace").splitlines():
+            self.inside = text.startswith("WARNING") or (self.inside and text.startswith("  "))
+            if self.inside:
+                shown.append(text)
+        return shown
 
 
 def _progress_text(line: dict) -> str:
@@ -148,17 +177,44 @@ def prepare(cfg: RunConfig, workspace: Path) -> Prepared:
     return Prepared(cfg, model_path, tokenizer, device, precision, dtype)
 
 
-def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[list[Record], list[Record]]:
-    """Training and validation records; without a validation file, a saved stratified split."""
+SHOWN_PROBLEMS = 100  # skipped-row problems kept in a summary; the log lists the first ones too
+
+
+def load_run_file(path: Path, cfg: RunConfig) -> tuple[list[Record], list[Problem]]:
+    """The good rows of a data file and the problems of the rows left out (data.bad_rows=skip).
+
+    Skipped rows are printed as a WARNING block, which log.txt keeps and `train_and_wait` echoes.
+    """
+    result = load_records(path, strict=cfg.data.bad_rows == "error")
+    if result.warnings:
+        print(f"WARNING: {len(result.warnings)} value(s) of {path} were cleaned:", flush=True)
+        for warning in result.warnings[:SHOWN_PROBLEMS]:
+            print(f"  {warning}", flush=True)
+    if result.problems:
+        print(f"WARNING (data.bad_rows=skip): {result.skipped_text(str(path))}", flush=True)
+    return result.records, result.problems
+
+
+def skipped_summary(problems: list[Problem]) -> dict:
+    """The summary's account of skipped rows: how many, and the first problems by file/line/field."""
+    return {"skipped_rows": len({(problem.file, problem.line) for problem in problems}),
+            "skipped_problems": [problem.to_dict() for problem in problems[:SHOWN_PROBLEMS]]}
+
+
+def load_run_records(cfg: RunConfig, run_dir: Path,
+                     workspace: Path) -> tuple[list[Record], list[Record], list[Problem]]:
+    """Training and validation records (a saved stratified split without a validation file), and
+    the problems of the rows skipped in either file."""
     from core.splits import Splits, split_records
 
     train_path = data_file(cfg.data.train, "train", workspace)
-    train = load_records(train_path).records
+    train, skipped = load_run_file(train_path, cfg)
     validation_path = data_file(cfg.data.validation, "validation", workspace)
     if validation_path is not None:
-        return train, load_records(validation_path).records
+        validation, validation_skipped = load_run_file(validation_path, cfg)
+        return train, validation, skipped + validation_skipped
     if cfg.data.validation_split <= 0:
-        return train, []
+        return train, [], skipped
     split_file = run_dir / SPLIT_FILE
     if split_file.is_file():
         # A resumed run must hold out exactly the rows the first attempt held out.
@@ -171,7 +227,7 @@ def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[li
             partial = split_file.with_suffix(f".{os.getpid()}.tmp")
             splits.save(partial)
             partial.replace(split_file)
-    return splits.select(train, "train"), splits.select(train, "validation")
+    return splits.select(train, "train"), splits.select(train, "validation"), skipped
 
 
 def encode_records(tokenizer, records: list[Record], cfg: RunConfig) -> list[dict]:
@@ -386,7 +442,10 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     set_seed(cfg.train.seed)
     started = time.monotonic()
     prepared = prepare(cfg, workspace)
-    train_records, eval_records = records if records is not None else load_run_records(cfg, run_dir, workspace)
+    if records is not None:
+        (train_records, eval_records), skipped = records, []
+    else:
+        train_records, eval_records, skipped = load_run_records(cfg, run_dir, workspace)
     train_features = encode_records(prepared.tokenizer, train_records, cfg)
     eval_features = encode_records(prepared.tokenizer, eval_records, cfg)
     truncated = sum(feature["truncated"] for feature in train_features)
@@ -467,6 +526,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
         "padded_per_real": round(padding_stats(train_dataset.lengths, sampler.batches())["padded_per_real"], 4),
         "output": str(output_dir.relative_to(run_dir)),
         "fold": fold,
+        **(skipped_summary(skipped) if records is None else {}),
     }
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(f"finished: {json.dumps(summary)}", flush=True)
