@@ -16,6 +16,8 @@ apply_offline_defaults()
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -25,7 +27,6 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed  # noqa: E402
-from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
 from core.batching import IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator, padding_stats  # noqa: E402
 from core.config import (EPOCH, ConfigError, RunConfig, config_from_dict, config_to_dict, data_file,  # noqa: E402
@@ -424,6 +425,33 @@ def settle_torch_threads() -> int:
     return threads
 
 
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+
+
+def latest_complete_checkpoint(checkpoints: Path, tidy: bool = False) -> str | None:
+    """The newest checkpoint-N folder that is complete, or None.
+
+    The Trainer writes trainer_state.json last, so a folder without a readable one was cut by a
+    kill while it was being saved, and resuming from it fails ("Can't find a valid checkpoint").
+    With `tidy` such folders newer than the one returned are removed (by the main process), so
+    neither the Trainer's rotation nor a later resume meets them again.
+    """
+    if not checkpoints.is_dir():
+        return None
+    found = sorted(((int(match.group(1)), path) for path in checkpoints.iterdir()
+                    if path.is_dir() and (match := CHECKPOINT_NAME.match(path.name))), reverse=True)
+    for _, path in found:
+        try:
+            json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))
+            return str(path)
+        except (OSError, ValueError):
+            if tidy:
+                print(f"{path.name} is incomplete (cut while it was being saved): removed", flush=True)
+                shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def _checkpoint_step(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
@@ -469,8 +497,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     checkpoint = None
     elapsed_before = 0.0
     if resume:
-        checkpoints = run_dir / CHECKPOINTS_DIR
-        checkpoint = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        checkpoint = latest_complete_checkpoint(run_dir / CHECKPOINTS_DIR, tidy=is_main_process())
         if is_main_process():
             elapsed_before = truncate_metrics(run_dir, _checkpoint_step(checkpoint))
         print(f"resuming from {checkpoint}" if checkpoint else "no checkpoint to resume from: starting over",
@@ -489,7 +516,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     state = trainer.state
     if stop_callback.stopped_at is not None:
         return {"stopped": True, "steps": state.global_step, "total_steps": state.max_steps,
-                "checkpoint": get_last_checkpoint(str(run_dir / CHECKPOINTS_DIR))}
+                "checkpoint": latest_complete_checkpoint(run_dir / CHECKPOINTS_DIR)}
 
     if len(eval_dataset) and not args.load_best_model_at_end:
         last_eval = metrics_callback.last_eval_line
