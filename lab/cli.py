@@ -25,7 +25,7 @@ def cmd_serve(args) -> int:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.auth and len(auth) != 2:
         raise SystemExit("--auth must be USER:PASS")
-    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace)
+    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace, allowed_hosts=args.allowed_host or ())
     return 0
 
 
@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", help="USER:PASS required for every page and API call")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer requests addressed to this host name (repeatable; '*' = any); "
+                       "loopback names and the --host value are always accepted")
     serve.set_defaults(handler=cmd_serve)
 
     check = commands.add_parser("check-data", help="validate a dataset file")
