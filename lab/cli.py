@@ -21,7 +21,8 @@ def cmd_serve(args) -> int:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.auth and len(auth) != 2:
         raise SystemExit("--auth must be USER:PASS")
-    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace)
+    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace,
+          allowed_hosts=args.allowed_host or ())
     return 0
 
 
@@ -30,20 +31,24 @@ def cmd_check_data(args) -> int:
 
     try:
         result = load_records(args.file, strict=False)
-        records, problems = result.records, result.problems
+        records, problems, warnings = result.records, result.problems, result.warnings
     except DataError as error:
-        records, problems = [], error.problems
+        records, problems, warnings = [], error.problems, []
     positives = sum(record.label for record in records)
     report = {"file": args.file, "rows": len(records),
               "labels": {"true": positives, "false": len(records) - positives},
-              "problems": [problem.to_dict() for problem in problems]}
+              "problems": [problem.to_dict() for problem in problems],
+              "warnings": [warning.to_dict() for warning in warnings]}
     if args.json:
         _print_json(report)
     else:
         print(f"{args.file}: {len(records)} good rows (true {positives}, false {len(records) - positives})")
         for problem in problems:
             print(f"  {problem}")
-        print(f"{len(problems)} problem(s)")
+        for warning in warnings:
+            print(f"  warning: {warning}")
+        cleaned = f", {len(warnings)} warning(s) (values cleaned)" if warnings else ""
+        print(f"{len(problems)} problem(s){cleaned}")
     return 1 if problems else 0
 
 
@@ -106,6 +111,7 @@ def cmd_train(args) -> int:
     from core.config.schema import RunConfig
     from core.config.text import apply_overrides, load_config
     from core.env import workspace_dir
+    from core.data.records import Problem
     from core.train.submit import train_and_wait
 
     config = load_config(args.config) if args.config else RunConfig()
@@ -115,8 +121,15 @@ def cmd_train(args) -> int:
         _print_json(result)
     else:
         print(f"run {result['run_id']}: {result['status']} ({result['run_dir']})")
-        for key, value in (result.get("metrics") or {}).items():
+        metrics = dict(result.get("metrics") or {})
+        problems = metrics.pop("skipped_problems", [])
+        for key, value in metrics.items():
             print(f"  {key}: {value}")
+        if metrics.get("skipped_rows"):
+            print(f"WARNING: {metrics['skipped_rows']} bad row(s) were skipped (data.bad_rows=skip; "
+                  "data.bad_rows=error refuses such a file):")
+            for problem in problems:
+                print(f"  {Problem(**problem)}")
     return 0 if result["status"] == "finished" else 1
 
 
@@ -138,12 +151,20 @@ def cmd_audit(args) -> int:
     from core.audit.report import audit, format_report
     from core.data.records import load_records
 
-    train = load_records(args.train, strict=False)
-    test = load_records(args.test, strict=False) if args.test else None
-    report = audit(train.records, test.records if test else None)
+    loaded = {"train": load_records(args.train, strict=False)}
+    if args.test:
+        loaded["test"] = load_records(args.test, strict=False)
+    report = audit(loaded["train"].records, loaded["test"].records if args.test else None)
+    # The audit describes the good rows only: the rows it could not read are named beside it.
+    skipped = {split: result.problems for split, result in loaded.items() if result.problems}
     if args.json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "skipped_rows": {
+            split: {"rows": len(result.skipped_lines),
+                    "problems": [problem.to_dict() for problem in result.problems]}
+            for split, result in loaded.items()}})
     else:
+        for split in skipped:
+            print(f"WARNING: {loaded[split].skipped_text()}")
         print(format_report(report))
     return 0
 
@@ -174,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", help="USER:PASS required for every page and API call")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer requests addressed to this host name (repeatable; '*' = any); "
+                       "loopback names and the --host value are always accepted")
     serve.set_defaults(handler=cmd_serve)
 
     check = commands.add_parser("check-data", help="validate a dataset file")

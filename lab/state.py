@@ -158,13 +158,14 @@ _REGISTRIES: dict[str, JobRegistry] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def registry_for(workspace: Path) -> JobRegistry:
+def registry_for(workspace: Path, owns_queue: bool = False) -> JobRegistry:
     """The server process's one registry per workspace: creating one writes settings and probes
-    GPUs, and a registry reaps the job processes it started, so every tab must share it."""
+    GPUs, and a registry reaps the job processes it started, so every tab must share it. The web
+    server creates it first, as the queue's owner (it stores the GPU list the jobs share)."""
     key = str(Path(workspace).resolve())
     with _REGISTRY_LOCK:
         if key not in _REGISTRIES:
-            _REGISTRIES[key] = JobRegistry(workspace)
+            _REGISTRIES[key] = JobRegistry(workspace, owns_queue=owns_queue)
         return _REGISTRIES[key]
 
 

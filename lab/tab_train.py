@@ -38,7 +38,7 @@ DATA_KEYS = ("data.train", "data.validation", "data.test")
 PER_ROW = 3
 LOG_LINES = 16
 # Fields most runs leave alone: shown in a closed accordion inside their group.
-ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split",
+ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "data.bad_rows",
             "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
 MAX_YAML_BYTES = 200_000
 

@@ -97,6 +97,9 @@ def _speakers(speakers) -> list[str]:
 def _duplicates(duplicates) -> list[str]:
     lines = [f"Duplicates (exact after normalising; near = Jaccard >= {duplicates.threshold} on char "
              "3-grams)"]
+    if duplicates.near_search_capped:
+        lines.append("  the near-copy search stopped at its limit of candidate pairs: near counts are "
+                     "lower bounds")
     for name, split in duplicates.splits.items():
         lines.append(
             f"  {name:5} exact: {split.exact_extra_rows} repeated rows in {split.exact_groups} groups "
@@ -118,11 +121,19 @@ def _duplicates(duplicates) -> list[str]:
     return lines
 
 
+def _cv_sample_note(baseline) -> str:
+    from core.audit.baseline import BASELINE_CV_MAX_ROWS
+
+    sampled = (baseline.cv_rows or 0) >= BASELINE_CV_MAX_ROWS
+    return f" (a stratified sample of {baseline.cv_rows} rows)" if sampled else ""
+
+
 def _baseline(baseline) -> list[str]:
     lines = [f"Baseline: {baseline.model}"]
     lines.append(
-        f"  {baseline.cv_folds}-fold CV on train: accuracy {_number(baseline.cv_accuracy)} ± "
-        f"{_number(baseline.cv_accuracy_std)}, F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
+        f"  {baseline.cv_folds}-fold CV on train{_cv_sample_note(baseline)}: "
+        f"accuracy {_number(baseline.cv_accuracy)} ± {_number(baseline.cv_accuracy_std)},"
+        f" F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
     )
     if baseline.test is not None:
         test = baseline.test

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from core.audit.baseline import BaselineReport, baseline_predictions, baseline_scores
+from core.audit.baseline import BASELINE_MAX_N, BaselineReport, baseline_predictions, baseline_scores
 from core.audit.duplicates import DuplicateReport, find_duplicates
 from core.audit.findings import Finding, all_findings
 from core.audit.length import LengthReport, SplitBalance, balance, length_report
-from core.audit.ngrams import char_ngram_matrix
+from core.audit.ngrams import char_ngram_matrix, shorter_ngrams
 from core.audit.speakers import SpeakerReport, speaker_leakage
 from core.audit.words import LabelWordsReport, label_words
 
@@ -123,9 +123,12 @@ def audit(train: list, test: list | None = None, tokenizer=None, seed: int = 42)
                               len(train_texts) + len(test_texts)) if test_texts is not None else None
 
     with stage("label_words"):
-        words = label_words(matrix, presence, train_rows, train_texts, train_labels, test_texts, test_labels,
-                            seed)
-    del presence
+        words = label_words(matrix, presence, train_rows, train_texts, train_labels, test_texts,
+                            test_labels, seed)
+        del presence
+        # The baseline reads only the shorter n-grams: the 4-grams (a third of the matrix) go
+        # now, before the duplicates and the baseline need their own memory.
+        matrix = shorter_ngrams(matrix, BASELINE_MAX_N)
 
     with stage("speakers"):
         speakers = speaker_leakage(train_texts, train_labels, test_texts, test_labels, seed)

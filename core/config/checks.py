@@ -199,7 +199,7 @@ def _check_data(cfg: RunConfig, workspace: Path):
             continue
         _require(path.is_file(), key, f"file not found: {path}")
         try:
-            records = load_records(path).records
+            records = load_records(path, strict=cfg.data.bad_rows == "error").records
         except DataError as error:
             raise ConfigError(key, str(error)) from None
         if split == "train":

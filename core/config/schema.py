@@ -25,6 +25,7 @@ REPORTERS = ("none", "tensorboard", "mlflow")
 DEVICES = ("auto", "cpu", "cuda")
 KFOLD_MODES = ("none", "chained", "independent")
 TRUNCATIONS = ("keep_end", "keep_start")
+BAD_ROWS = ("skip", "error")
 EVAL_MODES = ("score", "generate")
 EPOCH = "epoch"
 # Every attention and MLP projection of Qwen2 / Llama-style blocks.
@@ -79,6 +80,8 @@ class DataSection:
     truncation: str = option("keep_end", "which part of a too-long dialogue is kept", TRUNCATIONS)
     validation_split: float = option(0.1, "fraction of the training file held out when no validation file "
                                      "is given (stratified, seeded; indices saved in the run folder)")
+    bad_rows: str = option("skip", "a row that cannot be used: skip = train on the good rows and list the "
+                           "skipped lines in the log and summary; error = refuse the file", BAD_ROWS)
 
 
 @dataclass

@@ -20,9 +20,14 @@ Choices worth knowing:
 - A job in `stopping` whose process vanished becomes `stopped`, not `failed`: the user asked for
   the stop, and a resume works the same from either.
 - `max_running` given explicitly is stored in the database, so the pump that a finishing job
-  process runs obeys the limit the server chose. GPU ids are stored the same way and each
-  spawned job gets its own through CUDA_VISIBLE_DEVICES (the Trainer would otherwise spread
-  every job over all GPUs).
+  process runs obeys the limit the server chose. The GPU ids are stored by the server that owns
+  the queue (`owns_queue=True`); another process (a CLI run with its own CUDA_VISIBLE_DEVICES)
+  stores its list only when none is stored yet. Each spawned job gets its own GPUs through
+  CUDA_VISIBLE_DEVICES (the Trainer would otherwise spread every job over all GPUs).
+- Starting a job: pump marks it running in one write transaction and starts its process after
+  the commit. A caller that dies in between leaves a job marked running with no pid, which no
+  other pump starts again; reconcile marks it lost once STARTING_GRACE has passed without the
+  job process recording its pid.
 """
 from __future__ import annotations
 
@@ -59,6 +64,9 @@ FINAL = (STOPPED, FINISHED, FAILED)
 # reused within one second of the original start is not a realistic case.
 CREATE_TIME_TOLERANCE = 1.0
 LOST_LOG_LINES = 20
+# Seconds a job may stay marked running without a pid: from pump's commit until the job process
+# (or pump, right after starting it) records its pid.
+STARTING_GRACE = 60.0
 _ANY = object()
 
 # Columns added since the first schema, added to an older database when it is opened.
@@ -223,7 +231,9 @@ def _visible_gpus() -> list[str]:
 class JobRegistry:
     """Jobs of one workspace. Cheap to create; every call opens its own short connection."""
 
-    def __init__(self, workspace: str | Path, max_running: int | None = None):
+    def __init__(self, workspace: str | Path, max_running: int | None = None, owns_queue: bool = False):
+        """`owns_queue`: this process is the server that runs the queue; the GPUs it sees become
+        the ones every job of the workspace is spread over."""
         if max_running is not None and max_running < 1:
             raise ValueError(f"max_running must be at least 1, got {max_running}")
         self.workspace = Path(workspace).resolve()
@@ -233,12 +243,14 @@ class JobRegistry:
         self._launched: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._prepare_database()
-        # A job process sees only its own GPU, so it trusts the list the spawning process stored.
-        if os.environ.get(JOB_ID_ENV):
-            self.gpus = json.loads(self._setting("gpus") or "[]")
+        stored = self._setting("gpus")
+        if os.environ.get(JOB_ID_ENV):  # a job process sees only its own GPUs: it trusts the stored list
+            self.gpus = json.loads(stored or "[]")
+        elif owns_queue or stored is None:
+            self._store_setting("gpus", json.dumps(_visible_gpus()), replace=owns_queue)
+            self.gpus = json.loads(self._setting("gpus"))  # another process may have stored it first
         else:
-            self.gpus = _visible_gpus()
-            self._store_setting("gpus", json.dumps(self.gpus))
+            self.gpus = json.loads(stored)
         if max_running is not None:
             self._store_setting("max_running", str(max_running))
 
@@ -271,9 +283,10 @@ class JobRegistry:
             row = connection.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return row["value"] if row else None
 
-    def _store_setting(self, key: str, value: str) -> None:
+    def _store_setting(self, key: str, value: str, replace: bool = True) -> None:
         with self._connect(write=True) as connection:
-            connection.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            connection.execute(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO settings (key, value)"
+                               " VALUES (?, ?)", (key, value))
 
     def _stored_path(self, run_dir: Path) -> str:
         # Relative inside the workspace, so a moved workspace keeps working.
@@ -406,27 +419,41 @@ class JobRegistry:
         started = []
         limit = self.max_running
         while True:
-            # The write lock is held across Popen so two pumps (server, finishing job) never start
-            # the same job; the child's first write simply waits for this commit.
-            with self._lock, self._connect(write=True) as connection:
-                holders = connection.execute(_SLOT_HOLDERS).fetchall()
-                if len(holders) >= limit:
+            with self._lock:  # reap and launch bookkeeping of this object
+                claimed = self._claim_next(limit)
+                if claimed is None:
                     break
-                row = connection.execute("SELECT * FROM jobs WHERE status = ? AND inline = 0"
-                                         " ORDER BY created_at, rowid LIMIT 1", (QUEUED,)).fetchone()
-                if row is None:
-                    break
-                self._launch(connection, row, [holder["device"] for holder in holders])
-                started.append(row["id"])
+                self._launch(*claimed)
+            started.append(claimed[0]["id"])
         return started
 
     refresh = pump
 
-    def _launch(self, connection: sqlite3.Connection, row: sqlite3.Row,
-                busy_devices: list[str | None]) -> None:
+    def _claim_next(self, limit: int) -> tuple[sqlite3.Row, list[str]] | None:
+        """Mark the oldest queued job running (no process yet) when a slot is free.
+
+        Committed before any process starts: two pumps (server, finishing job) never claim the
+        same job, and a caller that dies before starting it cannot leave it queued for a second
+        start while a first process runs.
+        """
+        with self._connect(write=True) as connection:
+            holders = connection.execute(_SLOT_HOLDERS).fetchall()
+            if len(holders) >= limit:
+                return None
+            row = connection.execute("SELECT * FROM jobs WHERE status = ? AND inline = 0"
+                                     " ORDER BY created_at, rowid LIMIT 1", (QUEUED,)).fetchone()
+            if row is None:
+                return None
+            gpu_ids = self._pick_gpus(row, [holder["device"] for holder in holders])
+            connection.execute(
+                "UPDATE jobs SET status = ?, pid = NULL, pid_create_time = NULL, started_at = ?,"
+                " finished_at = NULL, error = NULL, attempts = attempts + 1, device = ? WHERE id = ?",
+                (RUNNING, time.time(), ",".join(gpu_ids) or None, row["id"]))
+        return row, gpu_ids
+
+    def _launch(self, row: sqlite3.Row, gpu_ids: list[str]) -> None:
+        """Start the process of a job `_claim_next` marked running, and record its pid."""
         job_id, run_dir = row["id"], self.workspace / row["run_dir"]
-        gpu_ids = self._pick_gpus(row, busy_devices)
-        device = ",".join(gpu_ids) or None
         environment = dict(os.environ, PYTHONUNBUFFERED="1", FRAUD_LAB_WORKSPACE=str(self.workspace),
                            **{JOB_ID_ENV: job_id})
         environment = job_environment(gpu_ids, environment)
@@ -440,14 +467,14 @@ class JobRegistry:
                                            stdin=subprocess.DEVNULL,
                                            start_new_session=True, cwd=REPO_ROOT, env=environment)
         except OSError as error:
-            connection.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                               (FAILED, f"could not start the job process: {error}", time.time(), job_id))
+            with self._connect(write=True) as connection:
+                connection.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                                   (FAILED, f"could not start the job process: {error}", time.time(), job_id))
             return
         self._launched[job_id] = process
-        connection.execute(
-            "UPDATE jobs SET status = ?, pid = ?, pid_create_time = ?, started_at = ?, finished_at = NULL,"
-            " error = NULL, attempts = attempts + 1, device = ? WHERE id = ?",
-            (RUNNING, process.pid, _create_time(process.pid), time.time(), device, job_id))
+        with self._connect(write=True) as connection:  # unless the job process recorded itself first
+            connection.execute("UPDATE jobs SET pid = ?, pid_create_time = ? WHERE id = ? AND pid IS NULL",
+                               (process.pid, _create_time(process.pid), job_id))
 
     def _prepare_database(self) -> None:
         """WAL mode and the schema. Switching to WAL takes a lock that SQLite's busy timeout does not
@@ -495,6 +522,8 @@ class JobRegistry:
             rows = connection.execute("SELECT * FROM jobs WHERE status IN (?, ?)", ACTIVE).fetchall()
         lost = []
         for row in rows:
+            if row["pid"] is None and time.time() - (row["started_at"] or 0.0) < STARTING_GRACE:
+                continue  # claimed by a pump, its process is starting
             if process_alive(row["pid"], row["pid_create_time"]):
                 continue
             status = STOPPED if row["status"] == STOPPING else FAILED

@@ -29,7 +29,7 @@ from pathlib import Path
 from core.config.checks import data_file
 from core.config.schema import RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
-from core.data.records import Record, load_records
+from core.data.records import Record
 from core.env import is_main_process, workspace_dir
 from core.jobs.kinds import CONFIG_GPUS, register_job_kind
 from core.train.submit import KFOLD
@@ -80,6 +80,8 @@ def load_or_make_folds(run_dir: Path, records: list[Record], cfg: RunConfig, sou
 # -- the job ---------------------------------------------------------------------------------------
 def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     """Entry point of a `kfold` job (KFOLD_KIND, below)."""
+    from core.train.training import load_run_file, skipped_summary
+
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     cfg = config_from_dict(config)
@@ -90,7 +92,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
     if main and not run.config_file.is_file():
         save_config(cfg, run.config_file)
     source = data_file(cfg.data.train, "train", workspace)
-    records = load_records(source).records
+    records, skipped = load_run_file(source, cfg)
     folds = load_or_make_folds(run_dir, records, cfg, source)
     chained = cfg.kfold.mode == "chained"
     print(f"K-fold ({cfg.kfold.mode}), k={cfg.kfold.k}, {len(records)} rows of {source}; "
@@ -145,7 +147,7 @@ def run_kfold_job(run_dir: Path, config: dict, context) -> dict:
 
     if not main:
         return {"stopped": False, "folds_done": len(summaries)}  # rank 0 reports the run
-    result = summarize(run_dir, cfg, folds, summaries)
+    result = {**summarize(run_dir, cfg, folds, summaries), **skipped_summary(skipped)}
     if chained:
         _publish_last_adapter(run_dir, len(folds) - 1)
     else:

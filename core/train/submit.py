@@ -62,10 +62,13 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
     if progress is not None:
         print(f"run {job.id} ({job.run_dir})", file=progress, flush=True)
     shown = 0
+    warnings = _LogWarnings(RunDir(job.run_dir).log_file)
     while True:
         registry.pump()
         job = registry.get(job.id)
         if progress is not None:
+            for text in warnings.new_lines():
+                print(text, file=progress, flush=True)
             lines = RunDir(job.run_dir).read_metrics()
             for line in lines[shown:]:
                 print(_progress_text(line), file=progress, flush=True)
@@ -78,6 +81,32 @@ def train_and_wait(cfg: RunConfig, workspace: str | Path | None = None, registry
     if job.error:
         result["error"] = job.error
     return result
+
+
+class _LogWarnings:
+    """The WARNING blocks (a "WARNING" line and its indented lines) appended to a job's log.
+
+    Skipped data rows are reported there by the job; the command line must show them too.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.inside = path, 0, False
+
+    def new_lines(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        shown = []
+        for text in complete.decode("utf-8", errors="replace").splitlines():
+            self.inside = text.startswith("WARNING") or (self.inside and text.startswith("  "))
+            if self.inside:
+                shown.append(text)
+        return shown
 
 
 def _progress_text(line: dict) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,7 +21,6 @@ from pathlib import Path
 
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from core.train.batching import (IGNORE_INDEX, EncodedDataset, LengthGroupedSampler, make_collator,
                                  padding_stats)
@@ -32,7 +33,7 @@ from core.jobs.kinds import CONFIG_GPUS, register_job_kind
 from core.train.submit import TRAIN
 from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
                          model_fingerprint, pick_device, pick_dtype, resolve_model_path)
-from core.data.records import Record, load_records
+from core.data.records import Problem, Record, load_records
 from core.train.callbacks import MetricsFileCallback, StopOnRequestCallback, truncate_metrics
 from core.workspace import RunDir
 
@@ -79,17 +80,44 @@ def prepare(cfg: RunConfig, workspace: Path) -> Prepared:
     return Prepared(cfg, model_path, tokenizer, device, precision, dtype)
 
 
-def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[list[Record], list[Record]]:
-    """Training and validation records; without a validation file, a saved stratified split."""
+SHOWN_PROBLEMS = 100  # skipped-row problems kept in a summary; the log lists the first ones too
+
+
+def load_run_file(path: Path, cfg: RunConfig) -> tuple[list[Record], list[Problem]]:
+    """The good rows of a data file and the problems of the rows left out (data.bad_rows=skip).
+
+    Skipped rows are printed as a WARNING block, which log.txt keeps and `train_and_wait` echoes.
+    """
+    result = load_records(path, strict=cfg.data.bad_rows == "error")
+    if result.warnings:
+        print(f"WARNING: {len(result.warnings)} value(s) of {path} were cleaned:", flush=True)
+        for warning in result.warnings[:SHOWN_PROBLEMS]:
+            print(f"  {warning}", flush=True)
+    if result.problems:
+        print(f"WARNING (data.bad_rows=skip): {result.skipped_text(str(path))}", flush=True)
+    return result.records, result.problems
+
+
+def skipped_summary(problems: list[Problem]) -> dict:
+    """The summary's account of skipped rows: how many, and the first problems by file/line/field."""
+    return {"skipped_rows": len({(problem.file, problem.line) for problem in problems}),
+            "skipped_problems": [problem.to_dict() for problem in problems[:SHOWN_PROBLEMS]]}
+
+
+def load_run_records(cfg: RunConfig, run_dir: Path,
+                     workspace: Path) -> tuple[list[Record], list[Record], list[Problem]]:
+    """Training and validation records (a saved stratified split without a validation file), and
+    the problems of the rows skipped in either file."""
     from core.data.splits import Splits, split_records
 
     train_path = data_file(cfg.data.train, "train", workspace)
-    train = load_records(train_path).records
+    train, skipped = load_run_file(train_path, cfg)
     validation_path = data_file(cfg.data.validation, "validation", workspace)
     if validation_path is not None:
-        return train, load_records(validation_path).records
+        validation, validation_skipped = load_run_file(validation_path, cfg)
+        return train, validation, skipped + validation_skipped
     if cfg.data.validation_split <= 0:
-        return train, []
+        return train, [], skipped
     split_file = RunDir(run_dir).split_file
     if split_file.is_file():
         # A resumed run must hold out exactly the rows the first attempt held out.
@@ -99,7 +127,7 @@ def load_run_records(cfg: RunConfig, run_dir: Path, workspace: Path) -> tuple[li
                                source=str(train_path))
         if is_main_process():
             splits.save(split_file)
-    return splits.select(train, "train"), splits.select(train, "validation")
+    return splits.select(train, "train"), splits.select(train, "validation"), skipped
 
 
 def encode_records(tokenizer, records: list[Record], cfg: RunConfig) -> list[dict]:
@@ -283,6 +311,47 @@ def training_arguments(prepared: Prepared, run_dir: Path, has_eval: bool) -> Tra
     )
 
 
+def settle_torch_threads() -> int:
+    """Set torch's CPU thread count explicitly (to its current value); returns it.
+
+    torch.set_num_threads also turns MKL's dynamic threading off, and MKL left dynamic picks its
+    own thread count per matrix product, summing in another order: the weights then differ in
+    the 7th digit between a process that never called set_num_threads (a job process) and one
+    that did (any process that built the tiny model). A resume must give the model an
+    uninterrupted run gives, so every training process runs under the same, explicit setting.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+
+
+def latest_complete_checkpoint(checkpoints: Path, tidy: bool = False) -> str | None:
+    """The newest checkpoint-N folder that is complete, or None.
+
+    The Trainer writes trainer_state.json last, so a folder without a readable one was cut by a
+    kill while it was being saved, and resuming from it fails ("Can't find a valid checkpoint").
+    With `tidy` such folders newer than the one returned are removed (by the main process), so
+    neither the Trainer's rotation nor a later resume meets them again.
+    """
+    if not checkpoints.is_dir():
+        return None
+    found = sorted(((int(match.group(1)), path) for path in checkpoints.iterdir()
+                    if path.is_dir() and (match := CHECKPOINT_NAME.match(path.name))), reverse=True)
+    for _, path in found:
+        try:
+            json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))
+            return str(path)
+        except (OSError, ValueError):
+            if tidy:
+                print(f"{path.name} is incomplete (cut while it was being saved): removed", flush=True)
+                shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def _checkpoint_step(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
@@ -297,11 +366,14 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    settle_torch_threads()
     set_seed(cfg.train.seed)
     started = time.monotonic()
     prepared = prepare(cfg, workspace)
-    train_records, eval_records = records if records is not None else load_run_records(cfg, run_dir,
-                                                                                       workspace)
+    if records is not None:
+        (train_records, eval_records), skipped = records, []
+    else:
+        train_records, eval_records, skipped = load_run_records(cfg, run_dir, workspace)
     train_features = encode_records(prepared.tokenizer, train_records, cfg)
     eval_features = encode_records(prepared.tokenizer, eval_records, cfg)
     truncated = sum(feature["truncated"] for feature in train_features)
@@ -325,8 +397,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     checkpoint = None
     elapsed_before = 0.0
     if resume:
-        checkpoints = run.checkpoints_dir
-        checkpoint = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        checkpoint = latest_complete_checkpoint(run.checkpoints_dir, tidy=is_main_process())
         if is_main_process():
             elapsed_before = truncate_metrics(run_dir, _checkpoint_step(checkpoint))
         print(f"resuming from {checkpoint}" if checkpoint else "no checkpoint to resume from: starting over",
@@ -346,7 +417,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
     state = trainer.state
     if stop_callback.stopped_at is not None:
         return {"stopped": True, "steps": state.global_step, "total_steps": state.max_steps,
-                "checkpoint": get_last_checkpoint(str(run.checkpoints_dir))}
+                "checkpoint": latest_complete_checkpoint(run.checkpoints_dir)}
 
     if len(eval_dataset) and not args.load_best_model_at_end:
         last_eval = metrics_callback.last_eval_line
@@ -385,6 +456,7 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
                                  4),
         "output": str(output_dir.relative_to(run_dir)),
         "fold": fold,
+        **(skipped_summary(skipped) if records is None else {}),
     }
     run.write_summary(summary)
     print(f"finished: {json.dumps(summary)}", flush=True)

@@ -216,6 +216,33 @@ def test_planted_duplicates_inside_and_across_splits():
                for f in report.findings)
 
 
+def test_a_large_cluster_of_near_copies_is_searched_within_bounds(monkeypatch):
+    import core.audit_duplicates as duplicates
+
+    rng = random.Random(5)
+    base = dialogue(rng, 8)
+    texts = [normalise(edit(base, rng, 2)) for _ in range(600)]
+    texts += [normalise(row.input) for row in clean_rows(200, 6)]
+    pairs, similarity, capped = duplicates.near_pairs(texts, seed=0)
+    assert not capped and len(pairs) > 0
+    checked = random.Random(0).sample(range(len(pairs)), 200)
+    for index in checked:  # every pair reported is a real near copy, measured exactly
+        first, second = pairs[index]
+        assert hand_jaccard(texts[first], texts[second]) == pytest.approx(similarity[index])
+        assert similarity[index] >= NEAR_JACCARD
+    assert set(pairs.ravel()) == set(range(600))  # each copy is found with some partner, nothing else
+    # 600 copies have 179,700 true pairs; past the limit the search stops, and says so.
+    monkeypatch.setattr(duplicates, "MAX_CANDIDATE_PAIRS", 2000)
+    pairs, _, capped = duplicates.near_pairs(texts, seed=0)
+    assert capped and len(pairs) <= 2000
+    rows = [Record(input=text, label=index % 2 == 0, line=index + 1) for index, text in enumerate(texts)]
+    report = duplicates.find_duplicates({"train": rows})
+    assert report.near_search_capped and report.splits["train"].near_pairs <= 2000
+    from core.audit_format import _duplicates
+
+    assert "near counts are lower bounds" in "\n".join(_duplicates(report))
+
+
 def test_baseline_predictions_match_the_audit_and_its_scores():
     train = with_planted_word(clean_rows(300, seed=10), "兑换码", 0.6, seed=11)
     test = with_planted_word(clean_rows(100, seed=12), "兑换码", 0.6, seed=13)
@@ -230,6 +257,21 @@ def test_baseline_predictions_match_the_audit_and_its_scores():
     assert report.baseline.test["precision"] == pytest.approx(true_positive / predicted.sum())
     assert report.baseline.test["recall"] == pytest.approx(true_positive / gold.sum())
     assert report.baseline.test["accuracy"] > 0.7  # the planted word is learnable
+
+
+def test_baseline_cross_validates_a_stratified_sample_of_a_large_train_split(monkeypatch):
+    import core.audit_baseline as baseline
+
+    train = with_planted_word(clean_rows(400, seed=20), "兑换码", 0.6, seed=21)
+    full = audit(train, seed=0).baseline
+    assert full.cv_rows == 400
+    monkeypatch.setattr(baseline, "BASELINE_CV_MAX_ROWS", 200)
+    sampled = audit(train, seed=0).baseline
+    assert sampled.cv_rows == 200 and sampled.cv_folds == full.cv_folds
+    labels = np.array([row.label for row in train])
+    rows, sample_labels = baseline._cv_sample(np.arange(400), labels, seed=0)
+    assert len(set(rows)) == 200 and abs(sample_labels.mean() - labels.mean()) < 0.01  # same label share
+    assert "a stratified sample of 200 rows" in format_report(audit(train, seed=0))
 
 
 def test_single_class_split_is_high_and_bad_rows_name_their_line():

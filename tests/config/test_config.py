@@ -125,14 +125,20 @@ def test_missing_data_file_is_refused_before_a_job_exists(session_workspace, tmp
     assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())
 
 
-def test_bad_rows_are_refused_naming_file_and_line(tmp_path):
+def test_bad_rows_are_skipped_or_refused_naming_file_and_line(tmp_path):
     data = tmp_path / "rows.jsonl"
     rows = '{"input": "甲: 你好", "label": true}\n{"input": "乙: 在吗", "label": "maybe"}\n'
     data.write_text(rows, encoding="utf-8")
+    settings = [f"data.train={data}", "data.validation=", "data.test="]
+    assert RunConfig().data.bad_rows == "skip"
+    validate(apply_overrides(RunConfig(), settings), tmp_path, deep=True)  # the good row is enough
     with pytest.raises(ConfigError) as error:
-        validate(apply_overrides(RunConfig(), [f"data.train={data}", "data.validation=", "data.test="]),
-                 tmp_path)
+        validate(apply_overrides(RunConfig(), [*settings, "data.bad_rows=error"]), tmp_path)
     assert error.value.key == "data.train" and f"{data}:2: label" in str(error.value)
+    data.write_text('{"input": "乙: 在吗", "label": "maybe"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:  # no good row at all: refused whatever bad_rows says
+        validate(apply_overrides(RunConfig(), settings), tmp_path)
+    assert error.value.key == "data.train" and f"{data}:1: label" in str(error.value)
 
 
 def test_max_length_is_checked_with_the_real_tokenizer(tiny_model_dir, demo_splits, session_workspace):

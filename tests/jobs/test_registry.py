@@ -5,6 +5,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -270,6 +272,77 @@ def test_max_running_defaults_to_gpu_count_and_an_explicit_value_is_kept(workspa
     assert JobRegistry(workspace).max_running == max(1, torch.cuda.device_count())
     JobRegistry(workspace, max_running=3)
     assert JobRegistry(workspace).max_running == 3
+
+
+DYING_CALLER = """
+import os, subprocess, sys
+import core.jobs.registry as jobs
+
+registry = jobs.JobRegistry(sys.argv[1], max_running=1)
+real_popen = subprocess.Popen
+
+
+def start_then_die(*args, **kwargs):
+    real_popen(*args, **kwargs)
+    os._exit(3)  # killed right after starting the job process, before anything else
+
+
+jobs.subprocess.Popen = start_then_die
+registry.pump()
+"""
+
+
+def test_a_caller_dying_as_it_starts_a_job_leaves_it_running_and_started_once(workspace):
+    from tests.paths import REPO_ROOT
+
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit(SLEEPY, {"steps": 20, "step_seconds": 0.05}, start=False)
+    caller = subprocess.run([sys.executable, "-c", DYING_CALLER, str(workspace)], cwd=REPO_ROOT,
+                            timeout=TIMEOUT, capture_output=True, text=True)
+    assert caller.returncode == 3, caller.stderr
+    # Claimed before the process started: not queued, so this pump cannot start it a second time.
+    assert registry.get(job.id).status == "running"
+    assert registry.pump() == []
+    done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
+    assert (done.status, done.attempts) == ("finished", 1)
+    assert registry.log_tail(job.id, lines=200).count(f"=== job {job.id} (test) attempt") == 1
+    assert lines(job.run_dir / "steps.txt") == [f"step {step}" for step in range(20)]
+
+
+def test_a_claimed_job_without_a_process_is_lost_only_after_the_grace(workspace):
+    from core.jobs import registry as jobs
+
+    registry = JobRegistry(workspace, max_running=1)
+    job = registry.submit(SLEEPY, {"steps": 1}, start=False)
+    database = sqlite3.connect(workspace / "jobs.sqlite")
+    with database:  # what a pump that died between its commit and starting the process leaves
+        database.execute("UPDATE jobs SET status = 'running', pid = NULL, started_at = ?, attempts = 1"
+                         " WHERE id = ?", (time.time(), job.id))
+    assert registry.reconcile() == [] and registry.get(job.id).status == "running"
+    with database:
+        database.execute("UPDATE jobs SET started_at = ? WHERE id = ?",
+                         (time.time() - jobs.STARTING_GRACE - 1, job.id))
+    database.close()
+    assert registry.reconcile() == [job.id]
+    assert registry.get(job.id).status == "failed"
+    assert registry.resume(job.id).status in ("running", "finished")
+    assert registry.wait(job.id, timeout=TIMEOUT, poll=0.1).status == "finished"
+
+
+def test_only_the_queue_owner_replaces_the_stored_gpu_list(workspace, monkeypatch):
+    from core.jobs import registry as jobs
+
+    monkeypatch.setattr(jobs, "_visible_gpus", lambda: ["2", "3"])
+    # Nothing stored yet: the first process stores its own.
+    assert JobRegistry(workspace).gpus == ["2", "3"]
+    monkeypatch.setattr(jobs, "_visible_gpus", lambda: ["0", "1"])
+    assert JobRegistry(workspace, owns_queue=True).gpus == ["0", "1"]  # the server that owns the queue
+    monkeypatch.setattr(jobs, "_visible_gpus", lambda: ["5"])  # e.g. a CLI run with CUDA_VISIBLE_DEVICES=5
+    assert JobRegistry(workspace).gpus == ["0", "1"]
+    monkeypatch.setenv(jobs.JOB_ID_ENV, "some-job")
+    assert JobRegistry(workspace).gpus == ["0", "1"]
+    monkeypatch.delenv(jobs.JOB_ID_ENV)
+    assert JobRegistry(workspace, owns_queue=True).gpus == ["5"]  # a restarted server on other GPUs
 
 
 def test_read_tail_returns_the_last_lines_of_a_large_log(tmp_path):

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.paths import REPO_ROOT, QWEN_TOKENIZER, require_shared
 
@@ -91,3 +92,46 @@ def test_eval_flags_are_generated_from_the_eval_config():
         assert "--" + spec.key.replace("_", "-") in help_text, spec.key
     result = run_lab("eval", "--mode", "guess")
     assert result.returncode == 2 and "invalid choice: 'guess'" in result.stderr
+
+
+def _rows_with_two_bad(source, target, rows: int):
+    """`rows` demo rows with an empty input at line 3 and a broken \\u escape at line 7 inserted."""
+    lines = source.read_text(encoding="utf-8").splitlines()[:rows]
+    lines.insert(2, '{"input": "", "label": true}')
+    lines.insert(6, '{"input": "甲: \\ud800", "label": false}')
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_audit_names_the_rows_it_skipped(tmp_path, demo_splits):
+    data = _rows_with_two_bad(demo_splits["train"], tmp_path / "train.jsonl", 60)
+    text = run_lab("audit", data)
+    assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
+    assert f"skipped 2 bad row(s) of {data} (lines 3, 7); 60 good rows are used" in text.stdout
+    assert f"{data}:7: input: not valid Unicode" in text.stdout
+    report = json.loads(run_lab("audit", data, "--json").stdout)
+    assert report["train_rows"] == 60
+    skipped = report["skipped_rows"]["train"]
+    assert skipped["rows"] == 2
+    assert [(p["line"], p["field"]) for p in skipped["problems"]] == [(3, "input"), (7, "input")]
+
+
+def test_train_skips_bad_rows_loudly_or_refuses_them(tmp_path, session_workspace, tiny_model_dir,
+                                                     demo_splits):
+    data = _rows_with_two_bad(demo_splits["train"], tmp_path / "train.jsonl", 40)
+    settings = ["--set", f"data.train={data}", "--set", "data.validation=", "--set", "data.test=",
+                "--set", "train.max_steps=2", "--set", "train.eval_every=0", "--set", "data.max_length=128"]
+    refused = run_lab("train", *settings, "--set", "data.bad_rows=error", workspace=session_workspace)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"data.train: 2 problem(s) in the data:\n  {data}:3: input: empty text" in refused.stderr
+
+    result = run_lab("train", *settings, workspace=session_workspace)  # data.bad_rows=skip is the default
+    assert result.returncode == 0, result.stderr
+    # Said while the run starts (echoed from the job's log) and again with the result.
+    assert f"WARNING (data.bad_rows=skip): skipped 2 bad row(s) of {data} (lines 3, 7)" in result.stderr
+    assert "WARNING: 2 bad row(s) were skipped" in result.stdout and f"{data}:7: input" in result.stdout
+    run_dir = result.stdout.split("(", 1)[1].split(")", 1)[0]
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    assert summary["skipped_rows"] == 2 and summary["train_rows"] + summary["eval_rows"] == 40
+    assert [(p["line"], p["field"]) for p in summary["skipped_problems"]] == [(3, "input"), (7, "input")]
+    assert "skipped 2 bad row(s)" in (Path(run_dir) / "log.txt").read_text(encoding="utf-8")

@@ -113,6 +113,46 @@ def test_resume_is_exact_an_uninterrupted_run_ends_with_the_same_model(lora_run,
                                atol=0, rtol=0)
 
 
+def test_a_run_killed_while_saving_a_checkpoint_resumes_from_the_last_complete_one(session_workspace,
+                                                                                   small_data):
+    import os
+    import signal
+
+    from core.jobs.registry import JobRegistry
+    from core.train.submit import start_training
+
+    registry = JobRegistry(session_workspace)
+    job = start_training(small_config(small_data, "train.save_every=4"), session_workspace, registry)
+    deadline = time.monotonic() + 240
+    while not any(line["step"] >= 9 for line in RunDir(job.run_dir).read_metrics()):  # checkpoints 4, 8
+        assert not registry.get(job.id).is_final and time.monotonic() < deadline, registry.log_tail(job.id)
+        time.sleep(0.1)
+    os.kill(registry.get(job.id).pid, signal.SIGKILL)
+    assert registry.wait(job.id, timeout=60).status == "failed"
+    # A kill during the save of checkpoint-8 leaves its folder without trainer_state.json (the
+    # Trainer writes it last) and with files cut short: made here, since a kill cannot be timed
+    # into a save that lasts milliseconds.
+    torn = job.run_dir / "checkpoints" / "checkpoint-8"
+    (torn / "trainer_state.json").unlink()
+    optimizer = torn / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])
+
+    registry.resume(job.id)
+    finished = registry.wait(job.id, timeout=300)
+    assert finished.status == "finished", registry.log_tail(job.id, 60)
+    log = registry.log_tail(job.id, lines=400)
+    assert "checkpoint-8 is incomplete (cut while it was being saved): removed" in log
+    assert f"resuming from {job.run_dir / 'checkpoints' / 'checkpoint-4'}" in log
+    assert finished.summary["steps"] == MAX_STEPS
+    lines = RunDir(job.run_dir).read_metrics()
+    train_steps = [line["step"] for line in lines if line["kind"] == "train"]
+    assert train_steps == [1] + list(range(LOGGING_STEPS, MAX_STEPS + 1, LOGGING_STEPS))  # no gap, no repeat
+    elapsed = [line["elapsed"] for line in lines]
+    assert elapsed == sorted(elapsed)
+    remaining = sorted((job.run_dir / "checkpoints").iterdir())
+    assert remaining and all((folder / "trainer_state.json").is_file() for folder in remaining)
+
+
 def test_metrics_lines_have_every_field(lora_run):
     for line in lora_run["lines"]:
         assert set(line) == set(METRIC_FIELDS), line
