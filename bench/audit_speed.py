@@ -2,24 +2,24 @@
 
 Rows are resampled from ../shared/data/fraud_dialogues/*.jsonl with a few random character
 edits when that folder exists, else drawn from a small synthetic generator. Prints each stage's
-wall and CPU seconds; the last line is the total.
+wall and CPU seconds and the process's peak memory (resident set, sampled every 20 ms while the
+audit runs, and the kernel's high-water mark); the last line is the total.
 
-    python bench/audit_speed.py [--rows 30000] [--test-fraction 0.2] [--seed 0]
+    python -m bench.audit_speed [--rows 30000] [--test-fraction 0.2] [--seed 0]
+    python -m bench.audit_speed --rows 200000    # the scale goal: under 4 GB and 2 minutes on 2 cores
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
-import sys
+import resource
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from core.audit import audit  # noqa: E402
+from core.audit.report import audit
+from core.env import REPO_ROOT
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "fraud_dialogues"
 EDIT_CHARACTERS = "的了是我你他在有这那个们就也都和"
@@ -52,7 +52,8 @@ def synthetic_rows(rng: random.Random, count: int) -> list[tuple[str, bool]]:
     ]
     rows = []
     for _ in range(count):
-        turns = [f"{rng.choice(names)}: {rng.choice(phrases)}。{rng.choice(phrases)}。" for _ in range(rng.randint(3, 6))]
+        turns = [f"{rng.choice(names)}: {rng.choice(phrases)}。{rng.choice(phrases)}。"
+                 for _ in range(rng.randint(3, 6))]
         rows.append(("\n".join(turns), rng.random() < 0.5))
     return rows
 
@@ -97,17 +98,51 @@ def main(argv: list[str] | None = None) -> int:
     test_count = int(round(args.rows * args.test_fraction))
     train, test = rows[test_count:], rows[:test_count] or None
     characters = sum(len(row.input) for row in rows) / max(len(rows), 1)
-    print(f"{len(rows)} rows ({len(train)} train, {test_count} test), {characters:.0f} characters each on average; {source}")
+    print(f"{len(rows)} rows ({len(train)} train, {test_count} test), {characters:.0f} characters each on "
+          f"average; {source}")
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    report = audit(train, test, seed=args.seed)
-    total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with PeakMemory() as memory:
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = audit(train, test, seed=args.seed)
+        total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
 
     for stage, seconds in report.timings.items():
         print(f"{stage:20} {seconds:7.2f} s wall  {report.cpu_timings[stage]:7.2f} s cpu")
     print("findings: " + ", ".join(f"{finding.severity}:{finding.kind}" for finding in report.findings))
+    print(f"peak memory {memory.peak / 2**20:,.0f} MB resident during the audit "
+          f"({memory.before / 2**20:,.0f} MB "
+          f"before it, rows included); process high-water mark {memory.high_water() / 2**20:,.0f} MB")
     print(f"total {total_wall:.2f} s wall ({total_cpu:.2f} s cpu)")
     return 0
+
+
+class PeakMemory:
+    """The largest resident set size seen while the block runs, sampled by a thread."""
+
+    def __init__(self, interval: float = 0.02):
+        import psutil
+
+        self.process, self.interval = psutil.Process(), interval
+        self.before = self.peak = self.process.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @staticmethod
+    def high_water() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
 if __name__ == "__main__":

@@ -62,10 +62,13 @@ def shortcut_checks(train_file: Path) -> dict:
 
     rows = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     labels = [bool(row["label"]) for row in rows]
-    speakers = CountVectorizer(analyzer=lambda row: [line.split(":", 1)[0] for line in row["input"].split("\n")])
-    speaker_accuracy = cross_val_score(LogisticRegression(max_iter=1000), speakers.fit_transform(rows), labels, cv=5)
+    speakers = CountVectorizer(
+        analyzer=lambda row: [line.split(":", 1)[0] for line in row["input"].split("\n")])
+    speaker_accuracy = cross_val_score(LogisticRegression(max_iter=1000), speakers.fit_transform(rows),
+                                       labels, cv=5)
     lengths = np.array([[len(row["input"]), row["input"].count("\n") + 1] for row in rows])
-    length_accuracy = cross_val_score(DecisionTreeClassifier(max_depth=4, random_state=0), lengths, labels, cv=5)
+    length_accuracy = cross_val_score(DecisionTreeClassifier(max_depth=4, random_state=0), lengths, labels,
+                                      cv=5)
     return {"speaker_names": float(speaker_accuracy.mean()), "length": float(length_accuracy.mean())}
 
 
@@ -77,7 +80,8 @@ def evaluate(workspace: Path, run_dir: str, data: str, mode: str, model: str) ->
     baseline = metrics["baseline"]["classification"]["accuracy"] if metrics.get("baseline") else None
     return {"rows": metrics["rows"], "base": base["accuracy"], "base_valid": 1 - base["invalid_rate"],
             "tuned": tuned["accuracy"], "tuned_valid": 1 - tuned["invalid_rate"],
-            "tuned_roc_auc": tuned["roc_auc"], "mcnemar_p": metrics["pairs"][0]["mcnemar_p"], "tfidf": baseline,
+            "tuned_roc_auc": tuned["roc_auc"], "mcnemar_p": metrics["pairs"][0]["mcnemar_p"],
+            "tfidf": baseline,
             "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
 
 
@@ -87,7 +91,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, help="training seed (train.seed)")
     parser.add_argument("--data", help="your own training file (then --test is needed)")
     parser.add_argument("--test", help="your own test file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra training override")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra training override")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     args = parser.parse_args()
     if bool(args.data) != bool(args.test):
@@ -100,13 +105,16 @@ def main() -> int:
             data, test = str(Path(args.data).resolve()), str(Path(args.test).resolve())
             output, build_wall, build_cpu = lab(workspace, "build-tiny", "--data", data)
             model = output.strip().splitlines()[-1]
-            overrides = [f"model={model}", f"data.train={data}", "data.validation=", f"data.test={test}"] + overrides
+            overrides = [f"model={model}", f"data.train={data}", "data.validation=",
+                         f"data.test={test}"] + overrides
             eval_data = test
         else:
             model, eval_data = "embedded", "demo"
             output, build_wall, build_cpu = lab(workspace, "build-tiny")
-        info = json.loads((Path(model if args.data else output.strip().splitlines()[-1]) / "build_info.json").read_text())
-        print(f"build: {build_wall:.1f} s wall, {build_cpu:.1f} s CPU ({info['parameters'] / 1e6:.2f}M parameters, "
+        built = Path(model if args.data else output.strip().splitlines()[-1])
+        info = json.loads((built / "build_info.json").read_text())
+        print(f"build: {build_wall:.1f} s wall, {build_cpu:.1f} s CPU "
+              f"({info['parameters'] / 1e6:.2f}M parameters, "
               f"{info['steps']} steps, loss {info['loss_start']:.2f} -> {info['loss_end']:.2f}, "
               f"{info['torch_threads']} threads); {load()}", flush=True)
         train_arguments = ["train", "--json"] + [part for item in overrides for part in ("--set", item)]
@@ -119,18 +127,21 @@ def main() -> int:
         print(f"train: {train_wall:.1f} s wall, {train_cpu:.1f} s CPU ({summary.get('steps')} steps in "
               f"{summary.get('train_seconds')} s, loss {summary.get('train_loss'):.4f}, eval_loss "
               f"{summary.get('eval_loss'):.4f}); {load()}", flush=True)
-        print(f"build + train: {build_wall + train_wall:.1f} s wall, {build_cpu + train_cpu:.1f} s CPU", flush=True)
+        print(f"build + train: {build_wall + train_wall:.1f} s wall, {build_cpu + train_cpu:.1f} s CPU",
+              flush=True)
         scores = {}
         for mode in ("generate", "score"):
             scores[mode] = evaluate(workspace, result["run_dir"], eval_data, mode, model)
             figures = scores[mode]
-            print(f"{mode}: {figures['rows']} rows; base accuracy {figures['base']:.3f} (valid {figures['base_valid']:.3f}); "
+            print(f"{mode}: {figures['rows']} rows; base accuracy {figures['base']:.3f} "
+                  f"(valid {figures['base_valid']:.3f}); "
                   f"fine-tuned accuracy {figures['tuned']:.3f} (valid {figures['tuned_valid']:.3f}, "
                   f"ROC AUC {figures['tuned_roc_auc']}); McNemar p {figures['mcnemar_p']:.2e}; "
                   f"TF-IDF baseline {figures['tfidf']}; {figures['seconds']} s", flush=True)
         if not args.data:
             checks = shortcut_checks(workspace / "demo" / "train.jsonl")
-            print(f"shortcut checks (5-fold CV on train, chance 0.5): speaker names {checks['speaker_names']:.3f}, "
+            print("shortcut checks (5-fold CV on train, chance 0.5): "
+                  f"speaker names {checks['speaker_names']:.3f}, "
                   f"length {checks['length']:.3f}", flush=True)
         print(f"fine-tuned accuracy {scores['generate']['tuned']:.3f}")
     finally:

@@ -1,12 +1,13 @@
 """Training throughput: the notebooks' batching against the lab's, same model, data and steps.
 
-    python bench/train_throughput.py [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
+    python -m bench.train_throughput [--steps 8] [--warmup 2] [--hidden 512] [--layers 4]
 
 (a) notebook recipe: Trainer's random order, DataCollatorForSeq2Seq(padding=True), batch 8.
-(b) lab recipe: the same Trainer with core.batching's length-grouped order (core.training.LabTrainer).
+(b) lab recipe: the same Trainer with core.train.batching's length-grouped order
+(core.train.training.LabTrainer).
 Both train the same freshly initialized bench-size Qwen2 model (the real Qwen vocabulary from
 ../shared/qwen-tokenizer when present, else the tiny model's) with the lab's default LoRA, on the
-same rows (../shared real data when present, else the demo set) encoded by core.encoding.
+same rows (../shared real data when present, else the demo set) encoded by core.data.encoding.
 
 Only the time inside optimizer steps is timed (Trainer callbacks), after `--warmup` untimed
 steps; "real" tokens are the non-pad tokens of each batch. The last line is the ratio (b)/(a)
@@ -19,23 +20,18 @@ import math
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# First: importing core sets the offline defaults that transformers reads when it is imported.
+from core.env import REPO_ROOT
 
-from core.env import apply_offline_defaults  # noqa: E402
-
-apply_offline_defaults()
-
-import torch  # noqa: E402
-from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, Qwen2ForCausalLM, Trainer,  # noqa: E402
+import torch
+from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Qwen2Config, Qwen2ForCausalLM, Trainer,
                           TrainerCallback, TrainingArguments)
-from transformers.utils import logging as transformers_logging  # noqa: E402
+from transformers.utils import logging as transformers_logging
 
-from core.batching import EncodedDataset, make_collator  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.training import LabTrainer, encode_records  # noqa: E402
+from core.train.batching import EncodedDataset, make_collator
+from core.config.schema import RunConfig
+from core.train.training import LabTrainer, encode_records
 
 SHARED = REPO_ROOT.parent / "shared"
 QWEN_TOKENIZER = SHARED / "qwen-tokenizer"
@@ -45,19 +41,19 @@ REAL_DATA = SHARED / "data" / "fraud_dialogues" / "eval0902.jsonl"
 def load_inputs(rows: int, seed: int):
     from core.env import workspace_dir
     from core.models import load_tokenizer
-    from core.records import load_records
+    from core.data.records import load_records
 
     workspace = workspace_dir()
     if QWEN_TOKENIZER.is_dir():
         tokenizer_source = str(QWEN_TOKENIZER)
     else:
-        from core.tiny_model import ensure_tiny_model
+        from core.demo.tiny_model import ensure_tiny_model
 
         tokenizer_source = str(ensure_tiny_model(workspace))
     if REAL_DATA.is_file():
         data_source = REAL_DATA
     else:
-        from core.demo_data import ensure_demo_dataset
+        from core.demo.dataset import ensure_demo_dataset
 
         data_source = ensure_demo_dataset(workspace)["train"]
     tokenizer = load_tokenizer(tokenizer_source)
@@ -74,7 +70,8 @@ def bench_model(tokenizer, hidden: int, layers: int, seed: int, device: str, dty
 
     torch.manual_seed(seed)
     heads = max(1, hidden // 64)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3 // 64 * 64,
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden,
+                         intermediate_size=hidden * 8 // 3 // 64 * 64,
                          num_hidden_layers=layers, num_attention_heads=heads,
                          num_key_value_heads=max(1, heads // 4), max_position_embeddings=4096,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
@@ -158,7 +155,8 @@ def run_recipe(name: str, lab: bool, tokenizer, dataset, arguments, device, dtyp
               # The arithmetic a run needs: the body on every real token, the LM head where a label is.
               "useful_macs": body * real + head * trained}
     print(f"{name}: {arguments.steps} steps, {real} real / {padded} padded / {trained} trained tokens "
-          f"(padded/real {padded / real:.2f}), {seconds:.1f} s, {result['tokens_per_second']:.0f} real tokens/s",
+          f"(padded/real {padded / real:.2f}), {seconds:.1f} s, {result['tokens_per_second']:.0f} real "
+          "tokens/s",
           flush=True)
     del trainer, model
     return result
@@ -209,18 +207,18 @@ def main(argv=None) -> int:
           f"{sum(lengths) / len(lengths):.0f}, max {max(lengths)}", flush=True)
     size = 2048 if device == "cpu" else 8192
     peak_before = matmul_flops(device, dtype, size)
-    notebook = run_recipe("(a) notebook: random order, DataCollatorForSeq2Seq(padding=True), full logits", False,
-                          tokenizer, dataset, arguments, device, dtype)
+    notebook = run_recipe("(a) notebook: random order, DataCollatorForSeq2Seq(padding=True), full logits",
+                          False, tokenizer, dataset, arguments, device, dtype)
     if arguments.breakdown:
         run_recipe("(b') lab batching only: length-grouped, full logits", True, tokenizer, dataset, arguments,
                    device, dtype, trained_logits_only=False)
-    lab = run_recipe("(b) lab: length-grouped batches, logits only where a label is", True, tokenizer, dataset,
-                     arguments, device, dtype)
+    lab = run_recipe("(b) lab: length-grouped batches, logits only where a label is", True, tokenizer,
+                     dataset, arguments, device, dtype)
     peak = max(peak_before, matmul_flops(device, dtype, size))
-    print(f"model: {lab['parameters'] / 1e6:.1f}M parameters; per token {lab['body'] / 1e6:.1f}M multiply-adds in the "
-          f"decoder's Linear layers (LoRA included) and {lab['head'] / 1e6:.1f}M in the LM head. Counted: FLOPs = "
-          "factor x multiply-adds, the body on every real token, the head on every trained token (the work the "
-          "run needs); embedding lookup and attention scores not counted")
+    print(f"model: {lab['parameters'] / 1e6:.1f}M parameters; per token {lab['body'] / 1e6:.1f}M "
+          f"multiply-adds in the decoder's Linear layers (LoRA included) and {lab['head'] / 1e6:.1f}M in the "
+          "LM head. Counted: FLOPs = factor x multiply-adds, the body on every real token, the head on "
+          "every trained token (the work the run needs); embedding lookup and attention scores not counted")
     print(f"torch.matmul peak in this run: {peak / 1e9:.1f} GFLOP/s ({size}x{size} @ {size}x{size}, {dtype})")
     for result in (notebook, lab):
         for label, factor in (("6 x (full-training convention)", 6),

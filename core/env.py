@@ -11,6 +11,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
+WORKSPACE_ENV = "FRAUD_LAB_WORKSPACE"
 
 OFFLINE_DEFAULTS = {
     "HF_HUB_OFFLINE": "1",
@@ -29,12 +30,24 @@ def apply_offline_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
+def workspace_path(explicit: str | Path | None = None) -> Path:
+    """The lab's workspace folder (runs, jobs database, caches, uploads), without creating it:
+    `explicit`, else $FRAUD_LAB_WORKSPACE, else <repo>/workspace."""
+    chosen = explicit or os.environ.get(WORKSPACE_ENV) or (REPO_ROOT / "workspace")
+    return Path(chosen).expanduser().resolve()
+
+
 def workspace_dir(explicit: str | Path | None = None) -> Path:
-    """The lab's workspace: runs, jobs database, caches, uploads."""
-    chosen = explicit or os.environ.get("FRAUD_LAB_WORKSPACE") or (REPO_ROOT / "workspace")
-    path = Path(chosen).expanduser().resolve()
+    """The lab's workspace folder, created when missing; its contents are named in core.workspace."""
+    path = workspace_path(explicit)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a multi-GPU launch, or the only process: the one that writes a run's files and
+    records its outcome (every rank runs the same job function)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 class PathOutsideWorkspace(ValueError):
@@ -58,3 +71,17 @@ def resolve_user_path(text: str | Path, roots: list[Path]) -> Path:
             return resolved
     allowed = ", ".join(str(Path(r).resolve()) for r in roots)
     raise PathOutsideWorkspace(f"{text}: outside the folders the lab may read ({allowed})")
+
+
+def idle_cpu_threads(most: int) -> int:
+    """CPU threads worth using now: as many as there are idle cores, at least one, at most `most`.
+
+    Measured on 2 cores: idle, 2 threads train 1.9x faster than 1; with other processes busy,
+    2 threads run 2.5-5x slower than 1, since every parallel region waits for a descheduled
+    thread.
+    """
+    try:
+        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return most
+    return max(1, min(most, round(idle)))

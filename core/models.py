@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 EMBEDDED_MODEL = "embedded"
 EMBEDDED_ALIASES = {"", "embedded", "tiny", "embedded:tiny"}
 PRECISIONS = ("fp32", "bf16", "fp16")
+# A hub id is "owner/name": letters, digits, '-', '_', '.', neither part starting with '.' or '-',
+# no '..' (so "../etc" is a path, never a hub id).
+HUB_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 class ModelError(ValueError):
@@ -22,18 +26,21 @@ def resolve_model_path(model: str, workspace: Path) -> str:
     """Map the name a user gave to something from_pretrained can open without a download."""
     name = (model or "").strip()
     if name in EMBEDDED_ALIASES:
-        from core.tiny_model import ensure_tiny_model
+        from core.demo.tiny_model import ensure_tiny_model
 
         return str(ensure_tiny_model(Path(workspace)))
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path.resolve())
-    looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-    if looks_local:
+    if not is_hub_id(name):
         raise ModelError(f"model folder not found: {name}")
     # A hub id ("Qwen/Qwen2-1.5B-Instruct"): resolved from the local hub cache only, since the
     # lab runs with HF_HUB_OFFLINE=1; from_pretrained says so if it is not cached.
     return name
+
+
+def is_hub_id(text: str) -> bool:
+    return bool(HUB_ID.match(str(text).strip()))
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):

@@ -1,23 +1,21 @@
 """fraud-lab's Gradio page (`lab.app`, `lab.server`, one module per tab) and its CLI (`lab.cli`).
 
-Importing the package sets the offline defaults and points Gradio's temporary folder into the
-workspace before anything imports gradio: Gradio reads these variables at import time, and an
-upload must never land outside the workspace.
+Importing the package sets the offline defaults (by importing `core`) and points Gradio's
+temporary folder into the workspace before anything imports gradio: Gradio reads these variables
+at import time, and an upload must never land outside the workspace.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from core.env import REPO_ROOT, apply_offline_defaults
-
-apply_offline_defaults()
+from core.env import workspace_path
+from core.workspace import Workspace
 
 
 def gradio_temp_dir(workspace: str | Path) -> Path:
-    return Path(workspace) / "cache" / "gradio"
+    return Workspace(workspace).gradio_dir
 
 
-# Not workspace_dir(): that creates the folder, and importing a package should not.
-os.environ.setdefault("GRADIO_TEMP_DIR", str(gradio_temp_dir(
-    Path(os.environ.get("FRAUD_LAB_WORKSPACE") or REPO_ROOT / "workspace").expanduser().resolve())))
+# workspace_path, not workspace_dir: importing a package should not create folders.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(gradio_temp_dir(workspace_path())))

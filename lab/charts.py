@@ -57,7 +57,8 @@ def histogram_by_label(frame: pd.DataFrame, column: str, names: dict[bool, str],
     return _layout(figure, title, x_title, y_title)
 
 
-def box_by_label(frame: pd.DataFrame, columns: dict[str, str], names: dict[bool, str], title: str) -> go.Figure:
+def box_by_label(frame: pd.DataFrame, columns: dict[str, str], names: dict[bool, str],
+                 title: str) -> go.Figure:
     """Box plots of several numeric columns (`columns`: column -> axis name), one trace per label."""
     figure = go.Figure()
     for label in LABEL_ORDER:

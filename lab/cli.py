@@ -10,10 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from core.env import apply_offline_defaults
-
-apply_offline_defaults()
-
 
 def _print_json(payload) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
@@ -25,34 +21,39 @@ def cmd_serve(args) -> int:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.auth and len(auth) != 2:
         raise SystemExit("--auth must be USER:PASS")
-    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace)
+    serve(host=args.host, port=args.port, auth=auth, workspace=args.workspace,
+          allowed_hosts=args.allowed_host or ())
     return 0
 
 
 def cmd_check_data(args) -> int:
-    from core.records import DataError, load_records
+    from core.data.records import DataError, load_records
 
     try:
         result = load_records(args.file, strict=False)
-        records, problems = result.records, result.problems
+        records, problems, warnings = result.records, result.problems, result.warnings
     except DataError as error:
-        records, problems = [], error.problems
+        records, problems, warnings = [], error.problems, []
     positives = sum(record.label for record in records)
     report = {"file": args.file, "rows": len(records),
               "labels": {"true": positives, "false": len(records) - positives},
-              "problems": [problem.to_dict() for problem in problems]}
+              "problems": [problem.to_dict() for problem in problems],
+              "warnings": [warning.to_dict() for warning in warnings]}
     if args.json:
         _print_json(report)
     else:
         print(f"{args.file}: {len(records)} good rows (true {positives}, false {len(records) - positives})")
         for problem in problems:
             print(f"  {problem}")
-        print(f"{len(problems)} problem(s)")
+        for warning in warnings:
+            print(f"  warning: {warning}")
+        cleaned = f", {len(warnings)} warning(s) (values cleaned)" if warnings else ""
+        print(f"{len(problems)} problem(s){cleaned}")
     return 1 if problems else 0
 
 
 def _preview_record(args):
-    from core.records import DataError, load_records, row_to_record
+    from core.data.records import DataError, load_records, row_to_record
 
     if args.record:
         try:
@@ -71,7 +72,9 @@ def _preview_record(args):
 
 
 def cmd_preview(args) -> int:
-    from core.encoding import EncodeOptions, encode, token_view
+    from core.config.schema import DataSection, prompt_options
+    from core.config.text import config_from_arguments
+    from core.data.encoding import encode, token_view
     from core.env import workspace_dir
     from core.models import load_tokenizer, resolve_model_path
 
@@ -79,8 +82,7 @@ def cmd_preview(args) -> int:
         raise SystemExit("preview needs --data FILE --row N, or --record JSON")
     tokenizer = load_tokenizer(resolve_model_path(args.model, workspace_dir(args.workspace)),
                                trust_remote_code=args.trust_remote_code)
-    options = EncodeOptions(with_reason=args.with_reason, instruction=args.instruction, system=args.system,
-                            max_length=args.max_length, truncation=args.truncation)
+    options = prompt_options(config_from_arguments(args, DataSection))
     encoded = encode(tokenizer, _preview_record(args), options)
     tokens = token_view(tokenizer, encoded)
     payload = {"text": encoded.text, "input_ids": encoded.input_ids, "labels": encoded.labels,
@@ -98,7 +100,7 @@ def cmd_preview(args) -> int:
 
 def cmd_build_tiny(args) -> int:
     from core.env import workspace_dir
-    from core.tiny_model import ensure_tiny_model, ensure_tiny_model_for_file
+    from core.demo.tiny_model import ensure_tiny_model, ensure_tiny_model_for_file
 
     workspace = workspace_dir(args.workspace)
     if args.data:
@@ -112,14 +114,16 @@ def cmd_build_tiny(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.config import RunConfig, apply_overrides, load_config
+    from core.config.schema import RunConfig
+    from core.config.text import apply_overrides, load_config
     from core.env import workspace_dir
-    from core.training import train_and_wait
+    from core.data.records import Problem
+    from core.train.submit import train_and_wait
 
     if args.config:
         config = apply_overrides(load_config(args.config), args.set or [])
     else:
-        from core.presets import apply_preset, preset_for
+        from core.train.presets import apply_preset, preset_for
 
         # No config file: start from the preset of the model named on the command line.
         config = apply_overrides(RunConfig(), args.set or [])
@@ -129,19 +133,25 @@ def cmd_train(args) -> int:
         _print_json(result)
     else:
         print(f"run {result['run_id']}: {result['status']} ({result['run_dir']})")
-        for key, value in (result.get("metrics") or {}).items():
+        metrics = dict(result.get("metrics") or {})
+        problems = metrics.pop("skipped_problems", [])
+        for key, value in metrics.items():
             print(f"  {key}: {value}")
+        if metrics.get("skipped_rows"):
+            print(f"WARNING: {metrics['skipped_rows']} bad row(s) were skipped (data.bad_rows=skip; "
+                  "data.bad_rows=error refuses such a file):")
+            for problem in problems:
+                print(f"  {Problem(**problem)}")
     return 0 if result["status"] == "finished" else 1
 
 
 def cmd_eval(args) -> int:
+    from core.config.schema import EvalConfig
+    from core.config.text import config_from_arguments
     from core.env import workspace_dir
-    from core.evaluation import EvalConfig, evaluate_and_wait
+    from core.eval.evaluation import evaluate_and_wait
 
-    config = EvalConfig(model=args.model, adapters=args.adapter or [], data=args.data, limit=args.limit,
-                        with_reason=args.with_reason, mode=args.mode, device=args.device,
-                        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
-    result = evaluate_and_wait(config, workspace_dir(args.workspace))
+    result = evaluate_and_wait(config_from_arguments(args, EvalConfig), workspace_dir(args.workspace))
     if args.json:
         _print_json(result)
     else:
@@ -150,40 +160,56 @@ def cmd_eval(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from core.audit import audit, format_report
-    from core.records import load_records
+    from core.audit.report import audit, format_report
+    from core.data.records import load_records
 
-    train = load_records(args.train, strict=False)
-    test = load_records(args.test, strict=False) if args.test else None
-    report = audit(train.records, test.records if test else None)
+    loaded = {"train": load_records(args.train, strict=False)}
+    if args.test:
+        loaded["test"] = load_records(args.test, strict=False)
+    report = audit(loaded["train"].records, loaded["test"].records if args.test else None)
+    # The audit describes the good rows only: the rows it could not read are named beside it.
+    skipped = {split: result.problems for split, result in loaded.items() if result.problems}
     if args.json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "skipped_rows": {
+            split: {"rows": len(result.skipped_lines),
+                    "problems": [problem.to_dict() for problem in result.problems]}
+            for split, result in loaded.items()}})
     else:
+        for split in skipped:
+            print(f"WARNING: {loaded[split].skipped_text()}")
         print(format_report(report))
     return 0
 
 
 def cmd_export(args) -> int:
     from core.env import workspace_dir
-    from core.export import export_run
+    from core.train.export import export_run
+    from core.workspace import Workspace
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():
-        run_dir = workspace_dir(args.workspace) / "runs" / args.run
+        run_dir = Workspace(workspace_dir(args.workspace)).run(args.run).path
     print(export_run(run_dir, Path(args.out) if args.out else None))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.config.schema import PROMPT_KEYS, DataSection, EvalConfig
+    from core.config.text import add_config_arguments
+
     parser = argparse.ArgumentParser(prog="python -m lab", description="fraud-lab: fine-tune and evaluate "
                                      "chat LLMs as classifiers of Chinese dialogues")
-    parser.add_argument("--workspace", help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
+    parser.add_argument("--workspace",
+                        help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="serve the lab page (the default command)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", help="USER:PASS required for every page and API call")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer requests addressed to this host name (repeatable; '*' = any); "
+                       "loopback names and the --host value are always accepted")
     serve.set_defaults(handler=cmd_serve)
 
     check = commands.add_parser("check-data", help="validate a dataset file")
@@ -196,17 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--data")
     preview.add_argument("--row", type=int, default=0)
     preview.add_argument("--record", help="one row as JSON")
-    preview.add_argument("--with-reason", action="store_true")
-    preview.add_argument("--max-length", type=int, default=1024)
-    preview.add_argument("--truncation", default="keep_end", choices=["keep_end", "keep_start"])
-    preview.add_argument("--instruction")
-    preview.add_argument("--system")
+    add_config_arguments(preview, DataSection, only=PROMPT_KEYS)  # the training config's prompt fields
     preview.add_argument("--trust-remote-code", action="store_true")
     preview.add_argument("--json", action="store_true")
     preview.set_defaults(handler=cmd_preview)
 
     build = commands.add_parser("build-tiny", help="build the embedded tiny model into the workspace")
-    build.add_argument("--data", help="build it from the dialogues of this training file instead of the demo's "
+    build.add_argument("--data",
+                       help="build it from the dialogues of this training file instead of the demo's "
                        "(its input texts only; labels are never read)")
     build.add_argument("--rebuild", action="store_true", help="with --data: build again even if built")
     build.set_defaults(handler=cmd_build_tiny)
@@ -218,15 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a base model and checkpoints side by side")
-    evaluate.add_argument("--model", default="embedded")
-    evaluate.add_argument("--adapter", action="append", help="a LoRA adapter folder or run folder")
-    evaluate.add_argument("--data", default="demo")
-    evaluate.add_argument("--limit", type=int)
-    evaluate.add_argument("--with-reason", action="store_true")
-    evaluate.add_argument("--mode", default="score", choices=["generate", "score"])
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--trust-remote-code", action="store_true")
+    add_config_arguments(evaluate, EvalConfig)  # one flag per EvalConfig field, with its help and choices
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
@@ -245,18 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple:
     """Errors that carry a message meant for the user: print it, no traceback."""
+    from core.config.schema import ConfigError
     from core.env import PathOutsideWorkspace
     from core.models import ModelError
-    from core.records import DataError
+    from core.data.records import DataError
 
-    errors = [DataError, ModelError, PathOutsideWorkspace, FileNotFoundError]
-    try:
-        from core.config import ConfigError
-
-        errors.append(ConfigError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return DataError, ModelError, PathOutsideWorkspace, FileNotFoundError, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
-"""Figures and tables of an evaluation run (core.eval_report's metrics.json and predictions.jsonl).
+"""Figures and tables of an evaluation run (core.eval.report's metrics.json and predictions.jsonl).
 
 Nothing here computes a metric of its own: numbers are read from metrics.json or computed by
-core.metrics (the threshold table, the baseline's curves). Tables come in two forms: a numeric
+core.eval.metrics (the threshold table, the baseline's curves). Tables come in two forms: a numeric
 DataFrame (what a test compares with metrics.json) and `formatted(...)`, the strings the page
 shows. Text from the data or from a model reaches HTML only through html.escape; Dataframe cells
 are shown as plain text by the page (datatype "str").
@@ -17,15 +17,18 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.eval_report import EvalResult, load_evaluation
-from core.metrics import curves, metrics_at_threshold
+from core.eval.report import EvalResult, load_evaluation
+from core.workspace import RunDir
+from core.eval.metrics import curves, metrics_at_threshold
 from lab.i18n import label_names, t
+from lab.state import BoundedCache
 
 BASELINE = "TF-IDF + LR"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "invalid", "roc_auc", "pr_auc", "speaker_accuracy",
                   "rouge_l_f1", "rows_per_second")
 THRESHOLD_COLUMNS = ("precision", "recall", "f1", "accuracy", "tp", "fp", "fn", "tn", "rows")
-PAIR_COLUMNS = ("rows", "fixed", "broken", "mcnemar_p", "accuracy_a", "accuracy_b", "difference", "low", "high")
+PAIR_COLUMNS = ("rows", "fixed", "broken", "mcnemar_p", "accuracy_a", "accuracy_b", "difference",
+                "low", "high")
 COUNT_COLUMNS = {"invalid", "tp", "fp", "fn", "tn", "rows", "fixed", "broken"}
 PREVIEW_CHARS = 60
 DIFFER, WRONG, ALL = "differ", "wrong", "all"
@@ -33,20 +36,17 @@ COLORS = qualitative.Plotly
 
 
 # -- reading ---------------------------------------------------------------------------------------
-_CACHE: dict[tuple, EvalResult] = {}
+_RESULTS = BoundedCache(8)
 
 
 def read_result(run_dir: Path | str) -> EvalResult:
     """load_evaluation, cached until metrics.json or predictions.jsonl change (a slider drag
     re-reads nothing)."""
     run_dir = Path(run_dir)
-    stamps = tuple(_stamp(run_dir / name) for name in ("metrics.json", "predictions.jsonl", "metrics.jsonl"))
+    run = RunDir(run_dir)
+    stamps = tuple(_stamp(path) for path in (run.eval_metrics, run.predictions_file, run.metrics_lines))
     key = (str(run_dir.resolve()), stamps)
-    if key not in _CACHE:
-        if len(_CACHE) > 8:
-            _CACHE.clear()
-        _CACHE[key] = load_evaluation(run_dir)
-    return _CACHE[key]
+    return _RESULTS.get_or_build(key, lambda: load_evaluation(run_dir))
 
 
 def _stamp(path: Path) -> tuple:
@@ -71,14 +71,15 @@ def gold_labels(result: EvalResult) -> list[bool]:
 
 def scores(result: EvalResult) -> dict[str, list[float | None]]:
     """P(true) of every row, per model and for the baseline (when it ran)."""
-    found = {name: [row["models"][name].get("p_true") for row in result.predictions] for name in model_names(result)}
+    found = {name: [row["models"][name].get("p_true") for row in result.predictions]
+             for name in model_names(result)}
     if has_baseline(result) and all("baseline" in row for row in result.predictions):
         found[BASELINE] = [row["baseline"]["p_true"] for row in result.predictions]
     return found
 
 
 def answer_label(answer: dict | None) -> bool | None:
-    """is_fraud of one model's answer; None when it could not be read (core.eval_report's rule)."""
+    """is_fraud of one model's answer; None when it could not be read (core.eval.report's rule)."""
     if not answer or not answer.get("valid", True) or answer.get("is_fraud") is None:
         return None
     return bool(answer["is_fraud"])
@@ -97,8 +98,8 @@ def metrics_frame(result: EvalResult, language: str) -> pd.DataFrame:
         classification = entry["classification"]
         rouge = (entry.get("rouge") or {}).get("rouge-l") or {}
         rows.append({"model": entry["name"], **{name: classification[name] for name in
-                                                ("accuracy", "precision", "recall", "f1", "invalid", "roc_auc",
-                                                 "pr_auc")},
+                                                ("accuracy", "precision", "recall", "f1", "invalid",
+                                                 "roc_auc", "pr_auc")},
                      "speaker_accuracy": (entry.get("speaker") or {}).get("accuracy"),
                      "rouge_l_f1": rouge.get("f1"), "rows_per_second": entry.get("rows_per_second")})
     baseline = metrics.get("baseline")
@@ -109,7 +110,8 @@ def metrics_frame(result: EvalResult, language: str) -> pd.DataFrame:
                                             "pr_auc")},
                      "speaker_accuracy": None, "rouge_l_f1": None, "rows_per_second": None})
     frame = pd.DataFrame(rows, columns=["model", *METRIC_COLUMNS])
-    return frame.rename(columns={"model": t("eval.col.model", language), **_headers(language, METRIC_COLUMNS)})
+    return frame.rename(columns={"model": t("eval.col.model", language),
+                                 **_headers(language, METRIC_COLUMNS)})
 
 
 def _cell(value, integer: bool = False, digits: int = 3) -> str:
@@ -146,7 +148,8 @@ def threshold_frame(result: EvalResult, threshold: float, language: str) -> pd.D
         values = metrics_at_threshold(gold, p_true, threshold)
         rows.append({"model": name, **{column: values[column] for column in THRESHOLD_COLUMNS}})
     frame = pd.DataFrame(rows, columns=["model", *THRESHOLD_COLUMNS])
-    return frame.rename(columns={"model": t("eval.col.model", language), **_headers(language, THRESHOLD_COLUMNS)})
+    return frame.rename(columns={"model": t("eval.col.model", language),
+                                 **_headers(language, THRESHOLD_COLUMNS)})
 
 
 def threshold_table(result: EvalResult, threshold: float, language: str) -> pd.DataFrame:
@@ -165,7 +168,8 @@ def pairs_frame(result: EvalResult, language: str) -> pd.DataFrame:
     rows = []
     for first, second, pair in pairs:
         rows.append({"pair": f"{first} → {second}", "rows": pair["rows"], "fixed": len(pair["fixed"]),
-                     "broken": len(pair["broken"]), "mcnemar_p": pair["mcnemar_p"], "accuracy_a": pair["accuracy_a"],
+                     "broken": len(pair["broken"]), "mcnemar_p": pair["mcnemar_p"],
+                     "accuracy_a": pair["accuracy_a"],
                      "accuracy_b": pair["accuracy_b"], "difference": pair["difference"],
                      "low": pair["interval"][0], "high": pair["interval"][1]})
     frame = pd.DataFrame(rows, columns=["pair", *PAIR_COLUMNS])
@@ -178,7 +182,8 @@ def pairs_frame(result: EvalResult, language: str) -> pd.DataFrame:
 
 def pairs_table(result: EvalResult, language: str) -> pd.DataFrame:
     frame = pairs_frame(result, language)
-    counts = {frame.columns[index] for index, name in enumerate(["pair", *PAIR_COLUMNS]) if name in COUNT_COLUMNS}
+    counts = {frame.columns[index] for index, name in enumerate(["pair", *PAIR_COLUMNS])
+              if name in COUNT_COLUMNS}
     return formatted(frame, counts, {t("eval.col.mcnemar_p", language): 4})
 
 
@@ -228,7 +233,8 @@ def rows_table(result: EvalResult, which: str, language: str) -> pd.DataFrame:
     for number in chosen_rows(result, which):
         position = by_row[number]
         row = result.predictions[position]
-        record = {t("eval.col.row", language): str(number), t("eval.col.line", language): str(row.get("line", "")),
+        record = {t("eval.col.row", language): str(number),
+                  t("eval.col.line", language): str(row.get("line", "")),
                   t("eval.col.gold", language): _label_text(row["gold"]["is_fraud"], language)}
         for name in names:
             record[name] = _label_text(labels[name][position], language)
@@ -236,14 +242,16 @@ def rows_table(result: EvalResult, which: str, language: str) -> pd.DataFrame:
             record[BASELINE] = _label_text(row["baseline"]["is_fraud"], language)
         record[t("eval.col.dialogue", language)] = _preview(row["input"])
         records.append(record)
-    columns = [t("eval.col.row", language), t("eval.col.line", language), t("eval.col.gold", language), *names]
+    columns = [t("eval.col.row", language), t("eval.col.line", language), t("eval.col.gold", language),
+               *names]
     columns += [BASELINE] if with_baseline else []
     columns += [t("eval.col.dialogue", language)]
     return pd.DataFrame(records, columns=columns)
 
 
 def _pre(text: str) -> str:
-    return (f'<pre style="white-space:pre-wrap;word-break:break-word;margin:4px 0;max-height:320px;overflow:auto">'
+    return ('<pre style="white-space:pre-wrap;word-break:break-word;margin:4px '
+            '0;max-height:320px;overflow:auto">'
             f"{html.escape(str(text))}</pre>")
 
 
@@ -264,7 +272,8 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
         if gold.get(field):
             gold_parts.append(f"{html.escape(t(key, language))}: {html.escape(gold[field])}")
     parts = [f"<h4>{html.escape(header)}</h4>", _pre(row["input"]), f"<p>{' · '.join(gold_parts)}</p>"]
-    cells = [t(f"eval.col.{name}", language) for name in ("model", "answer", "p_true", "speaker", "reason", "raw")]
+    cells = [t(f"eval.col.{name}", language)
+             for name in ("model", "answer", "p_true", "speaker", "reason", "raw")]
     head = "".join(f'<th style="text-align:left;padding:4px 8px">{html.escape(cell)}</th>' for cell in cells)
     body = []
     for name, answer in row["models"].items():
@@ -282,9 +291,10 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
 
 
 def _detail_row(name: str, label: str, p_true, speaker: str, reason: str, raw: str) -> str:
-    cells = [html.escape(name), html.escape(label), _probability(p_true), html.escape(speaker), html.escape(reason),
-             _pre(raw) if raw else ""]
-    return "<tr>" + "".join(f'<td style="vertical-align:top;padding:4px 8px;border-top:1px solid #ddd">{cell}</td>'
+    cells = [html.escape(name), html.escape(label), _probability(p_true), html.escape(speaker),
+             html.escape(reason), _pre(raw) if raw else ""]
+    return "<tr>" + "".join('<td style="vertical-align:top;padding:4px 8px;border-top:1px solid '
+                            f'#ddd">{cell}</td>'
                             for cell in cells) + "</tr>"
 
 
@@ -304,12 +314,13 @@ def confusion_figure(result: EvalResult, language: str) -> go.Figure:
     names = label_names(language)
     axis = [names[False], names[True]]
     columns = max(1, len(entries))
-    figure = make_subplots(rows=1, cols=columns, subplot_titles=[html.escape(name) for name, _ in entries] or [""],
+    figure = make_subplots(rows=1, cols=columns,
+                           subplot_titles=[html.escape(name) for name, _ in entries] or [""],
                            horizontal_spacing=0.08)
     for index, (name, classification) in enumerate(entries, start=1):
         z = [[classification["tn"], classification["fp"]], [classification["fn"], classification["tp"]]]
-        figure.add_trace(go.Heatmap(z=z, x=axis, y=axis, name=html.escape(name), colorscale="Blues", showscale=False,
-                                    texttemplate="%{z}", textfont=dict(size=16),
+        figure.add_trace(go.Heatmap(z=z, x=axis, y=axis, name=html.escape(name), colorscale="Blues",
+                                    showscale=False, texttemplate="%{z}", textfont=dict(size=16),
                                     hovertemplate=t("eval.confusion_hover", language) + "<extra></extra>"),
                          row=1, col=index)
         figure.update_xaxes(title_text=t("eval.predicted", language), row=1, col=index)
@@ -344,7 +355,8 @@ def curve_figures(result: EvalResult, threshold: float, language: str) -> tuple[
         point = _threshold_point(gold, p_true, threshold)
         roc.add_scatter(x=[point["fpr"]], y=[point["tpr"]], mode="markers", marker=dict(size=11, color=color),
                         name=f"{shown} @ {threshold:.2f}", legendgroup=shown, showlegend=False)
-        pr.add_scatter(x=[point["recall"]], y=[point["precision"]], mode="markers", marker=dict(size=11, color=color),
+        pr.add_scatter(x=[point["recall"]], y=[point["precision"]], mode="markers",
+                       marker=dict(size=11, color=color),
                        name=f"{shown} @ {threshold:.2f}", legendgroup=shown, showlegend=False)
     roc.update_xaxes(title_text=t("eval.fpr", language), range=[-0.02, 1.02])
     roc.update_yaxes(title_text=t("eval.tpr", language), range=[-0.02, 1.02])
@@ -364,12 +376,25 @@ def summary_html(result: EvalResult, data_name: str, language: str) -> str:
              positives=metrics.get("gold_positive", 0))
     notes = []
     if metrics.get("stopped"):
-        notes.append(t("eval.stopped_partial", language, done=", ".join(metrics.get("completed_models", [])) or "—"))
+        notes.append(t("eval.stopped_partial", language,
+                       done=", ".join(metrics.get("completed_models", [])) or "—"))
     if not metrics.get("baseline") and not metrics.get("stopped"):
         notes.append(t("eval.no_baseline", language))
     notes += list(metrics.get("warnings", []))
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
     return f"<p>{html.escape(line)}</p>" + (f"<ul>{items}</ul>" if items else "")
+
+
+def eta_text(line: dict) -> str:
+    """Time left for one model at its rate so far, as h:mm:ss or m:ss; "—" before its first row."""
+    speed, left = line.get("rows_per_second"), line["total"] - line["done"]
+    if left <= 0:
+        return "0:00"
+    if not speed:
+        return "—"
+    minutes, seconds = divmod(round(left / speed), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def progress_html(job_id: str, status: str, result: EvalResult | None, planned: int, error: str | None,
@@ -383,7 +408,7 @@ def progress_html(job_id: str, status: str, result: EvalResult | None, planned: 
     for name, line in latest.items():
         speed = line.get("rows_per_second")
         items.append(t("eval.progress_line", language, model=name, done=line["done"], total=line["total"],
-                       speed="—" if speed is None else f"{speed:.1f}"))
+                       speed="—" if speed is None else f"{speed:.1f}", eta=eta_text(line)))
     if items:
         parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>")
     if error:

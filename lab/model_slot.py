@@ -1,4 +1,4 @@
-"""The UI process's models: which ones a user may pick, and the one pair (base, fine-tuned) loaded.
+"""The models the UI process holds: at most one pair (base, fine-tuned), loaded on demand.
 
 Evaluations load models in their own job process; only the Predict tab loads models into the
 server, and it holds at most one pair through `SLOT`: loaded on demand, reused while the choice
@@ -8,91 +8,16 @@ cannot free a model another one is predicting with.
 """
 from __future__ import annotations
 
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import gradio as gr
-
-from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL
-from lab.i18n import DEFAULT_LANGUAGE, t
-from lab.state import display_path, embedded_model, roots, user_path
+from core.workspace import RunDir
+from lab.resolve import is_model_folder
 
 NONE = ""
-# Hub ids ("Qwen/Qwen2-1.5B-Instruct") load from the local hub cache only (HF_HUB_OFFLINE=1).
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-# Run folders hold these outputs; kfold runs hold one per fold-<i>/ too.
-CHECKPOINT_GLOBS = ("runs/*/adapter", "runs/*/model", "runs/*/fold-*/adapter", "runs/*/fold-*/model")
-MODEL_SEARCH_DEPTH = 3
-NOT_BASE_FOLDERS = {"runs", "cache", "demo", "uploads", ".gradio"}
-
-
-def _is_adapter(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file()
-
-
-def _is_model(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and not _is_adapter(folder)
-
-
-def checkpoint_choices(workspace: Path) -> list[str]:
-    """Adapters and full fine-tunes of the workspace's runs, newest run first (run ids start with
-    their time), as paths relative to the workspace."""
-    workspace = Path(workspace)
-    found = []
-    for pattern in CHECKPOINT_GLOBS:
-        for folder in workspace.glob(pattern):
-            if not folder.is_symlink() and (_is_adapter(folder) or _is_model(folder)):
-                found.append(folder.relative_to(workspace).as_posix())
-    return sorted(found, key=lambda text: (text.split("/")[1], text), reverse=True)
-
-
-def base_model_choices(workspace: Path) -> list[str]:
-    """"embedded", then model folders (config.json, no adapter) under the workspace and assets."""
-    found = []
-    for root in roots(Path(workspace)):
-        for depth in range(1, MODEL_SEARCH_DEPTH + 1):
-            for config in sorted(Path(root).glob("/".join(["*"] * depth) + "/config.json")):
-                folder = config.parent
-                parts = folder.relative_to(root).parts
-                if (parts[0] in NOT_BASE_FOLDERS or any(part.startswith(".") for part in parts)
-                        or folder.is_symlink() or not _is_model(folder)):
-                    continue
-                found.append(display_path(folder, workspace))
-    return [EMBEDDED_MODEL] + found
-
-
-def resolve_base(choice: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> str:
-    """What load_predictor / EvalConfig get as the base: the embedded model's folder, a model
-    folder under the allowed roots, or a hub id; anything else is a gr.Error."""
-    text = str(choice or "").strip()
-    if text in EMBEDDED_ALIASES:
-        return str(embedded_model(workspace, language))
-    if text.startswith("assets/"):
-        from core.env import ASSETS_DIR
-
-        text = str(ASSETS_DIR / text[len("assets/"):])
-    local = Path(text).expanduser()
-    if not local.is_absolute():
-        local = Path(workspace) / local
-    if HUB_ID.match(text) and not local.exists():
-        return text
-    folder = user_path(text, workspace, language)
-    if not folder.is_dir():
-        raise gr.Error(t("error.not_a_folder", language, path=str(choice)), print_exception=False)
-    return str(folder)
-
-
-def resolve_checkpoint(choice: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
-    """A checkpoint choice as a folder under the workspace: an adapter, a run folder holding
-    adapter/ or model/, or a full fine-tune's model folder."""
-    folder = user_path(str(choice).strip(), workspace, language)
-    if not folder.is_dir():
-        raise gr.Error(t("error.not_a_folder", language, path=str(choice)), print_exception=False)
-    return folder
 
 
 @dataclass
@@ -104,17 +29,18 @@ class Loaded:
 
 
 def _load_base(base: str, workspace: Path, device: str | None):
-    from core.predict import load_predictor
+    from core.eval.predict import load_predictor
 
     return load_predictor(base, device=device, workspace=workspace)
 
 
 def _load_tuned(base: str, checkpoint: Path, workspace: Path, device: str | None):
-    from core.predict import load_predictor
+    from core.eval.predict import load_predictor
 
-    if _is_model(checkpoint) or (_is_model(checkpoint / "model") and not (checkpoint / "adapter").exists()):
+    run = RunDir(checkpoint)
+    if is_model_folder(checkpoint) or (is_model_folder(run.model_dir) and not run.adapter_dir.exists()):
         # A full fine-tune is a whole model: it replaces the base instead of sitting on it.
-        folder = checkpoint if _is_model(checkpoint) else checkpoint / "model"
+        folder = checkpoint if is_model_folder(checkpoint) else run.model_dir
         return load_predictor(str(folder), device=device, workspace=workspace)
     return load_predictor(base, adapter=checkpoint, device=device, workspace=workspace)
 

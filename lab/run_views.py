@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,34 +17,18 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.jobs import FINISHED, JobRegistry
-from core.run_files import config_differences, fold_table, metrics_sources, read_all_metrics, read_appended
+from core.jobs.registry import FINISHED, JobRegistry
+from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics
+from core.train.sweep import sweep_table
+from core.workspace import read_appended
 from lab.i18n import t
+from lab.state import hide_workspace
 
-TRAINING_KINDS = ("train", "kfold", "sweep")
 STATUS_COLORS = {"queued": "#757575", "running": "#1565c0", "stopping": "#e65100", "stopped": "#6d4c41",
                  "finished": "#2e7d32", "failed": "#b71c1c"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
 SUMMARY_KEYS = ("eval_loss", "train_loss", "accuracy", "f1", "steps")
-
-_REGISTRIES: dict[str, JobRegistry] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def registry_for(workspace: Path) -> JobRegistry:
-    """One registry per workspace in the server: creating one writes settings and probes GPUs."""
-    key = str(Path(workspace).resolve())
-    with _REGISTRY_LOCK:
-        if key not in _REGISTRIES:
-            _REGISTRIES[key] = JobRegistry(workspace)
-        return _REGISTRIES[key]
-
-
-def hide_workspace(text: str, workspace: Path) -> str:
-    """Paths inside the workspace shown relative to it: the page never says where it lies."""
-    root = str(Path(workspace).resolve())
-    return str(text).replace(root + "/", "").replace(root, ".")
 
 
 # -- live curves -----------------------------------------------------------------------------------
@@ -93,7 +76,8 @@ def update_curves(curves: dict, job, registry: JobRegistry | None) -> bool:
         offset, check = curves["cursors"].get(key, (0, ""))
         found = read_appended(source.path, offset, check)
         if found.restarted:
-            curves["series"] = {name: series for name, series in curves["series"].items() if series["source"] != key}
+            curves["series"] = {name: series for name, series in curves["series"].items()
+                                if series["source"] != key}
             changed = True
         for line in found.lines:
             _add_line(curves, key, source.label, line)
@@ -119,10 +103,11 @@ def curves_figure(series: list[dict], title: str, language: str) -> go.Figure:
                                      width=2 if evaluation else 1.5),
                            marker=dict(size=7 if evaluation else 4))
     if not series:
-        figure.add_annotation(text=t("train.no_points", language), showarrow=False, x=0.5, y=0.5, xref="paper",
-                              yref="paper")
+        figure.add_annotation(text=t("train.no_points", language), showarrow=False, x=0.5, y=0.5,
+                              xref="paper", yref="paper")
     figure.update_layout(title=html.escape(title), xaxis_title=t("train.step", language),
-                         yaxis_title=t("train.loss", language), height=380, margin=dict(l=50, r=20, t=50, b=40),
+                         yaxis_title=t("train.loss", language), height=380,
+                         margin=dict(l=50, r=20, t=50, b=40),
                          legend=dict(orientation="h", y=-0.2), uirevision="curves")
     return figure
 
@@ -145,7 +130,8 @@ def compare_figure(jobs: list, registry: JobRegistry, language: str) -> go.Figur
             kind, step, value = point
             group = job.id + (f" {label}" if label else "")
             name = _series_name(group, line.get("fold"), kind, language)
-            item = series.setdefault(name, {"name": name, "kind": kind, "group": group, "fold": line.get("fold"),
+            item = series.setdefault(name,
+                                     {"name": name, "kind": kind, "group": group, "fold": line.get("fold"),
                                             "x": [], "y": []})
             item["x"].append(step)
             item["y"].append(value)
@@ -195,7 +181,8 @@ def progress_html(job, curves: dict, language: str) -> str:
     if last_train.get("loss") is not None:
         parts.append(f"loss {last_train['loss']:.4f}")
     text = html.escape(" · ".join(parts))
-    error = f'<pre style="white-space:pre-wrap;color:#b71c1c">{html.escape(job.error)}</pre>' if job.error else ""
+    error = (f'<pre style="white-space:pre-wrap;color:#b71c1c">{html.escape(job.error)}</pre>' if job.error
+             else "")
     color = STATUS_COLORS.get(job.status, "#1565c0")
     return (f'<div style="display:flex;gap:10px;align-items:center;margin-bottom:6px">'
             f'{status_badge(job.status, language)}<code>{html.escape(job.id)}</code>'
@@ -237,11 +224,14 @@ def jobs_table(jobs: list, language: str, now: float | None = None) -> pd.DataFr
             t("runs.col.id", language): job.id,
             t("runs.col.kind", language): job.kind,
             t("runs.col.status", language): t(f"runs.status.{job.status}", language),
-            t("runs.col.created", language): datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-            t("runs.col.duration", language): _duration(end - job.started_at) if job.started_at and end else "",
+            t("runs.col.created",
+              language): datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+            t("runs.col.duration",
+              language): _duration(end - job.started_at) if job.started_at and end else "",
             t("runs.col.summary", language): summary_text(job.summary),
         })
-    columns = [t(f"runs.col.{name}", language) for name in ("id", "kind", "status", "created", "duration", "summary")]
+    columns = [t(f"runs.col.{name}", language)
+               for name in ("id", "kind", "status", "created", "duration", "summary")]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -266,22 +256,12 @@ def fold_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
             for row in table.rows]
     if table.mean:
         rows.append({fold_column: t("runs.mean_std", language),
-                     **{column: f"{table.mean[column]:.4g} ± {table.std[column]:.2g}" if column in table.mean else ""
-                        for column in table.columns}})
+                     **{column: (f"{table.mean[column]:.4g} ± {table.std[column]:.2g}"
+                                 if column in table.mean else "") for column in table.columns}})
     return pd.DataFrame(rows, columns=[fold_column] + table.columns)
 
 
-def sweep_frame(job, registry: JobRegistry, language: str) -> pd.DataFrame:
-    """The sweep's own table (core.sweep.sweep_table) when it offers one, else its trials' summaries."""
-    try:
-        from core.sweep import sweep_table
-    except ImportError:
-        sweep_table = None
-    if sweep_table is not None:
-        table = sweep_table(job.run_dir)
-        frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-        return frame.astype(object).where(frame.notna(), "").astype(str)
-    rows = [{t("runs.col.id", language): child.id, t("runs.col.status", language): t(f"runs.status.{child.status}",
-                                                                                    language),
-             t("runs.col.summary", language): summary_text(child.summary)} for child in registry.children(job.id)]
-    return pd.DataFrame(rows, columns=[t(f"runs.col.{name}", language) for name in ("id", "status", "summary")])
+def sweep_frame(job) -> pd.DataFrame:
+    """The sweep's trials (core.train.sweep.sweep_table) as the page's text cells."""
+    frame = sweep_table(job.run_dir)
+    return frame.astype(object).where(frame.notna(), "").astype(str)

@@ -1,17 +1,22 @@
-"""Serve the page: loopback by default, optional login, Gradio's files kept in the workspace."""
+"""Serve the page: loopback by default, optional login, Gradio's files kept in the workspace.
+
+Every request first passes `lab.http_guard.RequestGuard` (Host allow-list, login rate limit,
+security headers). The server owns the workspace's job queue: at start it records the GPUs it
+sees for the jobs it will start, and pumps the queue (jobs queued before a restart start, jobs
+whose process died are marked).
+"""
 from __future__ import annotations
 
 import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Iterable
 
-from core.env import apply_offline_defaults, workspace_dir
+from core.env import workspace_dir
 from lab import gradio_temp_dir
+from lab.http_guard import LOOPBACK_NAMES, LoginLimiter, RequestGuard, allowed_host_names
 
-apply_offline_defaults()
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 def is_loopback(host: str) -> bool:
@@ -32,11 +37,12 @@ def exposure_warning(host: str, auth) -> str | None:
 
 def serve(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
           workspace: str | Path | None = None, language: str = "zh", block: bool = True,
-          warm: bool = True):
+          warm: bool = True, allowed_hosts: Iterable[str] = (), limiter: LoginLimiter | None = None):
     """Start the lab page. With `block=False` it returns the running app (call `.close()`).
 
     `warm` starts generating the demo data and building the embedded model in the background,
-    so the first click does not wait minutes for them.
+    so the first click does not wait minutes for them. `allowed_hosts`: Host names accepted
+    besides the loopback names and `host` ("*" accepts any).
     """
     workspace = workspace_dir(workspace)
     temp_dir = gradio_temp_dir(workspace)
@@ -47,13 +53,17 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | Non
     if warning:
         print(warning, file=sys.stderr)
 
-    from lab.app import LAUNCH_OPTIONS, build_app
-    from lab.state import warm_up
+    from fastapi.middleware import Middleware
 
+    from lab.app import LAUNCH_OPTIONS, build_app
+    from lab.state import registry_for, warm_up
+
+    registry_for(workspace, owns_queue=True).pump()
     if warm:
         warm_up(workspace)
     app = build_app(workspace, language)
     app.queue(default_concurrency_limit=1)
+    guard = Middleware(RequestGuard, allowed_hosts=allowed_host_names(host, allowed_hosts), limiter=limiter)
     app.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=not block, quiet=not block,
-               allowed_paths=[], max_file_size="500mb", **LAUNCH_OPTIONS)
+               allowed_paths=[], max_file_size="500mb", app_kwargs={"middleware": [guard]}, **LAUNCH_OPTIONS)
     return app

@@ -1,15 +1,17 @@
-"""What the tabs share: the tab context, the path guard, dataset and tokenizer choices and caches.
+"""What the tabs share in the server process: the tab context, the one job registry, bounded caches,
+background work, the chosen dataset and tokenizers.
 
-Every path a user types goes through `user_path`, which allows only the workspace and the
-repository's assets; uploads are copied into `workspace/uploads/` before anything reads them.
-Loaded datasets and tokenizers are cached in the process so a handler that re-reads them
-returns in milliseconds.
+Paths a user types are resolved by lab.resolve (workspace or assets only); uploads are copied into
+`workspace/uploads/` before anything reads them. Loaded datasets and tokenizers are cached so a
+handler that re-reads them returns in milliseconds; every cache of the page is a `BoundedCache`,
+bounded and locked, since Gradio runs handlers on several threads.
 """
 from __future__ import annotations
 
 import filecmp
 import functools
 import hashlib
+import inspect
 import re
 import shutil
 import threading
@@ -19,20 +21,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-
 import pandas as pd
 
-from core.dataset_stats import records_frame
-from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
-from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, ModelError, load_tokenizer
-from core.records import DataError, Problem, Record, load_records
+from core.config.schema import DEMO
+from core.data.records import DataError, Problem, Record, load_records
+from core.data.stats import records_frame
+from core.env import PathOutsideWorkspace
+from core.jobs.registry import JobRegistry
+from core.models import ModelError, load_tokenizer
+from core.workspace import Workspace
 from lab.i18n import DEFAULT_LANGUAGE, t
-
-DEMO = "demo"
-DATA_SUFFIXES = (".jsonl", ".json", ".csv")
-# Folders of a workspace that hold the lab's own outputs, not datasets a user would pick.
-NOT_DATA_FOLDERS = {"runs", "cache", "demo", ".gradio"}
-SEARCH_DEPTH = 4
+from lab.resolve import DATA_SUFFIXES, display_path, tokenizer_folder, user_path
 
 
 @dataclass
@@ -88,62 +87,125 @@ def user_errors(fn):
     return wrapper
 
 
-def roots(workspace: Path) -> list[Path]:
-    return [Path(workspace), ASSETS_DIR]
+def bind(handler: Callable, workspace: Path) -> Callable:
+    """`handler(workspace, *inputs)` as a Gradio event function of the inputs alone.
+
+    The handlers are module functions (tests call them by name); Gradio reads the event function's
+    signature to pass inputs and type hints to pass gr.SelectData, so the workspace is bound here
+    with both kept, which functools.partial would not do.
+    """
+    signature = inspect.signature(handler)
+
+    @functools.wraps(handler)
+    def event(*args, **kwargs):
+        return handler(workspace, *args, **kwargs)
+
+    event.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return event
 
 
-def user_path(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
-    """A typed path resolved under the workspace or assets; anything else is a gr.Error."""
-    try:
-        return resolve_user_path(text, roots(workspace))
-    except PathOutsideWorkspace:
-        raise gr.Error(t("error.outside", language, path=str(text)), print_exception=False) from None
+class BoundedCache:
+    """A least-recently-used map of at most `size` entries, safe across the server's handler threads."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get_or_build(self, key, build: Callable[[], Any]):
+        """The cached value, else `build()` (run outside the lock: it may take seconds) cached."""
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = build()
+            self.put(key, value)
+        return value
+
+    def setdefault(self, key, build: Callable[[], Any]):
+        """Like get_or_build, but `build` (which must be quick) runs under the lock: it runs once per key."""
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = build()
+            self._items.move_to_end(key)
+            value = self._items[key]
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
-def display_path(path: Path | str, workspace: Path) -> str:
-    """Workspace files by their relative path; the page never shows where the workspace lies."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(Path(workspace).resolve()).as_posix()
-    except ValueError:
-        pass
-    try:
-        return "assets/" + path.resolve().relative_to(ASSETS_DIR.resolve()).as_posix()
-    except ValueError:
-        return path.name
+_MISSING = object()
 
 
-def _walk(folder: Path, depth: int = SEARCH_DEPTH, skip: set[str] = frozenset()):
-    """Files under `folder`, `depth` levels deep, leaving out hidden entries, links and the
-    top-level folders named in `skip`."""
-    if depth < 0 or not folder.is_dir():
-        return
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or entry.is_symlink():
-            continue
-        if entry.is_dir():
-            if depth == SEARCH_DEPTH and entry.name in skip:
-                continue
-            yield from _walk(entry, depth - 1)
-        else:
-            yield entry
+# -- the job registry and messages -----------------------------------------------------------------
+_REGISTRIES: dict[str, JobRegistry] = {}
+_REGISTRY_LOCK = threading.Lock()
 
 
-def dataset_choices(workspace: Path) -> list[str]:
-    """"demo", then data files under the workspace (relative paths) and assets."""
-    workspace = Path(workspace)
-    found = [display_path(path, workspace) for root in roots(workspace) for path in _walk(root, skip=NOT_DATA_FOLDERS)
-             if path.suffix.lower() in DATA_SUFFIXES]
-    return [DEMO] + found
+def registry_for(workspace: Path, owns_queue: bool = False) -> JobRegistry:
+    """The server process's one registry per workspace: creating one writes settings and probes
+    GPUs, and a registry reaps the job processes it started, so every tab must share it. The web
+    server creates it first, as the queue's owner (it stores the GPU list the jobs share)."""
+    key = str(Path(workspace).resolve())
+    with _REGISTRY_LOCK:
+        if key not in _REGISTRIES:
+            _REGISTRIES[key] = JobRegistry(workspace, owns_queue=owns_queue)
+        return _REGISTRIES[key]
 
 
-def choice_path(choice: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
-    text = str(choice).strip()
-    if text.startswith("assets/"):
-        return user_path(ASSETS_DIR / text[len("assets/"):], workspace, language)
-    return user_path(text, workspace, language)
+def hide_workspace(text: str, workspace: Path) -> str:
+    """Workspace paths in a message as relative paths: the page never shows where the workspace lies."""
+    text = str(text)
+    for root in sorted({str(Path(workspace)), str(Path(workspace).resolve())}, key=len, reverse=True):
+        text = text.replace(root.rstrip("/") + "/", "").replace(root, ".")
+    return text
 
 
+# -- background work -------------------------------------------------------------------------------
+_BACKGROUND: dict[str, threading.Thread] = {}
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def in_background(name: str, work: Callable[[], Any]) -> None:
+    """Start `work` in a daemon thread unless one of that name is still running."""
+    with _BACKGROUND_LOCK:
+        running = _BACKGROUND.get(name)
+        if running is not None and running.is_alive():
+            return
+        thread = threading.Thread(target=work, name=f"lab-{name}", daemon=True)
+        _BACKGROUND[name] = thread
+        thread.start()
+
+
+def warm_up(workspace: Path) -> None:
+    """Generate the demo dataset and build the embedded model in the background."""
+    from core.demo.dataset import ensure_demo_dataset
+    from core.demo.tiny_model import ensure_tiny_model
+
+    def work():
+        ensure_demo_dataset(Path(workspace))
+        ensure_tiny_model(Path(workspace))
+
+    in_background("tiny-model", work)
+
+
+# -- datasets and tokenizers -----------------------------------------------------------------------
 def save_upload(upload: str | Path, workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
     """Copy an uploaded file into workspace/uploads/ (never overwriting another file)."""
     source = Path(upload)
@@ -151,7 +213,7 @@ def save_upload(upload: str | Path, workspace: Path, language: str = DEFAULT_LAN
     if Path(name).suffix.lower() not in DATA_SUFFIXES:
         raise gr.Error(t("error.upload_type", language, name=source.name, types=", ".join(DATA_SUFFIXES)),
                        print_exception=False)
-    target_folder = Path(workspace) / "uploads"
+    target_folder = Workspace(workspace).uploads_dir
     target_folder.mkdir(parents=True, exist_ok=True)
     target, number = target_folder / name, 0
     while target.exists():
@@ -188,41 +250,25 @@ class Dataset:
         return self.splits[names[0]], (self.splits[test] if test else None)
 
 
-_DATASETS: OrderedDict = OrderedDict()
-_TOKENIZERS: OrderedDict = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-CACHE_SIZE = 6
-
-
-def _remember(cache: OrderedDict, key, build: Callable[[], Any]):
-    with _CACHE_LOCK:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    value = build()
-    with _CACHE_LOCK:
-        cache[key] = value
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-    return value
+_DATASETS = BoundedCache(6)
+_TOKENIZERS = BoundedCache(6)
 
 
 def _split_files(choice: str, compare: str | None, workspace: Path, language: str) -> dict[str, Path]:
     if not str(choice or "").strip():
         raise gr.Error(t("error.no_dataset", language), print_exception=False)
     if choice == DEMO:
-        from core.demo_data import ensure_demo_dataset
+        from core.demo.dataset import ensure_demo_dataset
 
-        files = {split: Path(path) for split, path in ensure_demo_dataset(Path(workspace)).items()}
-    else:
-        files = {}
-        for text in (choice, compare):
-            if text and str(text).strip():
-                path = choice_path(text, workspace, language)
-                if not path.is_file():
-                    raise gr.Error(t("error.not_a_file", language, path=str(text)), print_exception=False)
-                split = path.stem if path.stem not in files else f"{path.stem}-{len(files) + 1}"
-                files[split] = path
+        return {split: Path(path) for split, path in ensure_demo_dataset(Path(workspace)).items()}
+    files = {}
+    for text in (choice, compare):
+        if text and str(text).strip():
+            path = user_path(text, workspace, language)
+            if not path.is_file():
+                raise gr.Error(t("error.not_a_file", language, path=str(text)), print_exception=False)
+            split = path.stem if path.stem not in files else f"{path.stem}-{len(files) + 1}"
+            files[split] = path
     return files
 
 
@@ -230,7 +276,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                  language: str = DEFAULT_LANGUAGE) -> Dataset:
     """The chosen dataset (lenient: bad rows become problems), cached by file and modification time."""
     files = _split_files(choice, compare, workspace, language)
-    key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size) for split, path in files.items())
+    key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size)
+                for split, path in files.items())
 
     def build() -> Dataset:
         splits, problems = {}, []
@@ -245,7 +292,7 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                        files={split: display_path(path, workspace) for split, path in files.items()},
                        key=hashlib.sha256(repr(key).encode()).hexdigest()[:16])
 
-    return _remember(_DATASETS, key, build)
+    return _DATASETS.get_or_build(key, build)
 
 
 def _relative(problem: Problem, workspace: Path) -> Problem:
@@ -256,63 +303,7 @@ def _shown_problems(problems: list[Problem], workspace: Path) -> str:
     return "\n".join(str(_relative(problem, workspace)) for problem in problems[:20])
 
 
-def tokenizer_choices(workspace: Path) -> list[str]:
-    """"embedded", then model folders (with a tokenizer_config.json) under the workspace and assets."""
-    workspace = Path(workspace)
-    # cache/ holds the embedded model, listed as "embedded".
-    folders = [path.parent for root in roots(workspace) for path in _walk(root, skip={"cache"})
-               if path.name == "tokenizer_config.json"]
-    return [EMBEDDED_MODEL] + [display_path(folder, workspace) for folder in folders]
-
-
 def get_tokenizer(choice: str, workspace: Path, language: str = DEFAULT_LANGUAGE):
     """The tokenizer of the embedded model or of a model folder under the allowed roots (cached)."""
-    name = str(choice or "").strip()
-    if name in EMBEDDED_ALIASES:
-        folder = embedded_model(workspace, language)
-    else:
-        folder = choice_path(name, workspace, language)
-        if not folder.is_dir():
-            raise gr.Error(t("error.not_a_folder", language, path=name), print_exception=False)
-    return _remember(_TOKENIZERS, str(folder), lambda: load_tokenizer(str(folder)))
-
-
-_BACKGROUND: dict[str, threading.Thread] = {}
-
-
-def in_background(name: str, work: Callable[[], Any]) -> None:
-    """Start `work` in a daemon thread unless one of that name is still running."""
-    with _CACHE_LOCK:
-        running = _BACKGROUND.get(name)
-        if running is not None and running.is_alive():
-            return
-        thread = threading.Thread(target=work, name=f"lab-{name}", daemon=True)
-        _BACKGROUND[name] = thread
-        thread.start()
-
-
-def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
-    """The embedded model's folder; while it is still being built, a gr.Error that says so.
-
-    Building takes minutes on a CPU, far too long for a handler: it runs in the background
-    (started by `warm_up` when the server starts, or here on first use).
-    """
-    from core.tiny_model import ensure_tiny_model, is_built
-
-    folder = Path(workspace) / "cache" / "tiny-model"
-    if is_built(folder):
-        return folder
-    in_background("tiny-model", lambda: ensure_tiny_model(Path(workspace)))
-    raise gr.Error(t("error.model_building", language), print_exception=False)
-
-
-def warm_up(workspace: Path) -> None:
-    """Generate the demo dataset and build the embedded model in the background."""
-    from core.demo_data import ensure_demo_dataset
-    from core.tiny_model import ensure_tiny_model
-
-    def work():
-        ensure_demo_dataset(Path(workspace))
-        ensure_tiny_model(Path(workspace))
-
-    in_background("tiny-model", work)
+    folder = tokenizer_folder(choice, workspace, language)
+    return _TOKENIZERS.get_or_build(str(folder), lambda: load_tokenizer(str(folder)))

@@ -16,12 +16,15 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.dataset_stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
+from core.data.stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
 from core.models import EMBEDDED_MODEL
 from lab import charts
 from lab.i18n import label_names, t
-from lab.state import (DEMO, Dataset, TabContext, dataset_choices, get_tokenizer, load_dataset, poll, save_upload,
-                       tokenizer_choices, user_errors)
+from core.audit.report import audit
+from core.config.schema import DEMO
+from lab.resolve import dataset_choices, tokenizer_choices
+from lab.state import (BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll, save_upload,
+                       user_errors)
 
 PAGE_SIZE = 20
 PREVIEW_CHARS = 300
@@ -45,8 +48,8 @@ def summary_text(dataset: Dataset, language: str) -> str:
                problems=len(dataset.problems))]
     for split, records in dataset.splits.items():
         positives = sum(record.label for record in records)
-        lines.append(t("data.summary_split", language, split=split, file=dataset.files[split], rows=len(records),
-                       positives=positives, negatives=len(records) - positives))
+        lines.append(t("data.summary_split", language, split=split, file=dataset.files[split],
+                       rows=len(records), positives=positives, negatives=len(records) - positives))
     return "\n".join(lines)
 
 
@@ -66,17 +69,12 @@ def overlap_table(dataset: Dataset, language: str) -> pd.DataFrame:
     return table.rename(columns=names)
 
 
-_VIEWS: dict[tuple[str, str], DataView] = {}
+_VIEWS = BoundedCache(16)
 
 
 def analyse(dataset: Dataset, language: str) -> DataView:
     """Every chart and table of the tab that needs no tokenizer and no audit (cached per language)."""
-    key = (dataset.key, language)
-    if key not in _VIEWS:
-        if len(_VIEWS) > 16:
-            _VIEWS.clear()
-        _VIEWS[key] = _analyse(dataset, language)
-    return _VIEWS[key]
+    return _VIEWS.get_or_build((dataset.key, language), lambda: _analyse(dataset, language))
 
 
 def _analyse(dataset: Dataset, language: str) -> DataView:
@@ -144,31 +142,20 @@ def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, langu
     ids = tokenizer(list(frame["input"]), add_special_tokens=False)["input_ids"]
     lengths = frame.assign(tokens=[len(row) for row in ids])
     return charts.histogram_by_label(lengths, "tokens", label_names(language),
-                                     t("chart.tokens", language, tokenizer=html.escape(tokenizer_choice or EMBEDDED_MODEL)),
+                                     t("chart.tokens", language,
+                                       tokenizer=html.escape(tokenizer_choice or EMBEDDED_MODEL)),
                                      t("chart.token_count", language), t("chart.rows", language))
 
 
 # The audit takes seconds to minutes, so it runs in one background thread and a timer polls it.
 _AUDIT_RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-audit")
-_AUDITS: dict[str, Future] = {}
+_AUDITS = BoundedCache(8)  # dataset key -> Future of its audit
 
 
-def _audit_module():
-    try:
-        import core.audit as audit_module
-    except ImportError:
-        return None
-    return audit_module
-
-
-def start_audit(dataset: Dataset) -> Future | None:
-    audit_module = _audit_module()
-    if audit_module is None:
-        return None
-    if dataset.key not in _AUDITS:
-        train, test = dataset.audit_splits()
-        _AUDITS[dataset.key] = _AUDIT_RUNNER.submit(audit_module.audit, train, test)
-    return _AUDITS[dataset.key]
+def start_audit(dataset: Dataset) -> Future:
+    """The audit of a dataset, started once per dataset (a second click finds the first one's Future)."""
+    train, test = dataset.audit_splits()
+    return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test))
 
 
 def audit_html(report, language: str) -> str:
@@ -187,9 +174,9 @@ def audit_html(report, language: str) -> str:
         text += t("data.baseline_test", language, accuracy=_number(baseline.test.get("accuracy")),
                   f1=_number(baseline.test.get("f1")))
     examples = "".join(
-        f"<li>{html.escape(pair.kind)} {pair.similarity:.2f}: {html.escape(pair.first.split)}#{pair.first.index} "
-        f"「{html.escape(pair.first.preview)}」 ↔ {html.escape(pair.second.split)}#{pair.second.index} "
-        f"「{html.escape(pair.second.preview)}」</li>"
+        f"<li>{html.escape(pair.kind)} {pair.similarity:.2f}: "
+        f"{html.escape(pair.first.split)}#{pair.first.index} 「{html.escape(pair.first.preview)}」 ↔ "
+        f"{html.escape(pair.second.split)}#{pair.second.index} 「{html.escape(pair.second.preview)}」</li>"
         for pair in report.duplicates.examples[:10])
     return (f'<ul style="list-style:none;padding-left:0">{body}</ul><p><b>{html.escape(text)}</b></p>'
             + (f'<ul style="font-size:90%">{examples}</ul>' if examples else ""))
@@ -205,8 +192,6 @@ def _note(text: str) -> str:
 
 def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[str, bool]:
     """The audit section's HTML and whether the audit is still running."""
-    if _audit_module() is None:
-        return _note(t("data.audit_missing", language)), False
     future = start_audit(dataset) if start else _AUDITS.get(dataset.key)
     if future is None:
         return _note(t("data.audit_hint", language)), False
@@ -221,29 +206,35 @@ def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[
 def build(context: TabContext) -> None:
     workspace, language = context.workspace, context.language
     with gr.Row():
-        dataset_box = context.translated(gr.Dropdown(dataset_choices(workspace), value=DEMO, allow_custom_value=True,
-                                                     label=context.t("data.dataset"), scale=3), "data.dataset")
+        dataset_box = context.translated(gr.Dropdown(dataset_choices(workspace), value=DEMO,
+                                                     allow_custom_value=True,
+                                                     label=context.t("data.dataset"), scale=3),
+                                         "data.dataset")
         compare_box = context.translated(gr.Dropdown([""] + dataset_choices(workspace)[1:], value="",
                                                      allow_custom_value=True, label=context.t("data.compare"),
                                                      scale=3), "data.compare")
-        upload = context.translated(gr.UploadButton(context.t("data.upload"), file_types=[".jsonl", ".json", ".csv"],
+        upload = context.translated(gr.UploadButton(context.t("data.upload"),
+                                                    file_types=[".jsonl", ".json", ".csv"],
                                                     scale=2), "data.upload")
-        load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load", "value")
+        load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load",
+                                  "value")
     summary = gr.Markdown()
-    problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False, max_height=220,
-                                               wrap=True), "data.problems")
+    problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False,
+                                               max_height=220, wrap=True), "data.problems")
     with gr.Row():
         label_plot, presence_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
     with gr.Row():
         chars_plot, shape_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
     with gr.Row():
         tokenizer_box = context.translated(gr.Dropdown(tokenizer_choices(workspace), value=EMBEDDED_MODEL,
-                                                       allow_custom_value=True, label=context.t("data.tokenizer"),
+                                                       allow_custom_value=True,
+                                                       label=context.t("data.tokenizer"),
                                                        scale=3), "data.tokenizer")
-        token_button = context.translated(gr.Button(context.t("data.token_lengths"), scale=1), "data.token_lengths",
-                                          "value")
+        token_button = context.translated(gr.Button(context.t("data.token_lengths"), scale=1),
+                                          "data.token_lengths", "value")
     token_plot = gr.Plot(charts.empty_figure(context.t("chart.not_computed")), show_label=False)
-    overlap = context.translated(gr.Dataframe(label=context.t("data.overlap"), interactive=False), "data.overlap")
+    overlap = context.translated(gr.Dataframe(label=context.t("data.overlap"), interactive=False),
+                                 "data.overlap")
     _heading(context, "data.audit")
     audit_button = context.translated(gr.Button(context.t("data.run_audit")), "data.run_audit", "value")
     audit_box = gr.HTML(_note(context.t("data.audit_hint")))
@@ -251,17 +242,20 @@ def build(context: TabContext) -> None:
     _heading(context, "data.rows")
     with gr.Row():
         label_filter = context.on_language(
-            gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"), scale=2),
+            gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"),
+                     scale=2),
             lambda lang: {"choices": _label_filter_choices(lang), "label": t("data.label_filter", lang)})
-        split_filter = context.translated(gr.Dropdown([ALL], value=ALL, label=context.t("data.split_filter"), scale=1),
+        split_filter = context.translated(gr.Dropdown([ALL], value=ALL, label=context.t("data.split_filter"),
+                                                      scale=1),
                                           "data.split_filter")
         search = context.translated(gr.Textbox(label=context.t("data.search"), scale=3), "data.search")
     with gr.Row():
-        previous = context.translated(gr.Button(context.t("data.previous"), size="sm", scale=1), "data.previous",
-                                      "value")
+        previous = context.translated(gr.Button(context.t("data.previous"), size="sm", scale=1),
+                                      "data.previous", "value")
         page = context.translated(gr.Number(1, precision=0, minimum=1, label=context.t("data.page"), scale=1),
                                   "data.page")
-        following = context.translated(gr.Button(context.t("data.next"), size="sm", scale=1), "data.next", "value")
+        following = context.translated(gr.Button(context.t("data.next"), size="sm", scale=1), "data.next",
+                                       "value")
         page_info = gr.Markdown()
     table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False)
 
@@ -274,14 +268,16 @@ def build(context: TabContext) -> None:
         view = analyse(dataset, language)
         split_choices = [ALL] + list(dataset.splits)
         split_value = split_value if split_value in split_choices else ALL
-        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value, language)
+        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value,
+                                           language)
         audit_text, running = audit_status(dataset, language)
-        return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape, view.overlap,
+        return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
+                view.overlap,
                 gr.update(choices=split_choices, value=split_value), rows, shown_page, info, audit_text,
                 gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
 
-    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap, split_filter, table, page,
-             page_info, audit_box, audit_timer, token_plot]
+    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap, split_filter,
+             table, page, page_info, audit_box, audit_timer, token_plot]
     view_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
 
     @user_errors
@@ -301,16 +297,19 @@ def build(context: TabContext) -> None:
             choices=tokenizer_choices(workspace))
 
     reset = [context.dataset, label_filter, split_filter, search, page]
-    load.click(choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
+    load.click(choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs,
+                                                                                          shown)
     upload.upload(take_upload, [upload, context.language_input], dataset_box).success(
         choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
     context.language_input.change(show, view_inputs, shown)
-    context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(show, view_inputs, shown)
+    context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(show, view_inputs,
+                                                                                            shown)
 
     @user_errors
     def rows_only(value, label_value, split_value, search_value, page_value, language, step=0):
         dataset = dataset_of(value, language)
-        return rows_page(dataset, label_value, split_value, search_value, int(page_value or 1) + step, language)
+        return rows_page(dataset, label_value, split_value, search_value, int(page_value or 1) + step,
+                         language)
 
     rows_outputs = [table, page, page_info]
     row_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
@@ -337,7 +336,8 @@ def build(context: TabContext) -> None:
 
 
 def _heading(context: TabContext, key: str):
-    return context.on_language(gr.Markdown("### " + context.t(key)), lambda lang: {"value": "### " + t(key, lang)})
+    return context.on_language(gr.Markdown("### " + context.t(key)),
+                               lambda lang: {"value": "### " + t(key, lang)})
 
 
 def _label_filter_choices(language: str) -> list[tuple[str, str]]:

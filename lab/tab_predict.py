@@ -9,45 +9,31 @@ Loading happens once per choice of models and the user sees it happen.
 from __future__ import annotations
 
 import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from core.encoding import EncodeOptions, encode_prompt
+from core.config.schema import DEMO
+from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
-from core.predict import RUN_INFO_FILE, Prediction
-from core.records import Record
+from core.eval.predict import Prediction
+from core.data.records import Record
+from core.workspace import run_info_of
 from lab.i18n import label_names, t
-from lab.model_slot import (NONE, SLOT, ModelSlot, base_model_choices, checkpoint_choices, resolve_base,
-                            resolve_checkpoint)
-from lab.state import DEMO, TabContext, load_dataset, user_errors
+from lab.model_slot import NONE, SLOT, ModelSlot
+from lab import resolve
+from lab.state import TabContext, load_dataset, user_errors
 
 DEFAULT_MAX_LENGTH = 1024
 DEMO_SPLIT = "test"
 
 
-def run_info(checkpoint: Path | None) -> dict:
-    """What the checkpoint's training run recorded (fraud_lab_run.json beside or above it)."""
-    if checkpoint is None:
-        return {}
-    for folder in (checkpoint, checkpoint.parent, checkpoint.parent.parent):
-        path = folder / RUN_INFO_FILE
-        if path.is_file():
-            try:
-                value = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}
-
-
 def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     """The prompt the checkpoint was trained with; the base gets the same one, so the two answers
     differ by the fine-tuning alone (as in an evaluation)."""
-    info = run_info(checkpoint)
+    info = run_info_of(checkpoint) if checkpoint is not None else {}
     return EncodeOptions(with_reason=bool(with_reason), instruction=info.get("instruction") or None,
                          system=info.get("system") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),
@@ -63,13 +49,15 @@ class PredictView:
     answers: dict  # name -> Prediction, for callers that want the values
 
 
-def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, with_reason: bool, language: str,
-            slot: ModelSlot = SLOT) -> PredictView:
+def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, with_reason: bool,
+            language: str, slot: ModelSlot = SLOT) -> PredictView:
+    """The base model's and (with a checkpoint) the fine-tuned model's answers to one dialogue."""
     text = (dialogue or "").strip()
     if not text:
         raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
-    base_path = resolve_base(base, workspace, language)
-    checkpoint_path = resolve_checkpoint(checkpoint, workspace, language) if str(checkpoint or "").strip() else None
+    base_path = resolve.base_model(base, workspace, language)
+    checkpoint_path = resolve.checkpoint(checkpoint, workspace,
+                                         language) if str(checkpoint or "").strip() else None
     options = prompt_options(checkpoint_path, with_reason)
     record = Record(input=text, label=False)  # the label is not part of the prompt
     started = time.perf_counter()
@@ -82,7 +70,8 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
         prompt = encode_prompt(base_model.tokenizer, record, options)
         names = slot.describe()
     finished = time.perf_counter()
-    tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"], language)
+    tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"],
+                              language)
                   if "tuned" in answers else f"<p>{html.escape(t('predict.no_checkpoint', language))}</p>")
     status = t("predict.status", language, models=", ".join(names), loads=slot.loads - loads_before,
                load_seconds=f"{loaded - started:.1f}", seconds=f"{finished - loaded:.2f}")
@@ -101,7 +90,8 @@ def _row(name: str, value_html: str) -> str:
 
 
 def _pre(text: str) -> str:
-    return (f'<pre style="white-space:pre-wrap;word-break:break-word;margin:0;max-height:300px;overflow:auto">'
+    return ('<pre '
+            'style="white-space:pre-wrap;word-break:break-word;margin:0;max-height:300px;overflow:auto">'
             f"{html.escape(text)}</pre>")
 
 
@@ -120,8 +110,10 @@ def answer_html(title: str, answer: Prediction, language: str) -> str:
         probability = "—"
     else:
         share = max(0.0, min(1.0, float(answer.p_true)))
-        probability = (f'{share:.3f} <span style="display:inline-block;width:160px;height:10px;background:#eee;'
-                       f'vertical-align:middle"><span style="display:block;width:{share * 100:.1f}%;height:10px;'
+        probability = (f'{share:.3f} <span '
+                       'style="display:inline-block;width:160px;height:10px;background:#eee;'
+                       'vertical-align:middle"><span '
+                       f'style="display:block;width:{share * 100:.1f}%;height:10px;'
                        f'background:#d62728"></span></span>')
     rows = [_row(t("predict.is_fraud", language), verdict), _row(t("predict.p_true", language), probability),
             _row(t("predict.speaker", language), html.escape(answer.fraud_speaker or "—")),
@@ -154,22 +146,25 @@ def free_models(language: str, slot: ModelSlot = SLOT) -> str:
 
 
 def build(context: TabContext) -> None:
-    workspace, language = context.workspace, context.language
+    workspace = context.workspace
     with gr.Row():
         with gr.Column(scale=3):
-            dialogue_box = context.translated(gr.Textbox(lines=8, max_lines=20, label=context.t("predict.dialogue")),
+            dialogue_box = context.translated(gr.Textbox(lines=8, max_lines=20,
+                                                         label=context.t("predict.dialogue")),
                                               "predict.dialogue")
             with gr.Row():
-                row_box = context.translated(gr.Number(0, precision=0, minimum=0, label=context.t("predict.demo_row"),
+                row_box = context.translated(gr.Number(0, precision=0, minimum=0,
+                                                       label=context.t("predict.demo_row"),
                                                        scale=1), "predict.demo_row")
-                row_button = context.translated(gr.Button(context.t("predict.use_row"), scale=1), "predict.use_row",
-                                                "value")
+                row_button = context.translated(gr.Button(context.t("predict.use_row"), scale=1),
+                                                "predict.use_row", "value")
             gold_box = gr.HTML()
         with gr.Column(scale=2):
-            base_box = context.translated(gr.Dropdown(base_model_choices(workspace), value=EMBEDDED_MODEL,
-                                                      allow_custom_value=True, label=context.t("predict.base")),
+            base_box = context.translated(gr.Dropdown(resolve.model_choices(workspace), value=EMBEDDED_MODEL,
+                                                      allow_custom_value=True,
+                                                      label=context.t("predict.base")),
                                           "predict.base")
-            checkpoints = checkpoint_choices(workspace)
+            checkpoints = resolve.checkpoint_choices(workspace)
             checkpoint_box = context.translated(
                 gr.Dropdown([NONE, *checkpoints], value=checkpoints[0] if checkpoints else NONE,
                             label=context.t("predict.checkpoint")), "predict.checkpoint")
@@ -178,7 +173,8 @@ def build(context: TabContext) -> None:
             with gr.Row():
                 predict_button = context.translated(gr.Button(context.t("predict.run"), variant="primary"),
                                                     "predict.run", "value")
-                free_button = context.translated(gr.Button(context.t("predict.free")), "predict.free", "value")
+                free_button = context.translated(gr.Button(context.t("predict.free")), "predict.free",
+                                                 "value")
                 refresh = context.translated(gr.Button(context.t("eval.refresh")), "eval.refresh", "value")
     status = gr.HTML()
     with gr.Row(equal_height=False):
@@ -191,7 +187,8 @@ def build(context: TabContext) -> None:
         return view.base, view.tuned, view.prompt, view.status
 
     predict_button.click(predict_dialogue, [dialogue_box, base_box, checkpoint_box, reason_box,
-                                            context.language_input], [base_answer, tuned_answer, prompt_box, status])
+                                            context.language_input],
+                         [base_answer, tuned_answer, prompt_box, status])
     free_button.click(free_models, context.language_input, status)
 
     @user_errors
@@ -201,8 +198,8 @@ def build(context: TabContext) -> None:
     row_button.click(use_demo_row, [row_box, context.language_input], [dialogue_box, gold_box])
 
     def refresh_predict_choices():
-        found = checkpoint_choices(workspace)
-        return gr.update(choices=base_model_choices(workspace)), gr.update(choices=[NONE, *found])
+        found = resolve.checkpoint_choices(workspace)
+        return gr.update(choices=resolve.model_choices(workspace)), gr.update(choices=[NONE, *found])
 
     refresh.click(refresh_predict_choices, None, [base_box, checkpoint_box])
     context.app.load(refresh_predict_choices, None, [base_box, checkpoint_box])

@@ -1,24 +1,30 @@
 """Tokenize tab: what one row becomes for the model, token by token, and how long all rows are.
 
-Token texts come from `core.encoding.token_view` and are html.escape'd one by one; the chat text
+The prompt options are the training config's own (DataSection's PROMPT_KEYS, through
+lab.config_form), with its defaults, so what this tab shows is what a run with that config trains on.
+
+Token texts come from `core.data.encoding.token_view` and are html.escape'd one by one; the chat text
 goes to a Textbox, which shows text as text.
 """
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 import plotly.graph_objects as go
 
-from core.dataset_stats import share_over, untruncated_lengths
-from core.encoding import TRUNCATION_SIDES, EncodeOptions, Encoded, encode, token_view
+from core.config.schema import DEMO, PROMPT_KEYS, DataSection, field_specs, prompt_options
+from core.config.text import config_from_dict
+from core.data.encoding import EncodeOptions, Encoded, encode, token_view
+from core.data.records import Record
+from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
-from core.records import Record
-from lab import charts
+from lab import charts, config_form
 from lab.i18n import label_names, t
-from lab.state import DEMO, TabContext, get_tokenizer, load_dataset, tokenizer_choices, user_errors
+from lab.resolve import tokenizer_choices
+from lab.state import BoundedCache, TabContext, get_tokenizer, load_dataset, user_errors
 
 ROW, PASTE = "row", "paste"
 STYLES = {
@@ -42,16 +48,20 @@ class TokenizeRequest:
     fraud_speaker: str = ""
     reason: str = ""
     tokenizer: str = EMBEDDED_MODEL
-    with_reason: bool = False
-    instruction: str = ""
-    system: str = ""
-    max_length: int = 1024
-    truncation: str = "keep_end"
+    prompt: DataSection = field(default_factory=DataSection)  # its PROMPT_KEYS shape the prompt
 
     def options(self) -> EncodeOptions:
-        return EncodeOptions(with_reason=bool(self.with_reason), instruction=self.instruction or None,
-                             system=self.system or None, max_length=int(self.max_length),
-                             truncation=self.truncation)
+        return prompt_options(self.prompt)
+
+
+def prompt_specs():
+    """The prompt fields of DataSection, in declaration order."""
+    return [spec for spec in field_specs(DataSection) if spec.key in PROMPT_KEYS]
+
+
+def prompt_of(values) -> DataSection:
+    """The prompt the tab's option components describe; ConfigError names a wrong value."""
+    return config_from_dict(config_form.values_to_dict(prompt_specs(), values), DataSection)
 
 
 @dataclass
@@ -68,13 +78,14 @@ def pick_record(dataset, request: TokenizeRequest, language: str) -> Record:
     if request.source == PASTE:
         if not request.dialogue.strip():
             raise gr.Error(t("error.empty_dialogue", language), print_exception=False)
-        return Record(input=request.dialogue, label=bool(request.is_fraud), fraud_speaker=request.fraud_speaker.strip(),
-                      reason=request.reason.strip())
+        return Record(input=request.dialogue, label=bool(request.is_fraud),
+                      fraud_speaker=request.fraud_speaker.strip(), reason=request.reason.strip())
     split = request.split if request.split in dataset.splits else next(iter(dataset.splits))
     records = dataset.splits[split]
     index = int(request.index or 0)
     if not 0 <= index < len(records):
-        raise gr.Error(t("error.no_row", language, split=split, index=index, rows=len(records)), print_exception=False)
+        raise gr.Error(t("error.no_row", language, split=split, index=index, rows=len(records)),
+                       print_exception=False)
     return records[index]
 
 
@@ -92,13 +103,15 @@ def tokens_html(tokens: list[dict], language: str) -> str:
         else:
             style = STYLES[kind]
         text = html.escape(token["text"]).replace("\n", "↵\n")
-        spans.append(f'<span class="{classes}" title="id {int(token["id"])}" style="{style};{SPAN_STYLE}">{text}</span>')
+        spans.append(f'<span class="{classes}" title="id {int(token["id"])}" '
+                     f'style="{style};{SPAN_STYLE}">{text}</span>')
     return (f'<div style="margin:28px 0 8px 0">{legend}</div>'
             f'<div style="white-space:pre-wrap;line-height:1.9;font-family:monospace;font-size:13px">'
             f'{"".join(spans)}</div>')
 
 
-def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str) -> TokenizeView:
+def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeRequest,
+             language: str) -> TokenizeView:
     tokenizer = get_tokenizer(request.tokenizer, workspace, language)
     dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO})) \
         if request.source == ROW else None
@@ -112,13 +125,13 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
     warning = ""
     if encoded.truncated:
         side = t(f"tok.{options.truncation}", language)
-        warning = t("tok.truncated", language, needed=encoded.untruncated_length, max_length=options.max_length,
-                    side=side)
+        warning = t("tok.truncated", language, needed=encoded.untruncated_length,
+                    max_length=options.max_length, side=side)
     return TokenizeView(encoded=encoded, tokens=tokens, counts=counts, warning=warning, chat=encoded.text,
                         tokens_html=tokens_html(tokens, language))
 
 
-_LENGTHS: dict[tuple, list[int]] = {}
+_LENGTHS = BoundedCache(8)
 
 
 def dataset_lengths(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str,
@@ -128,12 +141,13 @@ def dataset_lengths(workspace: Path, dataset_value: dict | None, request: Tokeni
     records = [record for split_records in dataset.splits.values() for record in split_records]
     options = request.options()
     key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system)
-    if key not in _LENGTHS:
+    lengths = _LENGTHS.get(key)
+    if lengths is None:
         if only_cached:
             return None
         tokenizer = get_tokenizer(request.tokenizer, workspace, language)
-        _LENGTHS[key] = untruncated_lengths(tokenizer, records, options)
-    return _LENGTHS[key], [record.label for record in records]
+        lengths = _LENGTHS.get_or_build(key, lambda: untruncated_lengths(tokenizer, records, options))
+    return lengths, [record.label for record in records]
 
 
 def length_histogram(workspace: Path, dataset_value: dict | None, request: TokenizeRequest, language: str,
@@ -143,12 +157,14 @@ def length_histogram(workspace: Path, dataset_value: dict | None, request: Token
     if found is None:
         return None
     lengths, labels = found
-    max_length = int(request.max_length)
+    max_length = int(request.prompt.max_length)
     over, share = share_over(lengths, max_length)
     figure = charts.token_length_figure(lengths, labels, max_length, label_names(language),
                                         t("tok.histogram", language), t("chart.token_count", language),
-                                        t("chart.rows", language), t("tok.max_line", language, max_length=max_length))
-    return figure, t("tok.over", language, over=over, rows=len(lengths), share=f"{share:.1%}", max_length=max_length)
+                                        t("chart.rows", language),
+                                        t("tok.max_line", language, max_length=max_length))
+    return figure, t("tok.over", language, over=over, rows=len(lengths), share=f"{share:.1%}",
+                     max_length=max_length)
 
 
 def build(context: TabContext) -> None:
@@ -159,45 +175,50 @@ def build(context: TabContext) -> None:
                 gr.Radio(_source_choices(language), value=ROW, label=context.t("tok.source")),
                 lambda lang: {"choices": _source_choices(lang), "label": t("tok.source", lang)})
             with gr.Row():
-                split = context.translated(gr.Dropdown(["train"], value="train", label=context.t("tok.split")),
+                split = context.translated(gr.Dropdown(["train"], value="train",
+                                                       label=context.t("tok.split")),
                                            "tok.split")
                 index = context.translated(gr.Number(0, precision=0, minimum=0, label=context.t("tok.index")),
                                            "tok.index")
             dialogue = context.translated(gr.Textbox(lines=5, label=context.t("tok.pasted")), "tok.pasted")
             with gr.Row():
-                is_fraud = context.translated(gr.Checkbox(False, label=context.t("tok.pasted_label")), "tok.pasted_label")
-                speaker = context.translated(gr.Textbox(label=context.t("tok.pasted_speaker")), "tok.pasted_speaker")
+                is_fraud = context.translated(gr.Checkbox(False, label=context.t("tok.pasted_label")),
+                                              "tok.pasted_label")
+                speaker = context.translated(gr.Textbox(label=context.t("tok.pasted_speaker")),
+                                             "tok.pasted_speaker")
             reason = context.translated(gr.Textbox(label=context.t("tok.pasted_reason")), "tok.pasted_reason")
         with gr.Column(scale=2):
             tokenizer_box = context.translated(gr.Dropdown(tokenizer_choices(workspace), value=EMBEDDED_MODEL,
-                                                           allow_custom_value=True, label=context.t("tok.tokenizer")),
+                                                           allow_custom_value=True,
+                                                           label=context.t("tok.tokenizer")),
                                                "tok.tokenizer")
-            with_reason = context.translated(gr.Checkbox(False, label=context.t("tok.with_reason")), "tok.with_reason")
-            instruction = context.translated(gr.Textbox(lines=2, label=context.t("tok.instruction")), "tok.instruction")
-            system = context.translated(gr.Textbox(label=context.t("tok.system")), "tok.system")
+            prompt_fields = [context.on_language(config_form.field_component(spec,
+                                                                             *_prompt_labels(spec, language)),
+                                                 lambda lang, spec=spec: dict(zip(("label", "choices"),
+                                                                                  _prompt_labels(spec,
+                                                                                                 lang))))
+                             for spec in prompt_specs()]
+            max_length = prompt_fields[PROMPT_KEYS.index("max_length")]
             with gr.Row():
-                max_length = context.translated(gr.Number(1024, precision=0, minimum=16, maximum=131072,
-                                                          label=context.t("tok.max_length")), "tok.max_length")
-                truncation = context.on_language(
-                    gr.Radio(_side_choices(language), value="keep_end", label=context.t("tok.truncation")),
-                    lambda lang: {"choices": _side_choices(lang), "label": t("tok.truncation", lang)})
-            with gr.Row():
-                run = context.translated(gr.Button(context.t("tok.run"), variant="primary"), "tok.run", "value")
-                lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths", "value")
+                run = context.translated(gr.Button(context.t("tok.run"), variant="primary"), "tok.run",
+                                         "value")
+                lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths",
+                                                    "value")
     counts = gr.Markdown()
     warning = gr.Markdown()
     tokens_box = context.translated(gr.HTML(label=context.t("tok.tokens"), show_label=True, container=True),
                                     "tok.tokens")
-    chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False, label=context.t("tok.chat")),
+    chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False,
+                                         label=context.t("tok.chat")),
                               "tok.chat")
     histogram = gr.Plot(show_label=False)
     over = gr.Markdown()
 
-    controls = [source, split, index, dialogue, is_fraud, speaker, reason, tokenizer_box, with_reason, instruction,
-                system, max_length, truncation]
+    row_controls = [source, split, index, dialogue, is_fraud, speaker, reason, tokenizer_box]
+    controls = row_controls + prompt_fields
 
     def request_of(values) -> TokenizeRequest:
-        return TokenizeRequest(*values)
+        return TokenizeRequest(*values[:len(row_controls)], prompt=prompt_of(values[len(row_controls):]))
 
     @user_errors
     def show(dataset_value, language, *values):
@@ -228,5 +249,9 @@ def _source_choices(language: str) -> list[tuple[str, str]]:
     return [(t("tok.source.row", language), ROW), (t("tok.source.paste", language), PASTE)]
 
 
-def _side_choices(language: str) -> list[tuple[str, str]]:
-    return [(t(f"tok.{side}", language), side) for side in TRUNCATION_SIDES]
+def _prompt_labels(spec, language: str) -> tuple:
+    """A prompt field's label and, for truncation, its choices named in the page's language."""
+    label = config_form.field_label(f"data.{spec.key}", language)
+    if not spec.choices:
+        return (label,)
+    return label, [(t(f"tok.{choice}", language), choice) for choice in spec.choices]

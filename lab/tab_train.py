@@ -1,16 +1,15 @@
 """Train tab: a form generated from RunConfig's fields, its YAML and CLI, and the live job.
 
-The form is built by iterating `core.config.field_specs()` once: each field's type and choices
-pick its component, its prefix picks the accordion. `config_from_form` / `form_values` convert
-between the components' values (in spec order) and a RunConfig, so the YAML preview, the CLI
-line and the started job all come from the same RunConfig. Training never runs in the server:
+The form is built by iterating RunConfig's field specs once (lab.config_form): each field's type
+and choices pick its component, its prefix picks the accordion. `config_from_form` / `form_values`
+convert between the components' values (in spec order) and a RunConfig, so the YAML preview, the
+CLI line and the started job all come from the same RunConfig. Training never runs in the server:
 Start submits a job (its own process) and a 2 s timer reads what the job appends.
 """
 from __future__ import annotations
 
 import html
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,14 +17,15 @@ import gradio as gr
 import plotly.graph_objects as go
 import yaml
 
-from core.config import (DEMO, ConfigError, FieldSpec, RunConfig, SweepSection, apply_overrides, config_from_dict,
-                         field_specs, to_cli_command, to_yaml, validate)
-from core.jobs import JobStateError, UnknownJob
-from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL
-from lab import run_views
+from core.config.checks import validate
+from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs
+from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
+from core.jobs.registry import JobStateError, UnknownJob
+from core.models import EMBEDDED_ALIASES
+from core.train.submit import TRAINING_KINDS, job_kind
+from lab import config_form, resolve, run_views
 from lab.i18n import t
-from lab.state import (TabContext, choice_path, dataset_choices, embedded_model, poll, tokenizer_choices,
-                       user_errors)
+from lab.state import TabContext, hide_workspace, poll, registry_for, user_errors
 
 # (accordion label key, key prefixes), in page order; the first prefix that matches wins.
 FORM_GROUPS = (
@@ -38,9 +38,8 @@ DATA_KEYS = ("data.train", "data.validation", "data.test")
 PER_ROW = 3
 LOG_LINES = 16
 # Fields most runs leave alone: shown in a closed accordion inside their group.
-ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "train.save_every",
-            "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
-HUB_ID = re.compile(r"^[\w.\-]+/[\w.\-]+$")
+ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "data.bad_rows",
+            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
 MAX_YAML_BYTES = 200_000
 
 
@@ -57,46 +56,12 @@ def group_of(key: str) -> str:
 
 
 def field_label(key: str, language: str) -> str:
-    name = t(f"cfg.{key}", language)
-    return key if name == f"cfg.{key}" else f"{name} · {key}"
+    return config_form.field_label(key, language)
 
 
 # -- form <-> config -------------------------------------------------------------------------------
-def _is_optional(kind) -> bool:
-    return type(None) in getattr(kind, "__args__", ())
-
-
-def _is_text(spec: FieldSpec) -> bool:
-    """Shown in a Textbox: text, lists, optional text, floats and 'steps or epoch' fields."""
-    return spec.type not in (bool, int) and not spec.choices
-
-
-def to_form_value(spec: FieldSpec, value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    if value is None:
-        return ""
-    if _is_text(spec) and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def from_form_value(spec: FieldSpec, value: Any) -> Any:
-    if _is_optional(spec.type) and isinstance(value, str) and not value.strip():
-        return None  # an empty optional text (data.system) means "not set"
-    if spec.type is float and isinstance(value, str):
-        return value.strip()
-    return value
-
-
 def form_values(cfg: RunConfig) -> list:
-    values = []
-    for spec in form_specs():
-        value: Any = cfg
-        for part in spec.key.split("."):
-            value = getattr(value, part)
-        values.append(to_form_value(spec, value))
-    return values
+    return config_form.form_values(cfg, form_specs())
 
 
 def _sweep_values_text(values) -> str:
@@ -135,27 +100,9 @@ def sweep_overrides(text: str) -> list[str]:
 
 def config_from_form(values: Sequence, sweep: str = "") -> RunConfig:
     """The RunConfig the form's values describe; ConfigError names the key of a wrong value."""
-    specs = form_specs()
-    if len(values) != len(specs):
-        raise ValueError(f"the form has {len(specs)} fields, got {len(values)} values")
-    data: dict = {}
-    for spec, value in zip(specs, values):
-        head, _, leaf = spec.key.partition(".")
-        target = data.setdefault(head, {}) if leaf else data
-        target[leaf or head] = from_form_value(spec, value)
-    cfg = config_from_dict(data)
+    cfg = config_from_dict(config_form.values_to_dict(form_specs(), values))
     overrides = sweep_overrides(sweep)
     return apply_overrides(cfg, overrides) if overrides else cfg
-
-
-def config_from_yaml(text: str) -> RunConfig:
-    try:
-        data = yaml.safe_load(text or "")
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError("", f"{where}not valid YAML: {getattr(error, 'problem', error)}") from None
-    return config_from_dict(data)
 
 
 @dataclass
@@ -173,16 +120,10 @@ def preview(workspace: Path, values: Sequence, sweep: str, language: str) -> Pre
         return Preview("", "", _note(t("train.invalid", language, error=str(error)), ok=False))
     try:
         validate(cfg, workspace, deep=False)
-        note = _note(t("train.valid", language, kind=_job_kind(cfg)), ok=True)
+        note = _note(t("train.valid", language, kind=job_kind(cfg)), ok=True)
     except ConfigError as error:
         note = _note(t("train.invalid", language, error=str(error)), ok=False)
     return Preview(to_yaml(cfg), to_cli_command(cfg), note)
-
-
-def _job_kind(cfg: RunConfig) -> str:
-    from core.training import job_kind
-
-    return job_kind(cfg)
 
 
 def _note(text: str, ok: bool) -> str:
@@ -191,59 +132,36 @@ def _note(text: str, ok: bool) -> str:
 
 
 # -- starting and controlling jobs -----------------------------------------------------------------
-def model_choices(workspace: Path) -> list[str]:
-    """"embedded", then folders under the workspace / assets with a tokenizer and a config.json."""
-    choices = tokenizer_choices(workspace)
-    return [EMBEDDED_MODEL] + [choice for choice in choices[1:]
-                               if (_choice_folder(choice, workspace) / "config.json").is_file()]
-
-
-def _choice_folder(choice: str, workspace: Path) -> Path:
-    from core.env import ASSETS_DIR
-
-    return ASSETS_DIR / choice[len("assets/"):] if choice.startswith("assets/") else Path(workspace) / choice
-
-
 def with_checked_paths(cfg: RunConfig, workspace: Path, language: str) -> RunConfig:
-    """Data files and model folders only from the workspace or assets, made absolute for the job."""
-    from dataclasses import replace
-
+    """Data files and the model only from the workspace or assets (lab.resolve), made absolute for the job."""
     data = cfg.data
     for key in DATA_KEYS:
         split = key.split(".")[1]
         value = getattr(data, split).strip()
-        if value and value != DEMO:
-            path = choice_path(value, workspace, language)
-            if not path.is_file():
-                raise gr.Error(t("error.not_a_file", language, path=value), print_exception=False)
-            data = replace(data, **{split: str(path)})
+        if value:
+            data = replace(data, **{split: resolve.data_file(value, workspace, language)})
     model = cfg.model.strip()
-    if model in EMBEDDED_ALIASES:
-        embedded_model(workspace, language)  # a gr.Error while the tiny model is still being built
+    if model not in EMBEDDED_ALIASES:  # the embedded model is resolved by the job itself
+        model = resolve.base_model(model, workspace, language)
     else:
-        folder = choice_path(model, workspace, language)
-        if folder.is_dir():
-            model = str(folder)
-        elif not HUB_ID.match(model):  # a hub id is looked up in the local hub cache only
-            raise gr.Error(t("error.not_a_folder", language, path=model), print_exception=False)
+        resolve.embedded_model(workspace, language)  # a gr.Error while the tiny model is still being built
     return replace(cfg, model=model, data=data)
 
 
 def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
     """Validate the form's config (gr.Error naming the key) and submit it as a job."""
-    from core.training import start_training
+    from core.train.submit import start_training
 
     try:
         cfg = validate(config_from_form(values, sweep), workspace, deep=False)  # a wrong value first
         cfg = with_checked_paths(cfg, workspace, language)
-        return start_training(cfg, workspace, run_views.registry_for(workspace))
+        return start_training(cfg, workspace, registry_for(workspace))
     except ConfigError as error:
-        raise gr.Error(run_views.hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
 
 
 def training_jobs(workspace: Path) -> list:
-    return [job for job in run_views.registry_for(workspace).list(parent_id=None)
-            if job.kind in run_views.TRAINING_KINDS]
+    return [job for job in registry_for(workspace).list(parent_id=None) if job.kind in TRAINING_KINDS]
 
 
 def pick_job(workspace: Path) -> str | None:
@@ -259,7 +177,7 @@ def control_job(workspace: Path, job_id: str | None, action: str, language: str)
     """Stop or resume; returns the message shown under the buttons."""
     if not job_id:
         raise gr.Error(t("train.no_selection", language), print_exception=False)
-    registry = run_views.registry_for(workspace)
+    registry = registry_for(workspace)
     try:
         if action == "stop":
             registry.stop(job_id)
@@ -267,7 +185,7 @@ def control_job(workspace: Path, job_id: str | None, action: str, language: str)
         registry.resume(job_id)
         return t("train.resumed", language, job=job_id)
     except (JobStateError, UnknownJob) as error:
-        raise gr.Error(run_views.hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
 
 
 @dataclass
@@ -283,7 +201,7 @@ class LiveView:
 def live_view(workspace: Path, job_id: str | None, curves: dict | None, language: str,
               redraw: bool = False) -> LiveView:
     """Read what the job appended since the last poll (`curves` holds the position)."""
-    registry = run_views.registry_for(workspace)
+    registry = registry_for(workspace)
     registry.pump()  # starts queued jobs and notices lost processes even when no job process is left
     choices = run_views.job_choices(training_jobs(workspace), language)
     job = None
@@ -294,32 +212,25 @@ def live_view(workspace: Path, job_id: str | None, curves: dict | None, language
             job = None
     if job is None:
         return LiveView(run_views.live_figure(run_views.new_curves(None), None, language),
-                        run_views.progress_html(None, {}, language), "", run_views.new_curves(None), False, choices)
+                        run_views.progress_html(None, {}, language), "", run_views.new_curves(None), False,
+                        choices)
     if not curves or curves.get("job") != job.id:
         curves, redraw = run_views.new_curves(job.id), True
     changed = run_views.update_curves(curves, job, registry)
-    log = run_views.hide_workspace(registry.log_tail(job.id, LOG_LINES), workspace)
+    log = hide_workspace(registry.log_tail(job.id, LOG_LINES), workspace)
     figure = run_views.live_figure(curves, job, language) if changed or redraw else None
-    return LiveView(figure, run_views.progress_html(job, curves, language), log, curves, not job.is_final, choices)
+    return LiveView(figure, run_views.progress_html(job, curves, language), log, curves, not job.is_final,
+                    choices)
 
 
 # -- the page --------------------------------------------------------------------------------------
 def field_component(spec: FieldSpec, workspace: Path, language: str):
-    common = {"label": field_label(spec.key, language), "info": spec.help}
-    value = to_form_value(spec, spec.default)
+    choices = None
     if spec.key == "model":
-        return gr.Dropdown(model_choices(workspace), value=value, allow_custom_value=True, **common)
-    if spec.key in DATA_KEYS:
-        choices = dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
-        return gr.Dropdown(choices, value=value, allow_custom_value=True, **common)
-    if spec.choices:
-        return gr.Dropdown(list(spec.choices), value=value, **common)
-    if spec.type is bool:
-        return gr.Checkbox(value, **common)
-    if spec.type is int:
-        return gr.Number(value, precision=0, **common)
-    lines = 2 if spec.key in ("data.instruction", "data.system") else 1
-    return gr.Textbox(value, lines=lines, **common)
+        choices = resolve.model_choices(workspace)
+    elif spec.key in DATA_KEYS:
+        choices = resolve.dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
+    return config_form.field_component(spec, field_label(spec.key, language), choices)
 
 
 def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
@@ -345,7 +256,8 @@ def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
                     add(advanced)
             if group == "train.group.kfold":
                 sweep_box = context.translated(gr.Textbox(lines=3, label=context.t("train.sweep"),
-                                                          placeholder="train.learning_rate=1e-4,3e-4"), "train.sweep")
+                                                          placeholder="train.learning_rate=1e-4,3e-4"),
+                                               "train.sweep")
     return components, sweep_box
 
 
@@ -354,38 +266,49 @@ def build(context: TabContext) -> None:
     specs = form_specs()
     # The job first: a reloaded page shows the running job and its curve without scrolling.
     with gr.Row():
-        job_box = context.translated(gr.Dropdown([], value=None, label=context.t("train.job"), scale=4), "train.job")
-        refresh_button = context.translated(gr.Button(context.t("train.refresh"), scale=1), "train.refresh", "value")
-        stop_button = context.translated(gr.Button(context.t("train.stop"), variant="stop", scale=1), "train.stop",
-                                         "value")
-        resume_button = context.translated(gr.Button(context.t("train.resume"), scale=1), "train.resume", "value")
+        job_box = context.translated(gr.Dropdown([], value=None, label=context.t("train.job"), scale=4),
+                                     "train.job")
+        refresh_button = context.translated(gr.Button(context.t("train.refresh"), scale=1), "train.refresh",
+                                            "value")
+        stop_button = context.translated(gr.Button(context.t("train.stop"), variant="stop", scale=1),
+                                         "train.stop", "value")
+        resume_button = context.translated(gr.Button(context.t("train.resume"), scale=1), "train.resume",
+                                           "value")
     control_message = gr.HTML()
     progress = gr.HTML(run_views.progress_html(None, {}, language))
     with gr.Row():
         plot = gr.Plot(show_label=False, scale=3)
         log_box = context.translated(gr.Textbox(lines=LOG_LINES, max_lines=LOG_LINES, interactive=False,
-                                                autoscroll=True, label=context.t("train.log"), scale=2), "train.log")
+                                                autoscroll=True, label=context.t("train.log"), scale=2),
+                                     "train.log")
     heading = gr.Markdown("### " + context.t("train.new_run"))
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
     with gr.Row():
         with gr.Column(scale=3):
             components, sweep_box = _form(context, specs)
-            with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False), "train.yaml_section"):
+            with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
+                                    "train.yaml_section"):
                 yaml_input = context.translated(gr.Textbox(lines=8, label=context.t("train.yaml_text")),
                                                 "train.yaml_text")
                 with gr.Row():
                     yaml_upload = context.translated(gr.UploadButton(context.t("train.yaml_upload"),
-                                                                     file_types=[".yaml", ".yml"]), "train.yaml_upload")
-                    yaml_fill = context.translated(gr.Button(context.t("train.yaml_fill")), "train.yaml_fill", "value")
+                                                                     file_types=[".yaml", ".yml"]),
+                                                     "train.yaml_upload")
+                    yaml_fill = context.translated(gr.Button(context.t("train.yaml_fill")), "train.yaml_fill",
+                                                   "value")
         with gr.Column(scale=2):
-            start_button = context.translated(gr.Button(context.t("train.start"), variant="primary", size="lg"),
+            start_button = context.translated(gr.Button(context.t("train.start"), variant="primary",
+                                                        size="lg"),
                                               "train.start", "value")
             message = gr.HTML()
             note = gr.HTML()
             yaml_box = context.translated(gr.Code(language="yaml", interactive=False, lines=12, max_lines=30,
-                                                  label=context.t("train.preview_yaml")), "train.preview_yaml")
-            command_box = context.translated(gr.Code(language="shell", interactive=False, lines=3, wrap_lines=True,
-                                                     label=context.t("train.preview_cli")), "train.preview_cli")
+                                                  label=context.t("train.preview_yaml")),
+                                          "train.preview_yaml")
+            command_box = context.translated(gr.Code(language="shell", interactive=False, lines=3,
+                                                     wrap_lines=True,
+                                                     label=context.t("train.preview_cli")),
+                                             "train.preview_cli")
     curves_state = gr.State(None)
     timer = gr.Timer(2.0, active=False)
 
@@ -403,8 +326,8 @@ def build(context: TabContext) -> None:
 
     def refresh_choices():
         """Files uploaded and models exported since the page was built."""
-        data = dataset_choices(workspace)
-        return (gr.update(choices=model_choices(workspace)),
+        data = resolve.dataset_choices(workspace)
+        return (gr.update(choices=resolve.model_choices(workspace)),
                 *[gr.update(choices=data + ([""] if key != "data.train" else [])) for key in DATA_KEYS])
 
     context.app.load(refresh_choices, None, [components["model"], *[components[key] for key in DATA_KEYS]],
@@ -414,7 +337,8 @@ def build(context: TabContext) -> None:
     def fill(text, language):
         if not (text or "").strip():
             raise gr.Error(t("train.yaml_empty", language), print_exception=False)
-        return [*form_values(config_from_yaml(text)), sweep_text(config_from_yaml(text))]
+        cfg = config_from_yaml(text)
+        return [*form_values(cfg), sweep_text(cfg)]
 
     yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box])
 
@@ -462,14 +386,15 @@ def build(context: TabContext) -> None:
         return (*show_live(job_id, curves, language), _note(text, ok=True))
 
     control_inputs = [job_box, curves_state, context.language_input]
-    stop_button.click(lambda *values: control(*values, "stop"), control_inputs, [*live_outputs, control_message],
-                      concurrency_id="train-control")
+    stop_button.click(lambda *values: control(*values, "stop"), control_inputs,
+                      [*live_outputs, control_message], concurrency_id="train-control")
     resume_button.click(lambda *values: control(*values, "resume"), control_inputs,
                         [*live_outputs, control_message], concurrency_id="train-control")
     job_box.input(lambda job_id, language: show_live(job_id, None, language, redraw=True),
                   [job_box, context.language_input], live_outputs, show_progress="hidden")
     refresh_button.click(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
                          control_inputs, live_outputs, show_progress="hidden")
-    context.language_input.change(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),
+    context.language_input.change(lambda job_id, curves,
+                                  language: show_live(job_id, curves, language, redraw=True),
                                   control_inputs, live_outputs, show_progress="hidden")
     poll(timer, show_live, control_inputs, live_outputs, "train")

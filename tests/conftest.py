@@ -2,27 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from core.env import apply_offline_defaults  # noqa: E402
-
-apply_offline_defaults()
-
-SHARED = REPO_ROOT.parent / "shared"
-SHARED_DATA = SHARED / "data" / "fraud_dialogues"
-QWEN_TOKENIZER = SHARED / "qwen-tokenizer"
-
-
-def require_shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared is only present on the project's machines)")
-    return path
+from tests.paths import QWEN_TOKENIZER, require_shared
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +18,7 @@ def session_workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(session_workspace) -> Path:
-    from core.tiny_model import ensure_tiny_model
+    from core.demo.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model(session_workspace)
 
@@ -55,6 +39,6 @@ def qwen_tokenizer():
 
 @pytest.fixture(scope="session")
 def demo_splits(session_workspace) -> dict:
-    from core.demo_data import ensure_demo_dataset
+    from core.demo.dataset import ensure_demo_dataset
 
     return ensure_demo_dataset(session_workspace)

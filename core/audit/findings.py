@@ -1,0 +1,284 @@
+"""Turn the audit's measurements into findings a user can act on, with named thresholds."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HIGH, MEDIUM, LOW, INFO = "high", "medium", "low", "info"
+SEVERITY_ORDER = {HIGH: 0, MEDIUM: 1, LOW: 2, INFO: 3}
+
+# A shortcut only counts when it beats always answering the majority label by this much:
+# on a 85/15 split every rule "scores" 85%.
+MIN_GAIN_OVER_MAJORITY = 0.10
+WORD_RULE_HIGH = 0.80
+WORD_RULE_HIGH_WITH_COVERAGE = 0.75
+WORD_RULE_HIGH_COVERAGE = 0.30
+WORD_RULE_MEDIUM = 0.65
+# Terms nearly exclusive to one label in a good share of its rows, listed even when no single
+# one makes a strong rule: together they still teach the model a shortcut.
+STRONG_TERM_PRECISION = 0.95
+STRONG_TERM_COVERAGE = 0.15
+STRONG_TERMS_LISTED = 5
+STRONG_TERM_MAX_SHARED_WITH_BEST = 0.5  # beyond this a term is the best rule's shortcut again
+LENGTH_HIGH = 0.75
+LENGTH_MEDIUM = 0.65
+SPEAKER_RULE_HIGH = 0.75
+SPEAKER_RULE_MEDIUM = 0.65
+SPEAKER_LABEL_WORD_FRACTION = 0.01  # names holding label words in >= 1% of rows
+CROSS_EXACT_HIGH = 0.01  # share of test rows whose exact text is in train
+CROSS_NEAR_MEDIUM = 0.05  # share of test rows with a near copy in train
+WITHIN_EXACT_MEDIUM = 0.05  # share of a split's rows that repeat an earlier row
+MINORITY_MEDIUM = 0.20
+MINORITY_LOW = 0.35
+RATIO_SHIFT_MEDIUM = 0.15  # |positive share of train - of test|
+BASELINE_EASY = 0.95  # the bag-of-n-grams baseline already solves the task
+
+
+@dataclass
+class Finding:
+    severity: str  # "high" | "medium" | "low" | "info"
+    kind: str  # balance, length, label_word, speaker, duplicates, baseline
+    message: str
+    details: dict = field(default_factory=dict)
+
+
+def label_name(label: bool) -> str:
+    return "positive (fraud)" if label else "negative"
+
+
+def short_label(label: bool) -> str:
+    return "positive" if label else "negative"
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}%" if 0 < value < 0.1 else f"{100 * value:.0f}%"
+
+
+def shows(term: str) -> str:
+    return "「" + term.replace(" ", "␣") + "」"
+
+
+def _rule_severity(accuracy, majority, high, medium, coverage=None) -> str:
+    if accuracy is None or accuracy - majority < MIN_GAIN_OVER_MAJORITY:
+        return INFO
+    if accuracy >= high:
+        return HIGH
+    if (coverage is not None and accuracy >= WORD_RULE_HIGH_WITH_COVERAGE
+            and coverage >= WORD_RULE_HIGH_COVERAGE):
+        return HIGH
+    return MEDIUM if accuracy >= medium else INFO
+
+
+def balance_findings(balances) -> list[Finding]:
+    findings = []
+    for split in balances:
+        details = {"split": split.split, "rows": split.rows, "positive_ratio": split.positive_ratio}
+        if split.rows and (split.positives == 0 or split.negatives == 0):
+            only = label_name(split.positives > 0)
+            effect = ("a classifier cannot learn from it" if split.split == "train"
+                      else "scores on it say nothing about the other label")
+            findings.append(Finding(HIGH, "balance",
+                                    f"{split.split} has only {only} rows ({split.rows}); {effect} — add rows "
+                                    "of the other label", details))
+            continue
+        minority = min(split.positive_ratio, 1 - split.positive_ratio)
+        severity = MEDIUM if minority < MINORITY_MEDIUM else LOW if minority < MINORITY_LOW else None
+        if severity:
+            findings.append(Finding(severity, "balance",
+                                    f"{split.split} is skewed: {percent(split.positive_ratio)} positive "
+                                    "rows; report F1/balanced accuracy, not accuracy, or rebalance", details))
+    if len(balances) == 2 and all(split.rows for split in balances):
+        shift = abs(balances[0].positive_ratio - balances[1].positive_ratio)
+        if shift >= RATIO_SHIFT_MEDIUM:
+            findings.append(Finding(MEDIUM, "balance",
+                                    f"the positive share differs between {balances[0].split} "
+                                    f"({percent(balances[0].positive_ratio)}) and {balances[1].split} "
+                                    f"({percent(balances[1].positive_ratio)}); test scores will not reflect "
+                                    "training conditions", {"shift": shift}))
+    return findings
+
+
+def length_findings(report) -> list[Finding]:
+    if report is None or report.cv_accuracy is None:
+        return []
+    severity = _rule_severity(report.cv_accuracy, report.majority_rate, LENGTH_HIGH, LENGTH_MEDIUM)
+    side = ""
+    if report.threshold is not None:
+        side = (f"; rows longer than {report.threshold:.0f} {report.unit} are mostly "
+                f"{short_label(report.label_above)}")
+    test = f", {percent(report.test_accuracy)} on test" if report.test_accuracy is not None else ""
+    unit = {"chars": "character", "tokens": "token"}.get(report.unit, report.unit)
+    message = (f"{unit} length alone predicts the label with {percent(report.cv_accuracy)} accuracy "
+               f"(CV{test}; majority {percent(report.majority_rate)}){side}")
+    if severity in (HIGH, MEDIUM):
+        message += " — balance lengths across labels or a model will learn length"
+    return [Finding(severity, "length", message,
+                    {"cv_accuracy": report.cv_accuracy, "threshold": report.threshold,
+                     "test_accuracy": report.test_accuracy})]
+
+
+def _term_message(score, prefix="") -> str:
+    other = score.negatives if score.label else score.positives
+    other_label = short_label(not score.label)
+    other_rows = f"in no {other_label} row" if other == 0 else f"in {other} {other_label} rows"
+    return (f"{prefix}{shows(score.term)} appears in {percent(score.coverage)} of {short_label(score.label)} "
+            f"rows and {other_rows}")
+
+
+def word_findings(report) -> list[Finding]:
+    findings = []
+    best = report.best_rule if report else None
+    if best is not None:
+        severity = _rule_severity(best.rule_accuracy, report.majority_rate, WORD_RULE_HIGH, WORD_RULE_MEDIUM,
+                                  best.coverage)
+        test = f" ({percent(best.test_accuracy)} on test)" if best.test_accuracy is not None else ""
+        rule = (f"predicting {short_label(best.label)} when it is present and "
+                f"{short_label(best.label_when_absent)} otherwise scores {percent(best.rule_accuracy)}{test}")
+        message = f"{_term_message(best, 'the ' + ('word ' if best.kind == 'word' else 'text '))}; {rule}"
+        if severity in (HIGH, MEDIUM):
+            message += " — a model can score this by looking for it alone; remove or balance it"
+        else:
+            message = f"best single-term rule: {message} (majority {percent(report.majority_rate)})"
+        findings.append(Finding(severity, "label_word", message,
+                                {"term": best.term, "rule_accuracy": best.rule_accuracy,
+                                 "precision": best.precision, "coverage": best.coverage,
+                                 "test_accuracy": best.test_accuracy}))
+    strong = [
+        score
+        for score in (report.char_ngrams + report.words if report else [])
+        if score.precision >= STRONG_TERM_PRECISION
+        and score.coverage >= STRONG_TERM_COVERAGE
+        and (best is None or (score.shared_with_best_rule or 0.0) <= STRONG_TERM_MAX_SHARED_WITH_BEST)
+    ]
+    listed, seen = [], set()
+    for score in sorted(strong, key=lambda s: -s.coverage):
+        if score.term not in seen and not any(score.term in other or other in score.term for other in seen):
+            listed.append(score)
+            seen.add(score.term)
+    if listed[:STRONG_TERMS_LISTED]:
+        parts = "; ".join(_term_message(score) for score in listed[:STRONG_TERMS_LISTED])
+        findings.append(Finding(MEDIUM, "label_word", f"terms almost exclusive to one label: {parts}",
+                                {"terms": [score.term for score in listed[:STRONG_TERMS_LISTED]]}))
+    return findings
+
+
+def _pattern_counts(pattern) -> str:
+    label = pattern.positives > pattern.negatives
+    other = min(pattern.positives, pattern.negatives)
+    return (
+        f"{shows(pattern.pattern)} names occur in {max(pattern.positives, pattern.negatives)} "
+        f"{short_label(label)} rows and {other or 'no'} {short_label(not label)} "
+        f"row{'' if other == 1 else 's'}"
+    )
+
+
+def speaker_findings(report) -> list[Finding]:
+    if report is None or not report.rows_with_speakers:
+        return []
+    findings = []
+    accuracy = max((value for value in (report.rule_cv_accuracy, report.rule_test_accuracy)
+                    if value is not None), default=None)
+    severity = _rule_severity(accuracy, report.majority_rate, SPEAKER_RULE_HIGH, SPEAKER_RULE_MEDIUM)
+    if report.rule_patterns and severity in (HIGH, MEDIUM):
+        leaky = [pattern for pattern in report.leaky if pattern.pattern in report.rule_patterns][:3]
+        named = "; ".join(_pattern_counts(pattern) for pattern in leaky)
+        test = (f", {percent(report.rule_test_accuracy)} on test" if report.rule_test_accuracy is not None
+                else "")
+        findings.append(Finding(severity, "speaker",
+                                f"speaker names give the label away: {named}; a rule on speaker names scores "
+                                f"{percent(report.rule_cv_accuracy)} (CV{test}) — rename speakers "
+                                "consistently (e.g. A/B) in both labels",
+                                {"rule_patterns": report.rule_patterns,
+                                 "cv_accuracy": report.rule_cv_accuracy,
+                                 "test_accuracy": report.rule_test_accuracy}))
+    worded = [p for p in report.label_word_names
+              if p.positives + p.negatives >= SPEAKER_LABEL_WORD_FRACTION * report.rows]
+    if worded:
+        named = "; ".join(f"{shows(p.pattern)} ({', '.join(p.examples)}): {p.positives} positive / "
+                          f"{p.negatives} negative rows" for p in worded[:4])
+        findings.append(Finding(MEDIUM, "speaker",
+                                f"speaker names contain label words: {named} — the answer is written in the "
+                                "name; rename these speakers", {"patterns": [p.pattern for p in worded]}))
+    return findings
+
+
+def duplicate_findings(report) -> list[Finding]:
+    if report is None:
+        return []
+    findings = []
+    cross = report.cross
+    if cross is not None and cross.exact_test_rows:
+        severity = HIGH if cross.exact_fraction > CROSS_EXACT_HIGH else MEDIUM
+        conflict = (f" ({cross.exact_conflicting_rows} with the other label in train)"
+                    if cross.exact_conflicting_rows else "")
+        findings.append(Finding(severity, "duplicates",
+                                f"{cross.exact_test_rows} test rows ({percent(cross.exact_fraction)}) also "
+                                f"appear in train{conflict}; remove them from test or its scores measure "
+                                "memory, not skill",
+                                {"exact_test_rows": cross.exact_test_rows, "fraction": cross.exact_fraction}))
+    if cross is not None and cross.near_test_rows:
+        severity = MEDIUM if cross.near_fraction > CROSS_NEAR_MEDIUM else LOW
+        findings.append(Finding(severity, "duplicates",
+                                f"{cross.near_test_rows} more test rows ({percent(cross.near_fraction)}) are "
+                                f"near copies (Jaccard >= {report.threshold}) of train rows; consider "
+                                "removing them from test",
+                                {"near_test_rows": cross.near_test_rows, "fraction": cross.near_fraction}))
+    for name, split in report.splits.items():
+        if split.exact_extra_rows:
+            share = split.exact_extra_rows / max(split.rows, 1)
+            severity = MEDIUM if share > WITHIN_EXACT_MEDIUM else LOW
+            findings.append(Finding(severity, "duplicates",
+                                    f"{name} repeats {split.exact_extra_rows} rows ({percent(share)}) in "
+                                    f"{split.exact_groups} groups; deduplicate so repeated dialogues do not "
+                                    "weigh more", {"split": name, "extra_rows": split.exact_extra_rows}))
+        if split.near_pairs:
+            effect = ("cross-validation folds will share them" if name == "train"
+                      else "they count twice in its scores")
+            findings.append(Finding(LOW, "duplicates",
+                                    f"{name} has {split.near_pairs} near-duplicate pairs ({split.near_rows} "
+                                    f"rows); {effect}", {"split": name, "near_pairs": split.near_pairs}))
+        conflicts = split.exact_conflicting_groups + split.near_conflicting_pairs
+        if conflicts:
+            findings.append(Finding(MEDIUM, "duplicates",
+                                    f"{name} has {conflicts} duplicated dialogues with both labels "
+                                    f"({split.exact_conflicting_groups} exact, "
+                                    f"{split.near_conflicting_pairs} near); fix those labels",
+                                    {"split": name, "conflicts": conflicts}))
+    if cross is not None and (cross.exact_conflicting_rows or cross.near_conflicting_rows):
+        findings.append(Finding(MEDIUM, "duplicates",
+                                f"{cross.exact_conflicting_rows + cross.near_conflicting_rows} test rows "
+                                "have a copy in train with the other label; one of each pair is mislabelled",
+                                {"exact": cross.exact_conflicting_rows, "near": cross.near_conflicting_rows}))
+    return findings
+
+
+def baseline_findings(report) -> list[Finding]:
+    if report is None or report.cv_accuracy is None and report.test is None:
+        return []
+    parts = []
+    if report.cv_accuracy is not None:
+        parts.append(f"accuracy {report.cv_accuracy:.3f} ± {report.cv_accuracy_std:.3f}, F1 "
+                     f"{report.cv_f1:.3f} ({report.cv_folds}-fold CV on train)")
+    if report.test is not None:
+        parts.append(f"accuracy {report.test['accuracy']:.3f}, F1 {report.test['f1']:.3f} on test")
+    best = max(value for value in (report.cv_accuracy, (report.test or {}).get("accuracy"))
+               if value is not None)
+    severity = LOW if best >= BASELINE_EASY else INFO
+    tail = (" — the task is nearly solved by surface n-grams; a fine-tuned LLM must beat this to be worth it"
+            if severity == LOW else " — a fine-tuned model must beat this")
+    return [Finding(severity, "baseline", f"baseline to beat ({report.model}): {'; '.join(parts)}{tail}",
+                    {"cv_accuracy": report.cv_accuracy, "test": report.test})]
+
+
+def all_findings(report) -> list[Finding]:
+    findings = (
+        balance_findings(report.balance)
+        + speaker_findings(report.speakers)
+        + word_findings(report.label_words)
+        + length_findings(report.length_chars)
+        + length_findings(report.length_tokens)
+        + duplicate_findings(report.duplicates)
+        + baseline_findings(report.baseline)
+    )
+    return sorted(findings, key=lambda finding: SEVERITY_ORDER[finding.severity])

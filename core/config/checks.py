@@ -1,0 +1,264 @@
+"""The configs checked against the world: files that must exist and parse, the model that must open
+without a download, the device, precision and libraries a run needs. Also where a data key's
+text points (`data_file`), since a check and the job that runs must agree on it.
+
+`validate(cfg, workspace, deep=False)` skips what reads files or loads a tokenizer, for a check on
+every form edit; a job is only submitted after the deep check.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from core.config.schema import (DEMO, EPOCH, MIN_MAX_LENGTH, ConfigError, EvalConfig, RunConfig,
+                                encode_options, field_specs, get_value)
+from core.config.text import config_from_dict, config_to_dict
+
+REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
+
+
+def data_file(value: str, split: str, workspace: Path) -> Path | None:
+    """The file a data key names: 'demo' -> the demo split, '' -> None, relative -> cwd, then workspace."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text == DEMO:
+        from core.demo.dataset import ensure_demo_dataset
+
+        return Path(ensure_demo_dataset(Path(workspace))[split])
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path
+    for root in (Path.cwd(), Path(workspace)):
+        if (root / path).exists():
+            return (root / path).resolve()
+    return path.resolve()
+
+
+def with_absolute_paths(cfg: RunConfig, workspace: Path) -> RunConfig:
+    """cfg with relative data and model paths made absolute: the job process runs elsewhere."""
+    data = config_to_dict(cfg)
+    for split in ("train", "validation", "test"):
+        value = data["data"][split]
+        if value and value.strip() != DEMO:
+            data["data"][split] = str(data_file(value, split, workspace))
+    model = Path(cfg.model).expanduser()
+    if cfg.model.startswith((".", "~")) and model.is_dir():
+        data["model"] = str(model.resolve())
+    return config_from_dict(data)
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(key, message)
+
+
+def _check_choices(cfg: RunConfig) -> None:
+    for spec in field_specs():
+        value = get_value(cfg, spec.key)
+        if spec.choices and value not in spec.choices:
+            raise ConfigError(spec.key, f"{value!r} is not one of {', '.join(spec.choices)}")
+
+
+def _check_numbers(cfg: RunConfig) -> None:
+    train, lora, data = cfg.train, cfg.lora, cfg.data
+    _require(train.learning_rate > 0, "train.learning_rate", f"must be above 0, got {train.learning_rate}")
+    _require(train.learning_rate < 1, "train.learning_rate",
+             f"{train.learning_rate} is far too large to train")
+    _require(train.batch_size >= 1, "train.batch_size", f"must be at least 1, got {train.batch_size}")
+    _require(train.grad_accum >= 1, "train.grad_accum", f"must be at least 1, got {train.grad_accum}")
+    _require(train.max_steps == -1 or train.max_steps >= 1, "train.max_steps",
+             f"must be -1 (train by epochs) or at least 1, got {train.max_steps}")
+    _require(train.max_steps != -1 or train.epochs > 0, "train.epochs",
+             f"must be above 0 when max_steps is -1, got {train.epochs}")
+    _require(0 <= train.warmup_ratio < 1, "train.warmup_ratio",
+             f"must be in [0, 1), got {train.warmup_ratio}")
+    _require(train.weight_decay >= 0, "train.weight_decay", f"must be 0 or more, got {train.weight_decay}")
+    _require(train.logging_steps >= 1, "train.logging_steps",
+             f"must be at least 1, got {train.logging_steps}")
+    for key in ("eval_every", "save_every"):
+        value = getattr(train, key)
+        _require(value == EPOCH or value >= 0, f"train.{key}",
+                 f"must be a step count >= 0 or '{EPOCH}', got {value}")
+    _require(train.save_every == EPOCH or train.save_every >= 1, "train.save_every",
+             "must be at least 1 (checkpoints are what stop and resume work from)")
+    _require(train.early_stopping_patience >= 0, "train.early_stopping_patience",
+             f"must be 0 (off) or more, got {train.early_stopping_patience}")
+    _require(train.num_gpus >= 1, "train.num_gpus", f"must be at least 1, got {train.num_gpus}")
+    _require(train.early_stopping_patience == 0 or train.eval_every != 0, "train.early_stopping_patience",
+             "early stopping needs periodic evaluation: set train.eval_every to a step count or 'epoch'")
+    if cfg.method in ("lora", "qlora"):
+        _require(lora.r >= 1, "lora.r", f"must be at least 1, got {lora.r}")
+        _require(lora.alpha > 0, "lora.alpha", f"must be above 0, got {lora.alpha}")
+        _require(0 <= lora.dropout < 1, "lora.dropout", f"must be in [0, 1), got {lora.dropout}")
+        _require(bool(lora.target_modules), "lora.target_modules", "name at least one module")
+    _require(data.max_length >= MIN_MAX_LENGTH, "data.max_length",
+             f"{data.max_length} is too small: the chat template, instruction and answer alone need "
+             f"more; use at least {MIN_MAX_LENGTH}")
+    _require(0 <= data.validation_split <= 0.5, "data.validation_split",
+             f"must be in [0, 0.5], got {data.validation_split}")
+    _require(not (cfg.head == "seq-cls" and data.with_reason), "data.with_reason",
+             "a seq-cls head predicts only the label; turn with_reason off or use head=causal-lm")
+    if cfg.kfold.mode != "none":
+        _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}")
+
+
+def _check_sweep(cfg: RunConfig) -> None:
+    sweep = cfg.sweep
+    if sweep is None:
+        return
+    _require(bool(sweep.grid) or bool(sweep.random), "sweep", "give sweep.grid or sweep.random values")
+    for key, values in sweep.grid.items():
+        _require(bool(values), f"sweep.grid.{key}", "list at least one value")
+    if sweep.random:
+        _require(sweep.draws >= 1, "sweep.draws", f"random search needs draws >= 1, got {sweep.draws}")
+        for key, values in sweep.random.items():
+            if isinstance(values, dict):
+                _require(values["low"] < values["high"], f"sweep.random.{key}", "low must be below high")
+                _require(not values["log"] or values["low"] > 0, f"sweep.random.{key}",
+                         "a log range needs low above 0")
+            else:
+                _require(bool(values), f"sweep.random.{key}", "list at least one value")
+    _require(bool(sweep.metric.strip()), "sweep.metric", "name the metric that ranks the trials")
+
+
+def _check_environment(cfg: RunConfig) -> str:
+    """Device, precision, QLoRA and tracker availability; returns the device that will be used."""
+    from core.models import ModelError, pick_device, pick_dtype
+
+    try:
+        device = pick_device(cfg.train.device)
+    except ModelError as error:
+        raise ConfigError("train.device", str(error)) from None
+    if cfg.train.precision != "auto":
+        try:
+            pick_dtype(cfg.train.precision, device)
+        except ModelError as error:
+            raise ConfigError("train.precision", f"{error} (device: {device})") from None
+    if cfg.method == "qlora":
+        missing = []
+        if importlib.util.find_spec("bitsandbytes") is None:
+            missing.append("bitsandbytes is not installed")
+        if not device.startswith("cuda"):
+            missing.append("no CUDA GPU is in use")
+        _require(not missing, "method", f"qlora needs bitsandbytes and a CUDA GPU: {'; '.join(missing)}; "
+                 "use method=lora")
+    if cfg.train.num_gpus > 1:
+        import torch
+
+        visible = torch.cuda.device_count()
+        _require(visible >= cfg.train.num_gpus, "train.num_gpus",
+                 f"{cfg.train.num_gpus} GPUs asked for, {visible} visible")
+    if cfg.train.report_to != "none":
+        modules = REPORTER_MODULES[cfg.train.report_to]
+        _require(any(importlib.util.find_spec(module) for module in modules), "train.report_to",
+                 f"{cfg.train.report_to} is not installed (pip install {modules[0]}); use report_to=none")
+    return device
+
+
+def _check_model(cfg: RunConfig, workspace: Path):
+    """The model must open without a download; returns its local folder when one exists."""
+    from core.models import EMBEDDED_ALIASES, ModelError, resolve_model_path
+
+    if cfg.model.strip() in EMBEDDED_ALIASES:
+        from core.demo.tiny_model import is_built
+        from core.workspace import Workspace
+
+        folder = Workspace(workspace).tiny_model_dir
+        return folder if is_built(folder) else None
+    try:
+        path = resolve_model_path(cfg.model, workspace)
+    except ModelError as error:
+        raise ConfigError("model", str(error)) from None
+    if Path(path).is_dir():
+        _require((Path(path) / "config.json").is_file(), "model", f"{path} has no config.json")
+        return Path(path)
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(path, "config.json")
+    _require(isinstance(cached, str), "model",
+             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download; "
+             "give a model folder")
+    return Path(cached).parent
+
+
+def _check_data(cfg: RunConfig, workspace: Path):
+    from core.data.records import DataError, load_records
+
+    first = None
+    for split in ("train", "validation", "test"):
+        key = f"data.{split}"
+        value = getattr(cfg.data, split)
+        if split == "train":
+            _require(bool(value.strip()), key, "a training file is required")
+        if split == "validation" and not value.strip() and cfg.data.validation_split == 0:
+            _require(cfg.train.early_stopping_patience == 0, "train.early_stopping_patience",
+                     "early stopping needs validation data: give data.validation or data.validation_split")
+        path = data_file(value, split, workspace)
+        if path is None:
+            continue
+        _require(path.is_file(), key, f"file not found: {path}")
+        try:
+            records = load_records(path, strict=cfg.data.bad_rows == "error").records
+        except DataError as error:
+            raise ConfigError(key, str(error)) from None
+        if split == "train":
+            first = records[0]
+            if cfg.kfold.mode != "none":
+                _require(len(records) >= cfg.kfold.k, "kfold.k",
+                         f"{cfg.kfold.k} folds need at least {cfg.kfold.k} rows; {path} has {len(records)}")
+    return first
+
+
+def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None:
+    """Encode one row with the real tokenizer when it is on disk: proves max_length fits."""
+    if model_folder is None or record is None:
+        return
+    from core.data.encoding import encode, encode_prompt
+    from core.models import ModelError, load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer(str(model_folder), trust_remote_code=cfg.trust_remote_code)
+    except ModelError as error:
+        raise ConfigError("model", str(error)) from None
+    options = encode_options(cfg)
+    try:
+        (encode_prompt if cfg.head == "seq-cls" else encode)(tokenizer, record, options)
+    except ValueError as error:
+        raise ConfigError("data.max_length", str(error)) from None
+
+
+def validate(cfg: RunConfig, workspace: str | Path | None = None, deep: bool = True) -> RunConfig:
+    """Refuse what cannot run, naming the key; returns cfg unchanged when all is well.
+
+    deep=False skips what reads files or loads a tokenizer (for checks on every form edit).
+    """
+    from core.env import workspace_dir
+
+    workspace = workspace_dir(workspace)
+    _check_choices(cfg)
+    _check_numbers(cfg)
+    _check_sweep(cfg)
+    _check_environment(cfg)
+    if deep:
+        record = _check_data(cfg, workspace)
+        model_folder = _check_model(cfg, workspace)
+        _check_max_length(cfg, model_folder, record)
+    return cfg
+
+
+def check_eval_values(cfg: EvalConfig) -> list[str]:
+    """What is wrong with an evaluation's values alone (no file read): one message per problem."""
+    problems = [f"{spec.key}: {get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}"
+                for spec in field_specs(EvalConfig)
+                if spec.choices and get_value(cfg, spec.key) not in spec.choices]
+    if cfg.batch_size is not None and cfg.batch_size < 1:
+        problems.append(f"batch_size: must be at least 1, got {cfg.batch_size}")
+    if cfg.limit is not None and cfg.limit < 1:
+        problems.append(f"limit: must be at least 1 (or empty for every row), got {cfg.limit}")
+    if cfg.max_length is not None and cfg.max_length < MIN_MAX_LENGTH:
+        problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's "
+                        f"own), got {cfg.max_length}")
+    if not cfg.include_base and not cfg.adapters:
+        problems.append("nothing to evaluate: include_base is off and no checkpoint is given")
+    return problems

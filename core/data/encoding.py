@@ -1,0 +1,188 @@
+"""Record -> chat-template token ids with label masks.
+
+The prompt is rendered by the tokenizer's own chat template, so the ids are exactly what the
+model sees at inference (`apply_chat_template(..., add_generation_prompt=True)`). `labels` are
+-100 on every prompt token and equal `input_ids` on the answer tokens and on the end-of-turn
+token that closes the answer; what the template puts after that token (Qwen's "\n") is dropped,
+since the model never has to predict it.
+
+When prompt + answer exceed `max_length`, the dialogue is shortened and the answer kept whole:
+cutting the sequence's tail (what the notebooks did) drops the answer and trains on nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from core.data.answers import answer_text
+from core.data.records import Record
+
+IGNORE_INDEX = -100
+
+DEFAULT_INSTRUCTION = (
+    "你是一个分析诈骗案例的专家，你的任务是分析下面对话内容是否存在经济诈骗(is_fraud:<bool>)，"
+    "最后以json格式输出你的判断结果。"
+)
+DEFAULT_INSTRUCTION_WITH_REASON = (
+    "你是一个分析诈骗案例的专家，你的任务是分析下面对话内容是否存在经济诈骗(is_fraud:<bool>)，"
+    "如果存在经济诈骗，请找出正在进行诈骗行为的发言者姓名(fraud_speaker:<str>)，"
+    "并给出你的分析理由(reason:<str>)，最后以json格式输出。"
+)
+TRUNCATION_SIDES = ("keep_end", "keep_start")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    with_reason: bool = False
+    instruction: str | None = None  # overrides the row's own instruction for a whole run
+    system: str | None = None  # None: the template's default system prompt
+    max_length: int = 1024
+    truncation: str = "keep_end"  # which part of a too-long dialogue survives
+
+    def __post_init__(self):
+        if self.truncation not in TRUNCATION_SIDES:
+            raise ValueError(f"truncation must be one of {TRUNCATION_SIDES}, got {self.truncation!r}")
+        if self.max_length < 16:
+            raise ValueError(f"max_length must be at least 16, got {self.max_length}")
+
+
+@dataclass
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    prompt_length: int
+    truncated: bool
+    text: str
+    dialogue: str  # the dialogue as encoded (shortened when truncated)
+    untruncated_length: int  # tokens the row needs without truncation
+    attention_mask: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.attention_mask:
+            self.attention_mask = [1] * len(self.input_ids)
+
+    @property
+    def num_trained(self) -> int:
+        return sum(label != IGNORE_INDEX for label in self.labels)
+
+
+def instruction_for(record: Record, options: EncodeOptions) -> str:
+    if options.instruction is not None and options.instruction.strip():
+        return options.instruction.strip()
+    if record.instruction.strip():
+        return record.instruction.strip()
+    return DEFAULT_INSTRUCTION_WITH_REASON if options.with_reason else DEFAULT_INSTRUCTION
+
+
+def build_messages(record: Record, options: EncodeOptions, dialogue: str | None = None,
+                   with_answer: bool = True) -> list[dict]:
+    messages = []
+    if options.system is not None:
+        messages.append({"role": "system", "content": options.system})
+    content = instruction_for(record, options) + "\n" + (record.input if dialogue is None else dialogue)
+    messages.append({"role": "user", "content": content})
+    if with_answer:
+        messages.append({"role": "assistant", "content": answer_text(record, options.with_reason)})
+    return messages
+
+
+def _template_ids(tokenizer, messages: list[dict], generation_prompt: bool) -> list[int]:
+    # transformers 5 returns a BatchEncoding unless return_dict=False.
+    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False,
+                                              add_generation_prompt=generation_prompt))
+
+
+def _answer_ids(tokenizer, prompt_ids: list[int], full_ids: list[int], answer: str) -> list[int]:
+    """Answer tokens plus the end-of-turn token, as the template tokenizes them in context."""
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise ValueError("this chat template renders the prompt differently with and without the "
+                         "answer; its masks cannot be aligned")
+    answer_only = tokenizer.encode(answer, add_special_tokens=False)
+    tail = full_ids[len(prompt_ids):]
+    if tail[: len(answer_only)] != answer_only or len(tail) <= len(answer_only):
+        raise ValueError("the answer does not tokenize the same inside the chat template")
+    return tail[: len(answer_only) + 1]
+
+
+def _shorten(tokenizer, dialogue: str, drop_tokens: int, side: str) -> str:
+    ids = tokenizer.encode(dialogue, add_special_tokens=False)
+    keep = max(0, len(ids) - drop_tokens)
+    kept = ids[len(ids) - keep:] if side == "keep_end" else ids[:keep]
+    # A byte-level cut can split a character; drop the broken piece rather than show U+FFFD.
+    return tokenizer.decode(kept).strip("\ufffd")
+
+
+def _fit(tokenizer, record: Record, options: EncodeOptions, budget: int, with_answer: bool):
+    """Render, shortening the dialogue until the ids fit in `budget`. Returns ids and the dialogue."""
+    dialogue = record.input
+    prompt_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, False), True)
+    extra = 0
+    if with_answer:
+        answer = answer_text(record, options.with_reason)
+        full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
+        extra = len(_answer_ids(tokenizer, prompt_ids, full_ids, answer))
+    needed = len(prompt_ids) + extra
+    untruncated = needed
+    attempts = 0
+    while needed > budget:
+        attempts += 1
+        if not dialogue or attempts > 8:
+            raise ValueError(f"max_length {options.max_length} is too small: the instruction and answer "
+                             f"alone need {needed} tokens")
+        dialogue = _shorten(tokenizer, dialogue, needed - budget + attempts - 1, options.truncation)
+        prompt_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, False), True)
+        needed = len(prompt_ids) + extra
+    return prompt_ids, dialogue, untruncated
+
+
+def encode(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
+    """Prompt + answer + end-of-turn, labels masked on the prompt, never longer than max_length."""
+    prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, options.max_length, True)
+    answer = answer_text(record, options.with_reason)
+    full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
+    answer_ids = _answer_ids(tokenizer, prompt_ids, full_ids, answer)
+    input_ids = prompt_ids + answer_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+    return Encoded(input_ids=input_ids, labels=labels, prompt_length=len(prompt_ids),
+                   truncated=dialogue != record.input, text=tokenizer.decode(input_ids),
+                   dialogue=dialogue, untruncated_length=untruncated)
+
+
+def answer_reserve(options: EncodeOptions) -> int:
+    """Tokens kept free after a prompt for the model's answer at inference."""
+    return 192 if options.with_reason else 16
+
+
+def encode_prompt(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
+    """The generation prompt alone (ends with the assistant header), room left for the answer."""
+    budget = max(8, options.max_length - answer_reserve(options))
+    prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, budget, False)
+    return Encoded(input_ids=prompt_ids, labels=[IGNORE_INDEX] * len(prompt_ids),
+                   prompt_length=len(prompt_ids), truncated=dialogue != record.input,
+                   text=tokenizer.decode(prompt_ids), dialogue=dialogue, untruncated_length=untruncated)
+
+
+def token_view(tokenizer, encoded: Encoded) -> list[dict]:
+    """One entry per token: id, its text, trained or masked, special or not (for the Tokenize tab).
+
+    A Chinese character often spans several byte-level tokens, and decoding one such token alone
+    gives U+FFFD. So text is decoded from the last clean boundary: a token that ends mid-character
+    gets "" and the token that completes the character carries it. The texts join to the full text.
+    """
+    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    view = []
+    boundary = 0
+    for position, (token_id, label) in enumerate(zip(encoded.input_ids, encoded.labels)):
+        pending = tokenizer.decode(encoded.input_ids[boundary: position + 1])
+        if pending.endswith("\ufffd") and position + 1 < len(encoded.input_ids):
+            piece = ""
+        else:
+            emitted = "".join(entry["text"] for entry in view[boundary:])
+            piece = pending[len(emitted):]
+            boundary = position + 1
+        view.append({"id": token_id, "text": piece, "trained": label != IGNORE_INDEX,
+                     "special": token_id in special})
+    return view
+
+
+def with_options(options: EncodeOptions, **changes) -> EncodeOptions:
+    return replace(options, **changes)

@@ -1,0 +1,1 @@
+"""Training runs: the Trainer job, its batches and callbacks, K-fold, sweeps, export, reading runs live."""

@@ -1,0 +1,137 @@
+"""The command line: real subprocesses, exit codes and JSON a script can read."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.paths import REPO_ROOT, QWEN_TOKENIZER, require_shared
+
+
+def run_lab(*args, workspace=None):
+    env = dict(os.environ)
+    if workspace:
+        env["FRAUD_LAB_WORKSPACE"] = str(workspace)
+    return subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env, timeout=300)
+
+
+def test_check_data_reports_problems_and_exit_status(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙: 再见", "label": 0}\n',
+                    encoding="utf-8")
+    result = run_lab("check-data", good, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 2 and report["labels"] == {"true": 1, "false": 1} and report["problems"] == []
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "甲: 你好", "label": "是"}\n{"input": "乙"}\n{broken\n', encoding="utf-8")
+    result = run_lab("check-data", bad, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["rows"] == 1
+    assert [(p["line"], p["field"]) for p in report["problems"]] == [(2, "label"), (3, "")]
+    text = run_lab("check-data", bad)
+    assert f"{bad}:2: label: missing (required)" in text.stdout
+
+
+def test_check_data_on_a_missing_file_is_a_message_not_a_traceback(tmp_path):
+    result = run_lab("check-data", tmp_path / "nope.jsonl")
+    assert result.returncode == 1
+    assert "file not found" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_preview_json_with_the_real_qwen_tokenizer(tmp_path):
+    tokenizer = require_shared(QWEN_TOKENIZER)
+    record = {"input": "张三: 请把验证码发给我\n李四: 好的", "label": True, "fraud_speaker": "张三",
+              "reason": "索要验证码"}
+    result = run_lab("preview", "--model", tokenizer, "--record", json.dumps(record, ensure_ascii=False),
+                     "--with-reason", "--json")
+    assert result.returncode == 0, result.stderr
+    preview = json.loads(result.stdout)
+    assert set(preview) >= {"text", "input_ids", "labels", "tokens", "num_tokens", "num_trained", "truncated"}
+    assert preview["num_tokens"] == len(preview["input_ids"]) == len(preview["tokens"])
+    trained = [t["id"] for t in preview["tokens"] if t["trained"]]
+    assert trained == [i for i, label in zip(preview["input_ids"], preview["labels"]) if label != -100]
+    assert trained[-1] == 151645 and preview["num_trained"] == len(trained)
+    assert preview["text"].endswith('{"is_fraud": true, "fraud_speaker": "张三", "reason": '
+                                    '"索要验证码"}<|im_end|>')
+
+
+def test_preview_of_a_data_row_with_truncation(tmp_path):
+    tokenizer = require_shared(QWEN_TOKENIZER)
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"input": "甲: " + "今天天气很好。" * 200, "label": False},
+                               ensure_ascii=False),
+                    encoding="utf-8")
+    result = run_lab("preview", "--model", tokenizer, "--data", data, "--row", 0, "--max-length", 100,
+                     "--json")
+    preview = json.loads(result.stdout)
+    assert preview["truncated"] is True and preview["num_tokens"] <= 100
+    missing = run_lab("preview", "--model", tmp_path / "no-such-model", "--data", data)
+    assert missing.returncode == 2 and "model folder not found" in missing.stderr
+
+
+def test_eval_flags_are_generated_from_the_eval_config():
+    from core.config.schema import EvalConfig, field_specs
+    from core.config.text import config_from_arguments
+    from lab.cli import build_parser
+
+    parser = build_parser()
+    arguments = parser.parse_args(["eval", "--adapter", "runs/a/adapter", "runs/b", "--limit", "5",
+                                   "--no-include-base", "--with-reason", "--mode", "generate", "--batch-size",
+                                   "4"])
+    assert config_from_arguments(arguments, EvalConfig) == EvalConfig(
+        adapters=["runs/a/adapter", "runs/b"], limit=5, include_base=False, with_reason=True, mode="generate",
+        batch_size=4)
+    # No flag given: every value is the config's own default (one default for the mode everywhere).
+    assert config_from_arguments(parser.parse_args(["eval"]), EvalConfig) == EvalConfig()
+    help_text = parser._subparsers._group_actions[0].choices["eval"].format_help()
+    for spec in field_specs(EvalConfig):
+        assert "--" + spec.key.replace("_", "-") in help_text, spec.key
+    result = run_lab("eval", "--mode", "guess")
+    assert result.returncode == 2 and "invalid choice: 'guess'" in result.stderr
+
+
+def _rows_with_two_bad(source, target, rows: int):
+    """`rows` demo rows with an empty input at line 3 and a broken \\u escape at line 7 inserted."""
+    lines = source.read_text(encoding="utf-8").splitlines()[:rows]
+    lines.insert(2, '{"input": "", "label": true}')
+    lines.insert(6, '{"input": "甲: \\ud800", "label": false}')
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_audit_names_the_rows_it_skipped(tmp_path, demo_splits):
+    data = _rows_with_two_bad(demo_splits["train"], tmp_path / "train.jsonl", 60)
+    text = run_lab("audit", data)
+    assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
+    assert f"skipped 2 bad row(s) of {data} (lines 3, 7); 60 good rows are used" in text.stdout
+    assert f"{data}:7: input: not valid Unicode" in text.stdout
+    report = json.loads(run_lab("audit", data, "--json").stdout)
+    assert report["train_rows"] == 60
+    skipped = report["skipped_rows"]["train"]
+    assert skipped["rows"] == 2
+    assert [(p["line"], p["field"]) for p in skipped["problems"]] == [(3, "input"), (7, "input")]
+
+
+def test_train_skips_bad_rows_loudly_or_refuses_them(tmp_path, session_workspace, tiny_model_dir,
+                                                     demo_splits):
+    data = _rows_with_two_bad(demo_splits["train"], tmp_path / "train.jsonl", 40)
+    settings = ["--set", f"data.train={data}", "--set", "data.validation=", "--set", "data.test=",
+                "--set", "train.max_steps=2", "--set", "train.eval_every=0", "--set", "data.max_length=128"]
+    refused = run_lab("train", *settings, "--set", "data.bad_rows=error", workspace=session_workspace)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"data.train: 2 problem(s) in the data:\n  {data}:3: input: empty text" in refused.stderr
+
+    result = run_lab("train", *settings, workspace=session_workspace)  # data.bad_rows=skip is the default
+    assert result.returncode == 0, result.stderr
+    # Said while the run starts (echoed from the job's log) and again with the result.
+    assert f"WARNING (data.bad_rows=skip): skipped 2 bad row(s) of {data} (lines 3, 7)" in result.stderr
+    assert "WARNING: 2 bad row(s) were skipped" in result.stdout and f"{data}:7: input" in result.stdout
+    run_dir = result.stdout.split("(", 1)[1].split(")", 1)[0]
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    assert summary["skipped_rows"] == 2 and summary["train_rows"] + summary["eval_rows"] == 40
+    assert [(p["line"], p["field"]) for p in summary["skipped_problems"]] == [(3, "input"), (7, "input")]
+    assert "skipped 2 bad row(s)" in (Path(run_dir) / "log.txt").read_text(encoding="utf-8")

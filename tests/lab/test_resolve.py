@@ -1,0 +1,71 @@
+"""The one resolver of what a user typed: the workspace check first, a hub id only in a hub id's form."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from lab import resolve
+
+
+def _model(folder: Path, adapter: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ("adapter_config.json" if adapter else "config.json")).write_text("{}", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({}), encoding="utf-8")
+    return folder
+
+
+def test_a_folder_in_the_workspace_wins_over_a_hub_id_of_the_same_name(tmp_path):
+    folder = _model(tmp_path / "Qwen" / "Qwen2-0.5B-Instruct")
+    assert resolve.base_model("Qwen/Qwen2-0.5B-Instruct", tmp_path) == str(folder.resolve())
+    # Not a folder there, but a hub id's form: looked up in the local hub cache by whoever loads it.
+    assert resolve.base_model("Qwen/Qwen2-1.5B-Instruct", tmp_path) == "Qwen/Qwen2-1.5B-Instruct"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("../outside", "outside"), ("/etc", "outside"), ("../../etc/passwd", "outside"),
+    ("no-such-model", "model folder not found"), ("a/b/c", "model folder not found"),
+])
+def test_what_is_neither_an_allowed_folder_nor_a_hub_id_is_refused(tmp_path, text, message):
+    with pytest.raises(gr.Error, match=message):
+        resolve.base_model(text, tmp_path / "workspace", "en")
+
+
+def test_a_link_out_of_the_workspace_is_refused(tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "models").symlink_to(_model(tmp_path / "elsewhere"))
+    with pytest.raises(gr.Error, match="outside"):
+        resolve.base_model("models", workspace, "en")
+    with pytest.raises(gr.Error, match="outside"):
+        resolve.checkpoint("models", workspace, "en")
+
+
+def test_data_files(tmp_path):
+    (tmp_path / "rows.jsonl").write_text("{}\n", encoding="utf-8")
+    assert resolve.data_file("demo", tmp_path) == "demo"
+    assert resolve.data_file("rows.jsonl", tmp_path) == str((tmp_path / "rows.jsonl").resolve())
+    with pytest.raises(gr.Error, match="file not found: missing.jsonl"):
+        resolve.data_file("missing.jsonl", tmp_path, "en")
+
+
+def test_the_lists_offer_what_the_resolver_accepts(tmp_path):
+    _model(tmp_path / "models" / "base")
+    _model(tmp_path / "models" / "lora", adapter=True)
+    run = tmp_path / "runs" / "20990101-000000-train-abcd"
+    _model(run / "adapter", adapter=True)
+    _model(run / "fold-1" / "model")
+    _model(run / "merged")
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "uploads" / "rows.jsonl").write_text("{}\n", encoding="utf-8")
+    assert resolve.model_choices(tmp_path) == ["embedded", "models/base"]
+    assert resolve.checkpoint_choices(tmp_path) == [f"runs/{run.name}/fold-1/model",
+                                                    f"runs/{run.name}/adapter"]
+    assert "models/lora" in resolve.tokenizer_choices(tmp_path)
+    assert resolve.dataset_choices(tmp_path) == ["demo", "uploads/rows.jsonl"]
+    for choice in resolve.model_choices(tmp_path)[1:]:
+        assert resolve.base_model(choice, tmp_path) == str((tmp_path / choice).resolve())
+    for choice in resolve.checkpoint_choices(tmp_path):
+        assert resolve.checkpoint(choice, tmp_path) == (tmp_path / choice).resolve()

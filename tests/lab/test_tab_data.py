@@ -1,0 +1,166 @@
+"""Data tab handlers: counts in the figures, filters, paging, problems, escaping, the path guard."""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pytest
+
+from core.data.stats import dialogue_speakers, records_frame
+from core.data.records import Record
+from lab import tab_data
+from lab.resolve import dataset_choices
+from lab.state import load_dataset, save_upload
+
+SCRIPT = "<script>alert(1)</script>"
+IMAGE = "<img src=x onerror=alert(1)>"
+
+
+def _row(index: int, label: bool, text: str | None = None) -> dict:
+    dialogue = text or f"张三: 你好，这是第{index}段对话，关于订单{index * 7}号。\n李四: 好的，收到{index}。"
+    return {"instruction": "", "input": dialogue, "label": label,
+            "fraud_speaker": "张三" if label else "", "reason": "冒充客服" if label else ""}
+
+
+@pytest.fixture(scope="module")
+def data_files(session_workspace) -> dict:
+    """sample.jsonl: 30 good rows (13 fraud), two of them carrying HTML, one repeated; 2 bad lines.
+    other.jsonl: 5 rows, 3 of them copies of sample dialogues."""
+    folder = session_workspace / "ui-data"
+    folder.mkdir(exist_ok=True)
+    rows = [_row(index, index % 5 in (0, 2)) for index in range(27)]
+    rows.append(_row(27, True, f"骗子: {SCRIPT} 请转账\n受害人: 好"))
+    rows.append(_row(28, True, f"骗子: {SCRIPT} 请转账\n受害人: 好"))
+    rows.append(_row(29, False, f"王五: {IMAGE}\n赵六: 看到了"))
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    lines.insert(5, "{not json")  # line 6
+    lines.insert(10, json.dumps({"input": "甲: 没有标签"}, ensure_ascii=False))  # line 11
+    sample = folder / "sample.jsonl"
+    sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    other_rows = [rows[1], rows[2], rows[27]] + [_row(100 + index, False) for index in range(2)]
+    other = folder / "other.jsonl"
+    other.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in other_rows),
+                     encoding="utf-8")
+    return {"sample": sample, "other": other, "rows": rows}
+
+
+@pytest.fixture(scope="module")
+def dataset(session_workspace, data_files):
+    return load_dataset(session_workspace, "ui-data/sample.jsonl", "ui-data/other.jsonl", language="en")
+
+
+def test_label_counts_in_figure_equal_the_files(dataset, data_files):
+    view = tab_data.analyse(dataset, "en")
+    fraud, normal = view.label_counts.data
+    file_rows = {}
+    for split, path in (("sample", data_files["sample"]), ("other", data_files["other"])):
+        labels = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "label" in row:
+                labels.append(row["label"])
+        file_rows[split] = labels
+    assert list(fraud.x) == ["sample", "other"]
+    assert list(fraud.y) == [sum(file_rows["sample"]), sum(file_rows["other"])] == [13, 2]
+    assert list(normal.y) == [len(file_rows["sample"]) - 13, len(file_rows["other"]) - 2] == [17, 3]
+    # Character lengths: the histogram's values are the dialogue lengths of each label.
+    chars_fraud = sorted(view.chars.data[0].x)
+    assert chars_fraud == sorted(len(row.input) for rows in dataset.splits.values() for row in rows
+                                 if row.label)
+
+
+def test_problems_are_listed_with_file_line_and_field(dataset):
+    table = tab_data.problems_table(dataset, "en")
+    where = sorted(zip(table["line"], table["field"]))
+    assert where == [(6, ""), (11, "label")]
+    assert set(table["file"]) == {"ui-data/sample.jsonl"}
+    assert "not valid JSON" in table["problem"].iloc[0]
+
+
+def test_search_label_filter_and_paging(dataset):
+    table, page, info = tab_data.rows_page(dataset, "all", "all", "alert(1)", 1, "en")
+    assert len(table) == 4 and page == 1  # 3 rows in sample + 1 copy in other
+    assert all("alert(1)" in text for text in table["dialogue"])
+    assert info == "Page 1/1, 4 matching rows"
+
+    table, _, _ = tab_data.rows_page(dataset, "false", "sample", "", 1, "en")
+    assert len(table) == 17 and set(table["label"]) == {"normal"}
+
+    table, page, info = tab_data.rows_page(dataset, "all", "all", "", 2, "en")
+    assert page == 2 and len(table) == 35 - 20 and list(table["row"])[:3] == [20, 21, 22]
+    # A page past the end shows the last page.
+    _, page, info = tab_data.rows_page(dataset, "all", "all", "", 9, "en")
+    assert page == 2 and info == "Page 2/2, 35 matching rows"
+    # Search is case-insensitive and covers fraud_speaker and reason.
+    table, _, _ = tab_data.rows_page(dataset, "all", "sample", "冒充客服", 1, "en")
+    assert len(table) == 13
+
+
+def test_overlap_and_duplicates(dataset):
+    table = tab_data.overlap_table(dataset, "en")
+    sample = table[table["split"] == "sample"].iloc[0]
+    other = table[table["split"] == "other"].iloc[0]
+    assert sample["duplicate rows"] == 1  # rows 27 and 28 are the same dialogue
+    assert other["also in sample"] == 3
+    assert sample["also in other"] == 4  # rows 1, 2, 27 and 28
+
+
+def test_turns_and_speakers_per_dialogue():
+    dialogue = "张三: 你好\n李四: 你好\n继续上一句\n张三: 再见"
+    assert dialogue_speakers(dialogue) == ["张三", "李四", "张三"]
+    frame = records_frame({"a": [Record(input=dialogue, label=True),
+                                 Record(input="没有发言人的一段话", label=False)]})
+    assert list(frame["turns"]) == [3, 1] and list(frame["speakers"]) == [2, 0]
+
+
+def test_html_from_the_tab_is_escaped(dataset, session_workspace):
+    future = tab_data.start_audit(dataset)
+    assert future is not None, "core.audit.report should be importable"
+    future.result(timeout=120)
+    outputs = [tab_data.audit_status(dataset, "en")[0], tab_data.audit_status(dataset, "zh")[0],
+               tab_data._note(SCRIPT)]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in outputs[0]  # the duplicate example shows the text
+    for text in outputs:
+        assert "<script" not in text and "<img" not in text
+    # Tables carry raw text, and every Dataframe of the page renders cells as plain strings.
+    table, _, _ = tab_data.rows_page(dataset, "all", "sample", "onerror", 1, "en")
+    assert IMAGE in table["dialogue"].iloc[0]
+    from lab.app import build_app
+
+    app = build_app(session_workspace)
+    frames = [component for component in app.config["components"] if component["type"] == "dataframe"]
+    assert frames and all(component["props"]["datatype"] == "str" for component in frames)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../x", "ui-data/../../outside.jsonl"])
+def test_paths_outside_the_workspace_are_refused(session_workspace, path):
+    with pytest.raises(gr.Error, match="outside"):
+        load_dataset(session_workspace, path, language="en")
+
+
+def test_a_link_out_of_the_workspace_is_refused(session_workspace):
+    link = session_workspace / "ui-data" / "passwd.jsonl"
+    if not link.is_symlink():
+        link.symlink_to("/etc/passwd")
+    with pytest.raises(gr.Error, match="outside"):
+        load_dataset(session_workspace, "ui-data/passwd.jsonl", language="en")
+    assert "ui-data/passwd.jsonl" not in dataset_choices(session_workspace)
+
+
+def test_uploads_are_copied_into_the_workspace(session_workspace, tmp_path, data_files):
+    source = tmp_path / "my data (1).jsonl"
+    source.write_bytes(data_files["other"].read_bytes())
+    saved = save_upload(source, session_workspace)
+    assert saved.parent == session_workspace / "uploads" and saved.name == "my_data__1_.jsonl"
+    assert saved.read_bytes() == source.read_bytes()
+    assert save_upload(source, session_workspace) == saved  # same content: no second copy
+    source.write_text(json.dumps(_row(1, True), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert save_upload(source, session_workspace).name == "my_data__1_-1.jsonl"
+    assert "uploads/my_data__1_.jsonl" in dataset_choices(session_workspace)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("x", encoding="utf-8")
+    with pytest.raises(gr.Error, match="only"):
+        save_upload(bad, session_workspace, "en")
