@@ -78,10 +78,11 @@ def idle_cpu_threads(most: int) -> int:
 
     Measured on 2 cores: idle, 2 threads train 1.9x faster than 1; with other processes busy,
     2 threads run 2.5-5x slower than 1, since every parallel region waits for a descheduled
-    thread.
+    thread. Idle cores are measured (CPU use over a quarter second), not read from the load
+    average: some virtual machines report a load of 1 while every core is idle.
     """
-    try:
-        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        return most
+    import psutil
+
+    busy = psutil.cpu_percent(interval=0.25) / 100.0
+    idle = (os.cpu_count() or 1) * (1.0 - busy)
     return max(1, min(most, round(idle)))

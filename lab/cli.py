@@ -123,7 +123,7 @@ def cmd_train(args) -> int:
     if args.config:
         config = apply_overrides(load_config(args.config), args.set or [])
     else:
-        from core.train.presets import apply_preset, preset_for
+        from core.config.presets import apply_preset, preset_for
 
         # No config file: start from the preset of the model named on the command line.
         config = apply_overrides(RunConfig(), args.set or [])

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from core.config import RunConfig, apply_overrides
+from core.config.schema import RunConfig
+from core.config.text import apply_overrides
 from core.data.encoding import EncodeOptions
 from core.data.records import load_records
 
@@ -21,9 +22,9 @@ TEST_ROWS = 80
 def trained(tiny_model_dir, demo_splits, session_workspace, tmp_path_factory):
     from core.train.training import train_run
 
-    cfg = apply_overrides(RunConfig(),
-                          [f"train.max_steps={STEPS}", "train.eval_every=0", "train.save_every=0",
-                                        "data.validation=", "data.validation_split=0", "data.test="])
+    cfg = apply_overrides(RunConfig(), [f"train.max_steps={STEPS}", "train.eval_every=0",
+                                        "train.save_every=0", "data.validation=", "data.validation_split=0",
+                                        "data.test="])
     run_dir = tmp_path_factory.mktemp("loop") / "run"
     summary = train_run(cfg, run_dir, session_workspace)
     return run_dir, summary

@@ -305,7 +305,7 @@ def test_a_caller_dying_as_it_starts_a_job_leaves_it_running_and_started_once(wo
     assert registry.pump() == []
     done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
     assert (done.status, done.attempts) == ("finished", 1)
-    assert registry.log_tail(job.id, lines=200).count(f"=== job {job.id} (test) attempt") == 1
+    assert registry.log_tail(job.id, lines=200).count(f"=== job {job.id} ({job.kind}) attempt") == 1
     assert lines(job.run_dir / "steps.txt") == [f"step {step}" for step in range(20)]
 
 
