@@ -22,24 +22,21 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.env import apply_offline_defaults, idle_cpu_threads
-
-apply_offline_defaults()
-
-from core.demo.tiny_corpus import (  # noqa: E402
-    demo_pretraining_dialogues, file_dialogues, pretraining_documents, tokenizer_texts,
-)
-
-import torch  # noqa: E402
-from filelock import FileLock  # noqa: E402
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
-from transformers import (  # noqa: E402
+import torch
+from filelock import FileLock
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import (
     GenerationConfig,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen2Tokenizer,
     get_cosine_schedule_with_warmup,
 )
+
+from core.demo.tiny_corpus import (
+    demo_pretraining_dialogues, file_dialogues, pretraining_documents, tokenizer_texts,
+)
+from core.env import idle_cpu_threads
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"

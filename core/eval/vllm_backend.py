@@ -91,13 +91,10 @@ def release_engines() -> None:
             shutdown()
         del engine
     gc.collect()
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class VllmPredictor:
