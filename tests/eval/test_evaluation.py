@@ -96,8 +96,10 @@ def test_config_round_trips_and_rejects_unknown_keys():
         config_from_dict({"limit": "many"}, EvalConfig)
 
 
-def test_values_that_cannot_work_are_all_listed_before_anything_loads(tmp_path, no_model_loading):
-    config = EvalConfig(mode="guess", batch_size=0, limit=0, include_base=False,
+def test_values_that_cannot_work_are_all_listed_before_anything_loads(tmp_path, tiny_model_dir,
+                                                                       no_model_loading):
+    # The tiny model's folder: "embedded" would build one into tmp_path first (minutes).
+    config = EvalConfig(model=str(tiny_model_dir), mode="guess", batch_size=0, limit=0, include_base=False,
                         data=str(tmp_path / "none.jsonl"))
     with pytest.raises(ConfigProblems) as refused:
         evaluation.validate_eval(config, tmp_path)
