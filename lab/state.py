@@ -232,8 +232,9 @@ class Dataset:
     name: str
     splits: dict[str, list[Record]]
     files: dict[str, str]
-    problems: list[Problem]
+    problems: list[Problem]  # the rows left out, by file, line and field
     key: str = ""  # names the files' contents: the same key means the same rows
+    warnings: list[Problem] = field(default_factory=list)  # values cleaned on loading (control characters)
 
     @property
     def size(self) -> int:
@@ -280,7 +281,7 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                 for split, path in files.items())
 
     def build() -> Dataset:
-        splits, problems = {}, []
+        splits, problems, warnings = {}, [], []
         for split, path in files.items():
             try:
                 result = load_records(path, strict=False)
@@ -288,7 +289,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                 raise gr.Error(_shown_problems(error.problems, workspace), print_exception=False) from None
             splits[split] = result.records
             problems.extend(_relative(problem, workspace) for problem in result.problems)
-        return Dataset(name=str(choice), splits=splits, problems=problems,
+            warnings.extend(_relative(problem, workspace) for problem in result.warnings)
+        return Dataset(name=str(choice), splits=splits, problems=problems, warnings=warnings,
                        files={split: display_path(path, workspace) for split, path in files.items()},
                        key=hashlib.sha256(repr(key).encode()).hexdigest()[:16])
 

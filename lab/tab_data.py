@@ -27,6 +27,7 @@ from lab.state import (BoundedCache, Dataset, TabContext, get_tokenizer, load_da
                        user_errors)
 
 PAGE_SIZE = 20
+SHOWN_LINES = 20  # skipped lines named in the summary; the problems table lists every one
 PREVIEW_CHARS = 300
 ALL = "all"
 SEVERITY_COLORS = {"high": "#b71c1c", "medium": "#e65100", "low": "#9e7700", "info": "#546e7a"}
@@ -50,12 +51,22 @@ def summary_text(dataset: Dataset, language: str) -> str:
         positives = sum(record.label for record in records)
         lines.append(t("data.summary_split", language, split=split, file=dataset.files[split],
                        rows=len(records), positives=positives, negatives=len(records) - positives))
+    # Training and evaluation skip the same rows (bad_rows=skip): say which before anyone trains.
+    for file in dict.fromkeys(problem.file for problem in dataset.problems):
+        skipped = sorted({problem.line for problem in dataset.problems if problem.file == file})
+        shown = ", ".join(map(str, skipped[:SHOWN_LINES])) + (", …" if len(skipped) > SHOWN_LINES else "")
+        lines.append(t("data.summary_skipped", language, file=file, rows=len(skipped), lines=shown))
+    if dataset.warnings:
+        lines.append(t("data.summary_cleaned", language, values=len(dataset.warnings)))
     return "\n".join(lines)
 
 
 def problems_table(dataset: Dataset, language: str) -> pd.DataFrame:
+    """The skipped rows' problems, then the values cleaned on loading (marked as such)."""
     columns = [t(f"data.col.{name}", language) for name in ("file", "line", "field", "message")]
     rows = [[problem.file, problem.line, problem.field, problem.message] for problem in dataset.problems]
+    rows += [[problem.file, problem.line, problem.field, t("data.cleaned", language, message=problem.message)]
+             for problem in dataset.warnings]
     if not rows:
         rows = [["", "", "", t("data.no_problems", language)]]
     return pd.DataFrame(rows, columns=columns)

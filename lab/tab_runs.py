@@ -82,7 +82,7 @@ def run_details(workspace: Path, job_id: str | None, language: str) -> tuple[str
     if job.error:
         head += f'<pre style="white-space:pre-wrap;color:#b71c1c">' \
                 f'{html.escape(hide_workspace(job.error, workspace))}</pre>'
-    return head, frame
+    return head + run_views.skipped_html(job.summary, language), frame
 
 
 def export_job(workspace: Path, job_id: str | None, language: str):

@@ -80,6 +80,24 @@ def test_problems_are_listed_with_file_line_and_field(dataset):
     assert "not valid JSON" in table["problem"].iloc[0]
 
 
+def test_skipped_rows_and_cleaned_values_are_shown_with_their_lines(session_workspace):
+    path = session_workspace / "ui-data" / "dirty.jsonl"
+    rows = [_row(0, True), {**_row(1, False), "input": ""},
+            {**_row(2, True), "reason": "冒充\x1b[31m客服\x00"}, _row(3, False),
+            {**_row(4, True), "input": "  "}]
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    dirty = load_dataset(session_workspace, "ui-data/dirty.jsonl", language="en")
+    assert dirty.size == 3 and [problem.line for problem in dirty.problems] == [2, 5]
+    summary = tab_data.summary_text(dirty, "en")
+    assert "`ui-data/dirty.jsonl`: 2 bad row(s) skipped (line(s) 2, 5)" in summary
+    assert "1 value(s) cleaned" in summary
+    table = tab_data.problems_table(dirty, "en")
+    assert list(zip(table["line"], table["field"])) == [(2, "input"), (5, "input"), (3, "reason")]
+    assert table["problem"].iloc[2].startswith("cleaned: removed 2 control character(s)")
+    assert "冒充客服" in [record.reason for record in dirty.splits["dirty"]]
+    assert "跳过 2 个坏行（第 2, 5 行）" in tab_data.summary_text(dirty, "zh")
+
+
 def test_search_label_filter_and_paging(dataset):
     table, page, info = tab_data.rows_page(dataset, "all", "all", "alert(1)", 1, "en")
     assert len(table) == 4 and page == 1  # 3 rows in sample + 1 copy in other
