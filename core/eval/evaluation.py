@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.config.checks import check_eval_values, data_file
+from core.config.checks import absolute_path_value, check_eval_values, data_file
 from core.config.schema import DEMO, ConfigProblems, EvalConfig
 from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
@@ -339,6 +339,7 @@ def start_evaluation(cfg: EvalConfig, workspace: str | Path | None = None, regis
     values = config_to_dict(cfg)
     # The job process may run from another folder: give it absolute paths.
     values["data"] = str(plan.data_file)
+    values["model"] = absolute_path_value("model", cfg.model, workspace)
     values["adapters"] = [str(Path(item).expanduser().resolve()) for item in cfg.adapters]
     if plan.train_file is not None:
         values["train_data"] = str(plan.train_file)
