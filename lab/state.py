@@ -253,6 +253,12 @@ class Dataset:
 
 _DATASETS = BoundedCache(6)
 _TOKENIZERS = BoundedCache(6)
+# Data events run without a queue limit (DATA_EVENTS), so one session loading a large file never
+# queues another session's quick "Load demo" behind it; reading large files is bounded here
+# instead: one at a time, so several big loads cannot fill the memory together.
+LARGE_FILE_BYTES = 8 * 1024 * 1024  # a 40k-row JSON list; the demo's files are ~1 MB
+_LARGE_LOADS = threading.BoundedSemaphore(1)
+DATA_EVENTS = {"concurrency_id": "data-view", "concurrency_limit": None}
 
 
 def _split_files(choice: str, compare: str | None, workspace: Path, language: str) -> dict[str, Path]:
@@ -281,6 +287,13 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                 for split, path in files.items())
 
     def build() -> Dataset:
+        large = sum(path.stat().st_size for path in files.values()) > LARGE_FILE_BYTES
+        if not large:
+            return read()
+        with _LARGE_LOADS:
+            return read()
+
+    def read() -> Dataset:
         splits, problems, warnings = {}, [], []
         for split, path in files.items():
             try:
