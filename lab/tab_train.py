@@ -195,6 +195,12 @@ def control_job(workspace: Path, job_id: str | None, action: str, language: str)
         raise gr.Error(t("train.no_selection", language), print_exception=False)
     registry = registry_for(workspace)
     try:
+        job = registry.get(str(job_id))
+        # Only what the job list offers: an event called directly (/gradio_api) gets no more.
+        if job.kind not in TRAINING_KINDS or job.parent_id is not None:
+            raise UnknownJob(f"{job_id}: not a training job of the list")
+        if action not in ("stop", "resume"):
+            raise JobStateError(f"unknown action {action!r}")
         if action == "stop":
             registry.stop(job_id)
             return t("train.stop_requested", language, job=job_id)

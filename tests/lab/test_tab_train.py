@@ -218,6 +218,28 @@ def test_sweep_values_are_made_absolute_for_the_job(session_workspace, tiny_mode
     assert checked.sweep.grid["data.train"] == [str((folder / "a.jsonl").resolve()), "demo"]
 
 
+def test_stop_and_resume_take_only_the_training_jobs_the_list_offers(session_workspace):
+    """An event called directly (/gradio_api) gets no more than the page's job list offers."""
+    from core.eval.evaluation import EVAL_KIND
+
+    registry = JobRegistry(session_workspace)
+    parent = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 2}}, start=False)
+    child = registry.submit(KFOLD_KIND, {}, parent_id=parent.id, start=False)
+    evaluation = registry.submit(EVAL_KIND, {}, start=False)
+    try:
+        for job in (child, evaluation):
+            with pytest.raises(gr.Error, match="not a training job of the list"):
+                tab_train.control_job(session_workspace, job.id, "stop", "en")
+            assert registry.get(job.id).status == "queued"
+        with pytest.raises(gr.Error, match="unknown action"):
+            tab_train.control_job(session_workspace, parent.id, "delete", "en")
+        assert tab_train.control_job(session_workspace, parent.id, "stop", "en").startswith("Stop requested")
+    finally:
+        for job in (evaluation, parent):
+            registry.stop(job.id)
+            registry.delete(job.id)
+
+
 def test_kfold_curves_have_one_line_per_fold(session_workspace):
     registry = JobRegistry(session_workspace)
     job = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 2}}, start=False)
