@@ -177,7 +177,7 @@ def test_foreign_host_headers_are_refused_logins_are_rate_limited_headers_are_se
 
 
 def _start_server(workspace, port: int, log) -> subprocess.Popen:
-    from conftest import REPO_ROOT
+    from core.env import REPO_ROOT
 
     environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), FRAUD_LAB_WORKSPACE=str(workspace))
     # Its own process group, as a terminal would start it: killing the group kills the server and
@@ -207,11 +207,11 @@ def _answers(port: int) -> bool:
 
 def test_a_job_outlives_its_killed_server_and_the_restarted_server_sees_it_run_and_finish(tmp_path):
     from core.jobs.registry import JobRegistry, kill_tree, process_alive
+    from tests.jobs.job_fixtures import SLEEPY
 
     workspace = tmp_path / "workspace"
     registry = JobRegistry(workspace, max_running=1)
-    job = registry.submit("test", {"entry": "tests.job_fixtures:sleepy", "steps": 300, "step_seconds": 0.05},
-                          start=False)
+    job = registry.submit(SLEEPY, {"steps": 300, "step_seconds": 0.05}, start=False)
     steps = job.run_dir / "steps.txt"
     servers = []
     try:
