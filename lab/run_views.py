@@ -29,6 +29,7 @@ STATUS_COLORS = {"queued": "#757575", "running": "#1565c0", "stopping": "#e65100
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
 SUMMARY_KEYS = ("eval_loss", "train_loss", "accuracy", "f1", "steps")
+SHOWN_SKIPPED = 10  # skipped rows listed under a job's progress; summary.json keeps up to 100
 
 
 # -- live curves -----------------------------------------------------------------------------------
@@ -188,7 +189,33 @@ def progress_html(job, curves: dict, language: str) -> str:
             f'{status_badge(job.status, language)}<code>{html.escape(job.id)}</code>'
             f'<span>{text}</span></div>'
             f'<div style="background:#e0e0e0;border-radius:4px;height:14px;overflow:hidden">'
-            f'<div style="width:{share * 100:.1f}%;background:{color};height:100%"></div></div>{error}')
+            f'<div style="width:{share * 100:.1f}%;background:{color};height:100%"></div></div>{error}'
+            f'{skipped_html(job.summary, language)}')
+
+
+def skipped_html(summary: dict | None, language: str, shown: int = SHOWN_SKIPPED) -> str:
+    """The rows a finished run left out (data.bad_rows=skip): how many, then the first problems."""
+    summary = summary or {}
+    problems, count = summary.get("skipped_problems") or [], summary.get("skipped_rows") or 0
+    if not count:
+        return ""
+
+    def item(problem: dict) -> str:
+        # The file's name only: the page never shows where the workspace lies.
+        where = f"{Path(str(problem.get('file', ''))).name}:{int(problem.get('line') or 0)}"
+        return (f"<li><code>{html.escape(where)}</code> {html.escape(str(problem.get('field') or ''))}: "
+                f"{html.escape(str(problem.get('message', '')))}</li>")
+
+    items = "".join(item(problem) for problem in problems[:shown])
+    if not problems:  # an evaluation's summary lists the lines alone
+        lines = summary.get("skipped_lines") or []
+        items = html.escape(", ".join(map(str, lines[:shown])) + (", …" if len(lines) > shown else ""))
+        items = f"<li>{items}</li>" if items else ""
+    more = (f"<li>{html.escape(t('train.skipped_more', language, more=count - shown))}</li>"
+            if problems and count > shown else "")
+    title = html.escape(t("train.skipped", language, rows=count))
+    return (f'<div style="color:#e65100;margin-top:6px"><b>{title}'
+            f'</b><ul style="margin:2px 0">{items}{more}</ul></div>')
 
 
 def summary_text(summary: dict | None) -> str:

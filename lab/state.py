@@ -232,8 +232,9 @@ class Dataset:
     name: str
     splits: dict[str, list[Record]]
     files: dict[str, str]
-    problems: list[Problem]
+    problems: list[Problem]  # the rows left out, by file, line and field
     key: str = ""  # names the files' contents: the same key means the same rows
+    warnings: list[Problem] = field(default_factory=list)  # values cleaned on loading (control characters)
 
     @property
     def size(self) -> int:
@@ -252,6 +253,12 @@ class Dataset:
 
 _DATASETS = BoundedCache(6)
 _TOKENIZERS = BoundedCache(6)
+# Data events run without a queue limit (DATA_EVENTS), so one session loading a large file never
+# queues another session's quick "Load demo" behind it; reading large files is bounded here
+# instead: one at a time, so several big loads cannot fill the memory together.
+LARGE_FILE_BYTES = 8 * 1024 * 1024  # a 40k-row JSON list; the demo's files are ~1 MB
+_LARGE_LOADS = threading.BoundedSemaphore(1)
+DATA_EVENTS = {"concurrency_id": "data-view", "concurrency_limit": None}
 
 
 def _split_files(choice: str, compare: str | None, workspace: Path, language: str) -> dict[str, Path]:
@@ -280,7 +287,14 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                 for split, path in files.items())
 
     def build() -> Dataset:
-        splits, problems = {}, []
+        large = sum(path.stat().st_size for path in files.values()) > LARGE_FILE_BYTES
+        if not large:
+            return read()
+        with _LARGE_LOADS:
+            return read()
+
+    def read() -> Dataset:
+        splits, problems, warnings = {}, [], []
         for split, path in files.items():
             try:
                 result = load_records(path, strict=False)
@@ -288,7 +302,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
                 raise gr.Error(_shown_problems(error.problems, workspace), print_exception=False) from None
             splits[split] = result.records
             problems.extend(_relative(problem, workspace) for problem in result.problems)
-        return Dataset(name=str(choice), splits=splits, problems=problems,
+            warnings.extend(_relative(problem, workspace) for problem in result.warnings)
+        return Dataset(name=str(choice), splits=splits, problems=problems, warnings=warnings,
                        files={split: display_path(path, workspace) for split, path in files.items()},
                        key=hashlib.sha256(repr(key).encode()).hexdigest()[:16])
 

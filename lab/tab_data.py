@@ -23,10 +23,12 @@ from lab.i18n import label_names, t
 from core.audit.report import audit
 from core.config.schema import DEMO
 from lab.resolve import dataset_choices, tokenizer_choices
-from lab.state import (BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll, save_upload,
-                       user_errors)
+from lab.state import (DATA_EVENTS, BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll,
+                       save_upload, user_errors)
 
 PAGE_SIZE = 20
+UPLOADS_AT_ONCE = 2  # copying an upload into the workspace reads the whole file
+SHOWN_LINES = 20  # skipped lines named in the summary; the problems table lists every one
 PREVIEW_CHARS = 300
 ALL = "all"
 SEVERITY_COLORS = {"high": "#b71c1c", "medium": "#e65100", "low": "#9e7700", "info": "#546e7a"}
@@ -50,12 +52,22 @@ def summary_text(dataset: Dataset, language: str) -> str:
         positives = sum(record.label for record in records)
         lines.append(t("data.summary_split", language, split=split, file=dataset.files[split],
                        rows=len(records), positives=positives, negatives=len(records) - positives))
+    # Training and evaluation skip the same rows (bad_rows=skip): say which before anyone trains.
+    for file in dict.fromkeys(problem.file for problem in dataset.problems):
+        skipped = sorted({problem.line for problem in dataset.problems if problem.file == file})
+        shown = ", ".join(map(str, skipped[:SHOWN_LINES])) + (", …" if len(skipped) > SHOWN_LINES else "")
+        lines.append(t("data.summary_skipped", language, file=file, rows=len(skipped), lines=shown))
+    if dataset.warnings:
+        lines.append(t("data.summary_cleaned", language, values=len(dataset.warnings)))
     return "\n".join(lines)
 
 
 def problems_table(dataset: Dataset, language: str) -> pd.DataFrame:
+    """The skipped rows' problems, then the values cleaned on loading (marked as such)."""
     columns = [t(f"data.col.{name}", language) for name in ("file", "line", "field", "message")]
     rows = [[problem.file, problem.line, problem.field, problem.message] for problem in dataset.problems]
+    rows += [[problem.file, problem.line, problem.field, t("data.cleaned", language, message=problem.message)]
+             for problem in dataset.warnings]
     if not rows:
         rows = [["", "", "", t("data.no_problems", language)]]
     return pd.DataFrame(rows, columns=columns)
@@ -297,13 +309,17 @@ def build(context: TabContext) -> None:
             choices=tokenizer_choices(workspace))
 
     reset = [context.dataset, label_filter, split_filter, search, page]
-    load.click(choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs,
-                                                                                          shown)
-    upload.upload(take_upload, [upload, context.language_input], dataset_box).success(
-        choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
-    context.language_input.change(show, view_inputs, shown)
-    context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(show, view_inputs,
-                                                                                            shown)
+    # Reading and showing a dataset: no queue limit (DATA_EVENTS), so another session's quick load is
+    # never queued behind a large file's; lab.state bounds the reading of large files itself.
+    load.click(choose, [dataset_box, compare_box, context.language_input], reset, **DATA_EVENTS).success(
+        show, view_inputs, shown, **DATA_EVENTS)
+    upload.upload(take_upload, [upload, context.language_input], dataset_box, concurrency_id="data-upload",
+                  concurrency_limit=UPLOADS_AT_ONCE).success(
+        choose, [dataset_box, compare_box, context.language_input], reset, **DATA_EVENTS).success(
+        show, view_inputs, shown, **DATA_EVENTS)
+    context.language_input.change(show, view_inputs, shown, **DATA_EVENTS)
+    context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(
+        show, view_inputs, shown, **DATA_EVENTS)
 
     @user_errors
     def rows_only(value, label_value, split_value, search_value, page_value, language, step=0):
@@ -314,23 +330,28 @@ def build(context: TabContext) -> None:
     rows_outputs = [table, page, page_info]
     row_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
     for control in (label_filter, split_filter, search):
-        control.input(lambda *values: rows_only(*values[:4], 1, values[5]), row_inputs, rows_outputs)
-    page.submit(rows_only, row_inputs, rows_outputs)
-    previous.click(lambda *values: rows_only(*values, step=-1), row_inputs, rows_outputs)
-    following.click(lambda *values: rows_only(*values, step=1), row_inputs, rows_outputs)
+        control.input(lambda *values: rows_only(*values[:4], 1, values[5]), row_inputs, rows_outputs,
+                      **DATA_EVENTS)
+    page.submit(rows_only, row_inputs, rows_outputs, **DATA_EVENTS)
+    previous.click(lambda *values: rows_only(*values, step=-1), row_inputs, rows_outputs, **DATA_EVENTS)
+    following.click(lambda *values: rows_only(*values, step=1), row_inputs, rows_outputs, **DATA_EVENTS)
 
     @user_errors
     def tokens(value, tokenizer_choice, language):
         return token_figure(workspace, dataset_of(value, language), tokenizer_choice, language)
 
-    token_button.click(tokens, [context.dataset, tokenizer_box, context.language_input], token_plot)
+    # Tokenizing every row takes the CPU for seconds: its own group, one at a time.
+    token_button.click(tokens, [context.dataset, tokenizer_box, context.language_input], token_plot,
+                       concurrency_id="data-tokens", concurrency_limit=1)
 
     @user_errors
     def run_audit(value, language, start=True):
         text, running = audit_status(dataset_of(value, language), language, start=start)
         return text, gr.Timer(active=running)
 
-    audit_button.click(run_audit, [context.dataset, context.language_input], [audit_box, audit_timer])
+    # The audit itself runs in _AUDIT_RUNNER; the click only reads the dataset (cached) and starts it.
+    audit_button.click(run_audit, [context.dataset, context.language_input], [audit_box, audit_timer],
+                       **DATA_EVENTS)
     poll(audit_timer, lambda value, language: run_audit(value, language, start=False),
          [context.dataset, context.language_input], [audit_box, audit_timer], "audit")
 

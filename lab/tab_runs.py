@@ -43,9 +43,15 @@ def _jobs(workspace: Path, job_ids, language: str) -> list:
     if not ids:
         raise gr.Error(t("runs.pick_one", language), print_exception=False)
     try:
-        return [registry.get(job_id) for job_id in ids]
+        jobs = [registry.get(str(job_id)) for job_id in ids]
     except UnknownJob as error:
         raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
+    # The table lists top-level jobs (a sweep's trials and a K-fold's folds show in their parent's
+    # details): an event called directly (/gradio_api) cannot export or delete a child on its own.
+    for job in jobs:
+        if job.parent_id is not None:
+            raise gr.Error(t("runs.not_listed", language, job=job.id), print_exception=False)
+    return jobs
 
 
 def compare_runs(workspace: Path, job_ids, language: str) -> tuple[go.Figure, pd.DataFrame]:
@@ -82,7 +88,7 @@ def run_details(workspace: Path, job_id: str | None, language: str) -> tuple[str
     if job.error:
         head += f'<pre style="white-space:pre-wrap;color:#b71c1c">' \
                 f'{html.escape(hide_workspace(job.error, workspace))}</pre>'
-    return head, frame
+    return head + run_views.skipped_html(job.summary, language), frame
 
 
 def export_job(workspace: Path, job_id: str | None, language: str):

@@ -17,7 +17,7 @@ import gradio as gr
 import plotly.graph_objects as go
 import yaml
 
-from core.config.checks import validate
+from core.config.checks import PATH_KEYS, validate
 from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs
 from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
 from core.jobs.registry import JobStateError, UnknownJob
@@ -132,20 +132,36 @@ def _note(text: str, ok: bool) -> str:
 
 
 # -- starting and controlling jobs -----------------------------------------------------------------
+def _checked_path(key: str, value, workspace: Path, language: str):
+    """One model or data value through the workspace check (lab.resolve), made absolute for the job."""
+    text = str(value if value is not None else "").strip()
+    if key == "model":
+        if text in EMBEDDED_ALIASES:  # the embedded model is resolved by the job itself
+            resolve.embedded_model(workspace, language)  # a gr.Error while the tiny model is being built
+            return text
+        return resolve.base_model(text, workspace, language)
+    return resolve.data_file(text, workspace, language) if text else text
+
+
 def with_checked_paths(cfg: RunConfig, workspace: Path, language: str) -> RunConfig:
-    """Data files and the model only from the workspace or assets (lab.resolve), made absolute for the job."""
+    """Data files and the model only from the workspace or assets (lab.resolve), made absolute for the
+    job: the form's values and every value a sweep line gives those keys, before any trial starts."""
     data = cfg.data
     for key in DATA_KEYS:
         split = key.split(".")[1]
-        value = getattr(data, split).strip()
-        if value:
-            data = replace(data, **{split: resolve.data_file(value, workspace, language)})
-    model = cfg.model.strip()
-    if model not in EMBEDDED_ALIASES:  # the embedded model is resolved by the job itself
-        model = resolve.base_model(model, workspace, language)
-    else:
-        resolve.embedded_model(workspace, language)  # a gr.Error while the tiny model is still being built
-    return replace(cfg, model=model, data=data)
+        data = replace(data, **{split: _checked_path(key, getattr(data, split), workspace, language)})
+    cfg = replace(cfg, model=_checked_path("model", cfg.model, workspace, language), data=data)
+    if cfg.sweep is None:
+        return cfg
+    tables = {}
+    for table in ("grid", "random"):
+        values = dict(getattr(cfg.sweep, table))
+        for key in [key for key in values if key in PATH_KEYS]:
+            if not isinstance(values[key], list):
+                raise ConfigError(f"sweep.{table}.{key}", "list the files or folders to try")
+            values[key] = [_checked_path(key, value, workspace, language) for value in values[key]]
+        tables[table] = values
+    return replace(cfg, sweep=replace(cfg.sweep, **tables))
 
 
 def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
@@ -179,6 +195,12 @@ def control_job(workspace: Path, job_id: str | None, action: str, language: str)
         raise gr.Error(t("train.no_selection", language), print_exception=False)
     registry = registry_for(workspace)
     try:
+        job = registry.get(str(job_id))
+        # Only what the job list offers: an event called directly (/gradio_api) gets no more.
+        if job.kind not in TRAINING_KINDS or job.parent_id is not None:
+            raise UnknownJob(f"{job_id}: not a training job of the list")
+        if action not in ("stop", "resume"):
+            raise JobStateError(f"unknown action {action!r}")
         if action == "stop":
             registry.stop(job_id)
             return t("train.stop_requested", language, job=job_id)

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+
+import pytest
+
+from core.env import REPO_ROOT
 
 from core.workspace import (Workspace, read_appended, read_json, read_jsonl, run_folder_of, run_info_of,
                             write_json, write_text)
@@ -114,3 +121,64 @@ def test_run_folders_know_their_files_and_the_run_an_output_belongs_to(tmp_path)
     assert run.stop_requested()
     run.clear_stop()
     assert not run.stop_requested()
+
+
+# Runs the resume's rewrite of metrics.jsonl (core.train.callbacks.truncate_metrics) in a process that
+# stops at one point of the atomic write and says so; the test then kills it with SIGKILL there.
+_KILLED_REWRITE = """
+import os, pathlib, sys, time
+
+point, run_dir = sys.argv[1], sys.argv[2]
+real_replace, real_write = os.replace, pathlib.Path.write_text
+
+
+def pause():
+    print("at " + point, flush=True)
+    time.sleep(120)
+
+
+def write_text(self, text, *args, **kwargs):
+    if point == "write" and self.name.endswith(".partial"):  # half the new file written, then killed
+        real_write(self, text[: len(text) // 2], *args, **kwargs)
+        pause()
+    return real_write(self, text, *args, **kwargs)
+
+
+def replace(source, target):
+    if point == "before-rename":
+        pause()
+    real_replace(source, target)
+    if point == "after-rename":
+        pause()
+
+
+pathlib.Path.write_text, os.replace = write_text, replace
+from core.train.callbacks import truncate_metrics
+
+truncate_metrics(run_dir, 10)
+"""
+
+
+@pytest.mark.parametrize("point", ["write", "before-rename", "after-rename"])
+def test_a_kill_during_the_metrics_rewrite_at_resume_loses_no_history(tmp_path, point):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    old = "".join(_line(step, 4.0 - step / 10) for step in range(1, 31))
+    (run_dir / "metrics.jsonl").write_text(old, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_REWRITE, point, str(run_dir)],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert process.stdout.readline().strip() == f"at {point}"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(30)
+    text = (run_dir / "metrics.jsonl").read_text(encoding="utf-8")
+    new = "".join(_line(step, 4.0 - step / 10) for step in range(1, 11))
+    # The whole old history or the whole rewritten one, never a part.
+    assert text == (new if point == "after-rename" else old)
+    # The next resume rewrites it again as if nothing had happened.
+    from core.train.callbacks import truncate_metrics
+
+    truncate_metrics(run_dir, 10)
+    assert [line["step"] for line in read_jsonl(run_dir / "metrics.jsonl")] == list(range(1, 11))

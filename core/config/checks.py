@@ -35,16 +35,36 @@ def data_file(value: str, split: str, workspace: Path) -> Path | None:
     return path.resolve()
 
 
+PATH_KEYS = ("model", "data.train", "data.validation", "data.test")
+
+
+def absolute_path_value(key: str, value, workspace: Path):
+    """A model or data key's value as the job process must get it: relative folders and files made
+    absolute the way the checks found them (a data file in the current folder, else the workspace;
+    a model folder in the current folder), since the job runs with another working folder. "demo",
+    "embedded", hub ids and empty values are kept."""
+    text = str(value).strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not text:
+        return value
+    if key == "model":
+        from core.models import EMBEDDED_ALIASES
+
+        folder = Path(text).expanduser()
+        return str(folder.resolve()) if text not in EMBEDDED_ALIASES and folder.is_dir() else value
+    return value if text == DEMO else str(data_file(text, key.split(".")[1], workspace))
+
+
 def with_absolute_paths(cfg: RunConfig, workspace: Path) -> RunConfig:
-    """cfg with relative data and model paths made absolute: the job process runs elsewhere."""
+    """cfg with relative data and model paths made absolute, a sweep's values too: the job process
+    runs elsewhere."""
     data = config_to_dict(cfg)
     for split in ("train", "validation", "test"):
-        value = data["data"][split]
-        if value and value.strip() != DEMO:
-            data["data"][split] = str(data_file(value, split, workspace))
-    model = Path(cfg.model).expanduser()
-    if cfg.model.startswith((".", "~")) and model.is_dir():
-        data["model"] = str(model.resolve())
+        data["data"][split] = absolute_path_value(f"data.{split}", data["data"][split], workspace)
+    data["model"] = absolute_path_value("model", data["model"], workspace)
+    for table in ("grid", "random"):
+        values = (data.get("sweep") or {}).get(table) or {}
+        for key in [key for key in values if key in PATH_KEYS and isinstance(values[key], list)]:
+            values[key] = [absolute_path_value(key, value, workspace) for value in values[key]]
     return config_from_dict(data)
 
 

@@ -175,6 +175,9 @@ class EvalConfig:
     include_base: bool = option(True, "evaluate the base model itself too, as the first column")
     train_data: str | None = option(None, "training file of the TF-IDF baseline; empty = the checkpoints' "
                                           "own (the demo's for demo data)")
+    bad_rows: str = option("skip", "a test row that cannot be used (no input, no usable label): skip = "
+                           "evaluate the good rows and list the skipped lines in metrics.json; "
+                           "error = refuse the file", BAD_ROWS)
 
 
 # The DataSection fields that shape the prompt: the Tokenize tab and `python -m lab preview` offer these.

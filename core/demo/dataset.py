@@ -9,7 +9,6 @@ classes (demo_templates.py) so that only the content separates them.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -265,14 +264,14 @@ def generate_demo(seed: int = 42, size: int = 2000) -> dict[str, list[dict]]:
 
 
 def write_demo(out_dir: Path, seed: int = 42, size: int = 2000) -> dict[str, Path]:
+    from core.workspace import write_jsonl
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, rows in generate_demo(seed, size).items():
-        path = out_dir / f"{name}.jsonl"
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        path.write_text(text, encoding="utf-8")
-        paths[name] = path
+        # Atomic: a split cut short by a kill would otherwise be taken as the demo from then on.
+        paths[name] = write_jsonl(out_dir / f"{name}.jsonl", rows)
     return paths
 
 

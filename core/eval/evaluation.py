@@ -14,11 +14,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.config.checks import check_eval_values, data_file
+from core.config.checks import absolute_path_value, check_eval_values, data_file
 from core.config.schema import DEMO, ConfigProblems, EvalConfig
 from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
-from core.data.records import DataError, Record, load_records
+from core.data.records import DataError, LoadResult, Problem, Record, load_records
 from core.env import workspace_dir
 from core.eval.predict import AdapterInfo, find_adapter, fingerprint_mismatch, load_predictor
 from core.eval.report import build_metrics, prediction_rows, write_report
@@ -30,6 +30,7 @@ from core.workspace import (ADAPTER_CONFIG_FILE, ADAPTER_DIR, CHECKPOINTS_DIR, C
 
 BASE_NAME = "base"
 DEFAULT_MAX_LENGTH = 1024  # a base model without a checkpoint's own max_length
+SHOWN_SKIPPED = 100  # skipped rows listed in the job summary; metrics.json lists every one
 
 
 @dataclass
@@ -53,6 +54,8 @@ class EvalPlan:
     models: list[ModelPlan]
     train_file: Path | None
     warnings: list[str] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)  # rows of the data file left out (bad_rows=skip)
+    skipped_report: str = ""  # says how many and which, for the job's log
 
 
 def _data_path(text: str, split: str, workspace: Path) -> Path | None:
@@ -61,17 +64,28 @@ def _data_path(text: str, split: str, workspace: Path) -> Path | None:
     return path.resolve() if path is not None else None
 
 
-def _load_labelled(path: Path) -> list[Record]:
-    """All rows, or ConfigProblems naming every row that has no usable label."""
+def _load_labelled(path: Path, bad_rows: str) -> LoadResult:
+    """The rows to evaluate; `skip` leaves out the rows without input or usable label (listed in
+    `problems`), `error` raises ConfigProblems naming every such row. A file with no good row at all,
+    or broken as a whole, is refused either way."""
     try:
-        return load_records(path, strict=True).records
+        result = load_records(path, strict=bad_rows == "error")
+        if result.records:
+            return result
+        problems = result.problems
     except DataError as error:
-        label_problems = [problem for problem in error.problems if problem.field == "label"]
+        problems = error.problems
+    label_problems = [problem for problem in problems if problem.field == "label"]
+    if not problems:
+        head = f"{path}: the file holds no rows"
+    elif label_problems:
         head = (f"{path}: {len(label_problems)} row(s) have no usable label; evaluation compares answers "
-                "with the gold label of every row" if label_problems else f"{path}: the data cannot be read")
-        shown = [str(problem) for problem in error.problems[:20]]
-        more = [f"... and {len(error.problems) - 20} more"] if len(error.problems) > 20 else []
-        raise ConfigProblems("evaluate", [head, *shown, *more]) from None
+                "with the gold label of every row")
+    else:
+        head = f"{path}: the data cannot be read"
+    shown = [str(problem) for problem in problems[:20]]
+    more = [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+    raise ConfigProblems("evaluate", [head, *shown, *more])
 
 
 def _sample(count: int, limit: int | None, seed: int) -> list[int]:
@@ -156,12 +170,14 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     except ModelError as error:
         problems.append(str(error))
     records: list[Record] = []
+    skipped: list[Problem] = []
     data_path = _data_path(cfg.data, "test", workspace)
     if data_path is None:
         problems.append("data: give a labelled test file, or 'demo'")
     else:
         try:
-            records = _load_labelled(data_path)
+            loaded = _load_labelled(data_path, cfg.bad_rows)
+            records, skipped = loaded.records, loaded.problems
         except ConfigProblems as error:
             problems.extend(error.problems)
     base_path = None
@@ -199,10 +215,15 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         plans.insert(0,
                      ModelPlan(name=BASE_NAME, model=base_path, adapter=None,
                                options=_options(cfg, first_run)))
+    skipped_report = LoadResult(records, skipped).skipped_text(str(data_path)) if skipped else ""
+    if skipped:  # the page shows the warnings: the file's name only, not where the workspace lies
+        warnings.insert(0, LoadResult(records, skipped).skipped_text(data_path.name).splitlines()[0]
+                        + " (bad_rows=skip; bad_rows=error refuses such a file)")
     indices = _sample(len(records), cfg.limit, cfg.sample_seed)
     return EvalPlan(config=cfg, data_file=data_path, records=[records[index] for index in indices],
                     row_indices=indices, total_rows=len(records), models=plans,
-                    train_file=_train_file(cfg, plans, workspace), warnings=warnings)
+                    train_file=_train_file(cfg, plans, workspace), warnings=warnings, skipped=skipped,
+                    skipped_report=skipped_report)
 
 
 # -- the job ---------------------------------------------------------------------------------------
@@ -270,6 +291,8 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
     plan = validate_eval(cfg, workspace)
     for warning in plan.warnings:
         print(f"warning: {warning}", flush=True)
+    if plan.skipped_report:
+        print(f"WARNING (bad_rows=skip): {plan.skipped_report}", flush=True)
     print(f"evaluating {len(plan.records)} of {plan.total_rows} rows of {plan.data_file} with "
           f"{', '.join(model.name for model in plan.models)} ({cfg.mode})", flush=True)
     run.metrics_lines.unlink(missing_ok=True)  # a resumed job starts over: it has no checkpoint
@@ -292,7 +315,8 @@ def run_evaluation_job(run_dir: Path, config: dict, context) -> dict:
     baseline = None if stopped else _baseline(plan)
     metrics = build_metrics(plan, infos, results, baseline, stopped)
     write_report(run_dir, prediction_rows(plan, results, baseline), metrics)
-    summary = {"rows": len(plan.records), "stopped": stopped, "models": {}}
+    summary = {"rows": len(plan.records), "stopped": stopped, "skipped_rows": metrics["skipped_rows"],
+               "skipped_lines": metrics["skipped_lines"][:SHOWN_SKIPPED], "models": {}}
     for entry in metrics["models"]:
         classification = entry["classification"]
         summary["models"][entry["name"]] = {
@@ -315,6 +339,7 @@ def start_evaluation(cfg: EvalConfig, workspace: str | Path | None = None, regis
     values = config_to_dict(cfg)
     # The job process may run from another folder: give it absolute paths.
     values["data"] = str(plan.data_file)
+    values["model"] = absolute_path_value("model", cfg.model, workspace)
     values["adapters"] = [str(Path(item).expanduser().resolve()) for item in cfg.adapters]
     if plan.train_file is not None:
         values["train_data"] = str(plan.train_file)

@@ -17,6 +17,8 @@ from core.eval.compare import compare_pair
 from core.eval.metrics import classification_metrics, curves, rouge_scores, speaker_metrics
 from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl
 
+SHOWN_PROBLEMS = 1000  # problems of skipped rows kept in metrics.json (skipped_lines lists every line)
+
 
 def write_report(run_dir: Path, rows: list[dict], metrics: dict) -> None:
     """predictions.jsonl, then metrics.json: a reader that finds metrics.json finds the rows too."""
@@ -86,6 +88,10 @@ def build_metrics(plan, infos: list[dict], results: dict[str, list], baseline, s
         "completed_models": list(results),
         "planned_models": [model.name for model in plan.models],
         "warnings": list(plan.warnings),
+        # Rows of the data file left out (bad_rows=skip): how many, their lines, and why.
+        "skipped_rows": len({problem.line for problem in plan.skipped}),
+        "skipped_lines": sorted({problem.line for problem in plan.skipped}),
+        "skipped_problems": [problem.to_dict() for problem in plan.skipped[:SHOWN_PROBLEMS]],
         "models": [model_metrics(plan, info, results[info["name"]]) for info in infos],
         "pairs": pair_metrics(plan, results) if gold else [],
         "baseline": None,

@@ -150,6 +150,28 @@ def test_max_length_is_checked_with_the_real_tokenizer(tiny_model_dir, demo_spli
     assert validate(RunConfig(), session_workspace) == RunConfig()
 
 
+def test_relative_model_data_and_sweep_paths_are_made_absolute_for_the_job(tmp_path, monkeypatch):
+    from core.config.checks import with_absolute_paths
+
+    monkeypatch.chdir(tmp_path)  # the caller's folder; the job process runs in the repository
+    (tmp_path / "models" / "base").mkdir(parents=True)
+    (tmp_path / "rows.jsonl").write_text("{}\n", encoding="utf-8")
+    workspace = tmp_path / "workspace"
+    (workspace / "data").mkdir(parents=True)
+    (workspace / "data" / "other.jsonl").write_text("{}\n", encoding="utf-8")
+    cfg = apply_overrides(RunConfig(), ["model=models/base", "data.train=rows.jsonl",
+                                        "data.validation=data/other.jsonl", "data.test=",
+                                        "sweep.grid.data.train=rows.jsonl,demo,data/other.jsonl",
+                                        "sweep.grid.model=models/base,embedded,Qwen/Qwen2-0.5B"])
+    absolute = with_absolute_paths(cfg, workspace)
+    base, rows, other = (str(path.resolve()) for path in (
+        tmp_path / "models" / "base", tmp_path / "rows.jsonl", workspace / "data" / "other.jsonl"))
+    assert (absolute.model, absolute.data.train, absolute.data.validation, absolute.data.test) == (
+        base, rows, other, "")
+    assert absolute.sweep.grid["data.train"] == [rows, "demo", other]
+    assert absolute.sweep.grid["model"] == [base, "embedded", "Qwen/Qwen2-0.5B"]
+
+
 def test_every_field_has_help_and_valid_default_choice():
     specs = field_specs()
     keys = [spec.key for spec in specs]

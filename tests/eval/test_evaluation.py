@@ -17,6 +17,7 @@ from core.eval.report import load_evaluation
 from core.jobs.registry import JobRegistry
 from core.models import model_fingerprint
 from tests.eval.test_predict import build_tiny_adapter
+from tests.paths import SHARED_DATA, require_shared
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +80,48 @@ def test_data_without_labels_is_refused_naming_file_line_and_field(tmp_path, tin
     rows = [{"input": "甲: 你好", "label": True}, {"input": "乙: 在吗"}, {"input": "丙: 转账", "label": ""}]
     data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n", encoding="utf-8")
     with pytest.raises(ConfigProblems) as refused:
-        evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data)), tmp_path)
+        evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data), bad_rows="error"),
+                                 tmp_path)
     message = str(refused.value)
     assert f"{data}: 2 row(s) have no usable label" in message
     assert f"{data}:2: label: missing (required)" in message
     assert f"{data}:3: label: missing (required)" in message
     assert f"{data}:1:" not in message
+    # bad_rows=skip (the default) evaluates the good row and names the two it left out.
+    plan = evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data)), tmp_path)
+    assert [record.input for record in plan.records] == ["甲: 你好"] and plan.total_rows == 1
+    assert [(problem.line, problem.field) for problem in plan.skipped] == [(2, "label"), (3, "label")]
+    assert plan.warnings[0].startswith("skipped 2 bad row(s) of unlabelled.jsonl (lines 2, 3)")
+    # A file without one good row is refused whatever bad_rows says.
+    data.write_text(json.dumps({"input": "乙: 在吗"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigProblems, match="1 row\\(s\\) have no usable label"):
+        evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data)), tmp_path)
+
+
+def test_real_test_file_with_empty_inputs_is_evaluated_with_those_rows_skipped_and_reported(
+        tmp_path, tiny_model_dir):
+    data = require_shared(SHARED_DATA / "test0819.jsonl")
+    lines = data.read_text(encoding="utf-8").split("\n")
+    empty = [number for number, line in enumerate(lines, 1)
+             if line.strip() and not str(json.loads(line).get("input") or "").strip()]
+    good = sum(1 for line in lines if line.strip()) - len(empty)
+    assert len(empty) == 6  # the file as shipped; the evaluation must not need it edited
+    with pytest.raises(ConfigProblems, match="input"):
+        evaluation.validate_eval(EvalConfig(model=str(tiny_model_dir), data=str(data), bad_rows="error"),
+                                 tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = EvalConfig(model=str(tiny_model_dir), data=str(data), limit=4, train_data="", device="cpu")
+    summary = run_evaluation_job(run_dir, config_to_dict(config), None)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["total_rows"] == good and metrics["rows"] == 4
+    assert metrics["skipped_rows"] == 6 and metrics["skipped_lines"] == empty
+    assert {problem["field"] for problem in metrics["skipped_problems"]} == {"input"}
+    assert [problem["line"] for problem in metrics["skipped_problems"]] == empty
+    assert metrics["warnings"][0].startswith(f"skipped 6 bad row(s) of test0819.jsonl (lines "
+                                             f"{', '.join(map(str, empty))})")
+    assert summary["skipped_rows"] == 6 and summary["skipped_lines"] == empty
+    assert metrics["models"][0]["classification"]["rows"] == 4
 
 
 def test_config_round_trips_and_rejects_unknown_keys():

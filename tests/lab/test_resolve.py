@@ -33,6 +33,23 @@ def test_what_is_neither_an_allowed_folder_nor_a_hub_id_is_refused(tmp_path, tex
         resolve.base_model(text, tmp_path / "workspace", "en")
 
 
+def test_dot_paths_are_workspace_paths_never_hub_ids(tmp_path, monkeypatch):
+    """`../x` and `./x` name folders beside / in the workspace, even when the server's working folder
+    holds such a folder: they are never looked up as hub ids relative to the process."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    _model(tmp_path / "x")  # workspace/../x exists, outside the workspace
+    monkeypatch.chdir(workspace)
+    _model(workspace / "sub" / "x")
+    monkeypatch.chdir(workspace / "sub")  # ./x exists relative to the process, not the workspace
+    for text, message in (("../x", "outside"), ("./x", "model folder not found"), ("sub/../../x", "outside")):
+        with pytest.raises(gr.Error, match=message):
+            resolve.base_model(text, workspace, "en")
+        with pytest.raises(gr.Error, match=message if message == "outside" else "folder"):
+            resolve.checkpoint(text, workspace, "en")
+    assert resolve.base_model("./sub/x", workspace) == str((workspace / "sub" / "x").resolve())
+
+
 def test_a_link_out_of_the_workspace_is_refused(tmp_path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()

@@ -100,6 +100,24 @@ def test_login_is_required_for_page_and_api(tmp_path, monkeypatch):
     assert os.environ["GRADIO_TEMP_DIR"] == str(temp_dir) and temp_dir.is_dir()
 
 
+def test_a_private_event_called_through_the_api_gets_the_same_checks_as_the_page(tmp_path):
+    """Events hidden from the API listing still answer /gradio_api/run/predict by fn_index: the
+    handler itself refuses what the page's controls could not send."""
+    port = _free_port()
+    app = serve(port=port, workspace=tmp_path, block=False, warm=False)
+    try:
+        choose = min(index for index, function in app.fns.items()  # the Load button's (then the upload's)
+                     if function.fn.__module__ == "lab.tab_data" and function.fn.__name__ == "choose")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for path in ("/etc/passwd", "../outside.jsonl"):
+                answer = client.post("/gradio_api/run/predict",
+                                     json={"data": [path, "", "en"], "fn_index": choose, "session_hash": "x"})
+                assert answer.status_code != 200 or "error" in answer.json(), answer.text
+                assert "outside" in answer.text and "root:" not in answer.text
+    finally:
+        app.close()
+
+
 def test_host_names_the_server_answers_to():
     assert [host_name(header) for header in ("127.0.0.1:7860", "[::1]:7860", "LOCALHOST", "lab.example.:80",
                                              "::1")] \

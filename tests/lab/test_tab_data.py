@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -78,6 +81,79 @@ def test_problems_are_listed_with_file_line_and_field(dataset):
     assert where == [(6, ""), (11, "label")]
     assert set(table["file"]) == {"ui-data/sample.jsonl"}
     assert "not valid JSON" in table["problem"].iloc[0]
+
+
+def test_skipped_rows_and_cleaned_values_are_shown_with_their_lines(session_workspace):
+    path = session_workspace / "ui-data" / "dirty.jsonl"
+    rows = [_row(0, True), {**_row(1, False), "input": ""},
+            {**_row(2, True), "reason": "冒充\x1b[31m客服\x00"}, _row(3, False),
+            {**_row(4, True), "input": "  "}]
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    dirty = load_dataset(session_workspace, "ui-data/dirty.jsonl", language="en")
+    assert dirty.size == 3 and [problem.line for problem in dirty.problems] == [2, 5]
+    summary = tab_data.summary_text(dirty, "en")
+    assert "`ui-data/dirty.jsonl`: 2 bad row(s) skipped (line(s) 2, 5)" in summary
+    assert "1 value(s) cleaned" in summary
+    table = tab_data.problems_table(dirty, "en")
+    assert list(zip(table["line"], table["field"])) == [(2, "input"), (5, "input"), (3, "reason")]
+    assert table["problem"].iloc[2].startswith("cleaned: removed 2 control character(s)")
+    assert "冒充客服" in [record.reason for record in dirty.splits["dirty"]]
+    assert "跳过 2 个坏行（第 2, 5 行）" in tab_data.summary_text(dirty, "zh")
+
+
+def test_a_large_load_does_not_hold_up_another_sessions_quick_load(session_workspace, monkeypatch):
+    """Data events have no queue limit; large files are read one at a time, small ones at once."""
+    from lab import state
+
+    folder = session_workspace / "ui-data"
+    padding = "好" * 4000  # 12 kB a row: 800 rows are a large file
+    for name in ("big-a", "big-b"):
+        rows = [_row(index, index % 2 == 0, f"甲: {padding}{name}{index}\n乙: 好") for index in range(800)]
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (folder / f"{name}.jsonl").write_text(text, encoding="utf-8")
+    assert (folder / "big-a.jsonl").stat().st_size > state.LARGE_FILE_BYTES
+    real_load, gate, entered = state.load_records, threading.Event(), []
+
+    def slow_for_large_files(path, strict=True):
+        if Path(path).name.startswith("big"):
+            entered.append(Path(path).name)
+            assert gate.wait(60)
+        return real_load(path, strict=strict)
+
+    monkeypatch.setattr(state, "load_records", slow_for_large_files)
+    results = {}
+
+    def load(name, choice):
+        results[name] = load_dataset(session_workspace, choice, language="en")
+
+    first = threading.Thread(target=load, args=("a", "ui-data/big-a.jsonl"))
+    first.start()
+    while not entered:
+        time.sleep(0.01)
+    second = threading.Thread(target=load, args=("b", "ui-data/big-b.jsonl"))
+    second.start()
+    quick = threading.Thread(target=load, args=("demo", "demo"))
+    quick.start()
+    quick.join(60)
+    assert "demo" in results and not gate.is_set()  # loaded while the large file is still being read
+    assert entered == ["big-a.jsonl"]  # the second large file waits for the first
+    gate.set()
+    first.join(60)
+    second.join(60)
+    assert entered == ["big-a.jsonl", "big-b.jsonl"] and results["a"].size == results["b"].size == 800
+    # The page's events: reading and showing a dataset has no queue limit; tokenizing has its own.
+    from lab.app import build_app
+
+    events = {}
+    for function in build_app(session_workspace).fns.values():
+        if getattr(function.fn, "__module__", "") == "lab.tab_data":
+            events.setdefault(function.fn.__name__, []).append(function)
+    for name in ("choose", "show", "run_audit"):
+        assert events[name], name
+        for function in events[name]:
+            assert (function.concurrency_id, function.concurrency_limit) == ("data-view", None), name
+    (tokens,) = events["tokens"]
+    assert (tokens.concurrency_id, tokens.concurrency_limit) == ("data-tokens", 1)
 
 
 def test_search_label_filter_and_paging(dataset):

@@ -39,10 +39,15 @@ def run_configs(workspace: Path) -> tuple[RunConfig, RunConfig]:
     _subset(Path(splits["validation"]), workspace / "ui-train" / "validation.jsonl", 8)
     common = ["data.train=ui-train/train.jsonl", "data.validation=ui-train/validation.jsonl", "data.test=",
               "data.max_length=128", "train.batch_size=4", "train.logging_steps=1", "train.warmup_ratio=0"]
+    # The short run's file ends with a row without dialogue: skipped (data.bad_rows=skip) and shown.
+    short_train = workspace / "ui-train" / "train-short.jsonl"
+    short_train.write_text((workspace / "ui-train" / "train.jsonl").read_text(encoding="utf-8")
+                           + json.dumps({"input": "", "label": True}) + "\n", encoding="utf-8")
     long = apply_overrides(RunConfig(), common + [f"train.max_steps={LONG_STEPS}", "train.eval_every=3",
                                                   "train.save_every=3"])
     short = apply_overrides(RunConfig(), common + [f"train.max_steps={SHORT_STEPS}", "train.eval_every=2",
-                                                   "train.save_every=2", "train.learning_rate=5e-4"])
+                                                   "train.save_every=2", "train.learning_rate=5e-4",
+                                                   "data.train=ui-train/train-short.jsonl"])
     return long, short
 
 
@@ -184,6 +189,57 @@ def test_files_outside_the_workspace_are_refused(session_workspace):
         tab_train.start_job(session_workspace, values, "", "en")
 
 
+@pytest.mark.parametrize("line, message", [
+    ("data.train={outside}", "outside"), ("data.validation=../outside.jsonl,demo", "outside"),
+    ("sweep.random.data.test=[demo, /etc/passwd]", "outside"), ("model=embedded,../models", "outside"),
+    ("model=./no-such-model", "model folder not found"),
+])
+def test_sweep_values_pass_the_path_guard_before_any_trial_starts(session_workspace, tiny_model_dir, tmp_path,
+                                                                  line, message):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(json.dumps({"input": "甲: 你好", "label": True}) + "\n", encoding="utf-8")
+    (session_workspace.parent / "models").mkdir(exist_ok=True)
+    registry = JobRegistry(session_workspace)
+    before = {job.id for job in registry.list()}
+    line = line.format(outside=outside)
+    if line.startswith("sweep.random"):
+        line += "\nsweep.draws=2"
+    with pytest.raises(gr.Error, match=message):
+        tab_train.start_job(session_workspace, tab_train.form_values(RunConfig()), line, "en")
+    assert {job.id for job in registry.list()} == before  # no sweep, no trial
+
+
+def test_sweep_values_are_made_absolute_for_the_job(session_workspace, tiny_model_dir):
+    folder = session_workspace / "ui-sweep"
+    folder.mkdir(exist_ok=True)
+    (folder / "a.jsonl").write_text(json.dumps({"input": "甲: 你好", "label": True}) + "\n", encoding="utf-8")
+    cfg = tab_train.config_from_form(tab_train.form_values(RunConfig()), "data.train=ui-sweep/a.jsonl,demo")
+    checked = tab_train.with_checked_paths(cfg, session_workspace, "en")
+    assert checked.sweep.grid["data.train"] == [str((folder / "a.jsonl").resolve()), "demo"]
+
+
+def test_stop_and_resume_take_only_the_training_jobs_the_list_offers(session_workspace):
+    """An event called directly (/gradio_api) gets no more than the page's job list offers."""
+    from core.eval.evaluation import EVAL_KIND
+
+    registry = JobRegistry(session_workspace)
+    parent = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 2}}, start=False)
+    child = registry.submit(KFOLD_KIND, {}, parent_id=parent.id, start=False)
+    evaluation = registry.submit(EVAL_KIND, {}, start=False)
+    try:
+        for job in (child, evaluation):
+            with pytest.raises(gr.Error, match="not a training job of the list"):
+                tab_train.control_job(session_workspace, job.id, "stop", "en")
+            assert registry.get(job.id).status == "queued"
+        with pytest.raises(gr.Error, match="unknown action"):
+            tab_train.control_job(session_workspace, parent.id, "delete", "en")
+        assert tab_train.control_job(session_workspace, parent.id, "stop", "en").startswith("Stop requested")
+    finally:
+        for job in (evaluation, parent):
+            registry.stop(job.id)
+            registry.delete(job.id)
+
+
 def test_kfold_curves_have_one_line_per_fold(session_workspace):
     registry = JobRegistry(session_workspace)
     job = registry.submit(KFOLD_KIND, {"kfold": {"mode": "independent", "k": 2}}, start=False)
@@ -230,6 +286,19 @@ def test_stop_and_resume_through_the_tab(runs, session_workspace):
         tab_train.control_job(session_workspace, runs["second"], "resume", "en")
     with pytest.raises(gr.Error, match="choose a training job"):
         tab_train.control_job(session_workspace, None, "stop", "en")
+
+
+def test_the_job_panel_shows_the_rows_a_run_skipped(runs, session_workspace):
+    finished = JobRegistry(session_workspace).get(runs["second"])
+    assert finished.summary["skipped_rows"] == 1  # line 65 of train-short.jsonl has no dialogue
+    panel = tab_train.live_view(session_workspace, runs["second"], None, "en").progress
+    assert "1 bad row(s) skipped (data.bad_rows=skip)" in panel
+    assert "<code>train-short.jsonl:65</code> input:" in panel and str(session_workspace) not in panel
+    from lab import tab_runs
+
+    head, _ = tab_runs.run_details(session_workspace, runs["second"], "en")
+    assert "1 bad row(s) skipped" in head and "train-short.jsonl:65" in head
+    assert "bad row" not in tab_train.live_view(session_workspace, runs["first"], None, "en").progress
 
 
 def test_page_builds_with_the_train_and_runs_tabs(session_workspace):
