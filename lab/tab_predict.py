@@ -36,6 +36,7 @@ def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     info = run_info_of(checkpoint) if checkpoint is not None else {}
     return EncodeOptions(with_reason=bool(with_reason), instruction=info.get("instruction") or None,
                          system=info.get("system") or None,
+                         prompt_template=info.get("prompt_template") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),
                          truncation=info.get("truncation") or "keep_end")
 

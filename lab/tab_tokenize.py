@@ -140,7 +140,8 @@ def dataset_lengths(workspace: Path, dataset_value: dict | None, request: Tokeni
     dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO}))
     records = [record for split_records in dataset.splits.values() for record in split_records]
     options = request.options()
-    key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system)
+    key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system,
+           options.prompt_template)
     lengths = _LENGTHS.get(key)
     if lengths is None:
         if only_cached:

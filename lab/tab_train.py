@@ -39,7 +39,8 @@ PER_ROW = 3
 LOG_LINES = 16
 # Fields most runs leave alone: shown in a closed accordion inside their group.
 ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "data.bad_rows",
-            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
+            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus",
+            "data.prompt_template"}
 MAX_YAML_BYTES = 200_000
 
 
