@@ -188,8 +188,11 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
     cached = try_to_load_from_cache(path, "config.json")
     _require(isinstance(cached, str), "model",
-             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download; "
-             "give a model folder")
+             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download. "
+             "Point model at a local folder that holds it (config.json, the tokenizer files, *.safetensors): "
+             f"--set model=/path/to/{path.rsplit('/', 1)[-1]} on the command line, `model: /path/to/...` in "
+             f"a recipe, or the Model field of the Train form; fetch it where there is internet with "
+             f"`hf download {path} --local-dir DIR` and copy DIR here")
     return Path(cached).parent
 
 
