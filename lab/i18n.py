@@ -108,6 +108,7 @@ ZH = {
     "tok.legend.special": "特殊 token",
     "tok.counts": "共 **{total}** 个 token：训练 **{trained}**，屏蔽 **{masked}**；max_length "
                   "{max_length}（已用 {used}）",
+    "tok.template": "提示模板（data.prompt_template）：`{template}`",
     "tok.truncated": "⚠️ 这一行需要 {needed} 个 token，超过 max_length "
                      "{max_length}：对话被截断（保留{side}），答案完整保留。",
     "tok.histogram": "整个数据集的 token 数（对话模板 + 答案）",
@@ -164,6 +165,9 @@ ZH = {
     "train.yaml_text": "粘贴 YAML 配置",
     "train.yaml_upload": "上传 YAML",
     "train.yaml_fill": "填入表单",
+    "train.recipe": "配方（assets/recipes，附所需硬件）",
+    "train.recipe_fill": "用配方填写表单",
+    "train.recipe_none": "请先选择一个配方",
     "train.yaml_empty": "请先粘贴或上传 YAML 配置",
     "train.yaml_too_big": "YAML 文件太大，不像是一个训练配置",
     "train.preview_yaml": "配置（YAML）",
@@ -346,6 +350,7 @@ ZH = {
     "predict.reason": "理由",
     "predict.raw": "原始输出",
     "predict.prompt": "两个模型收到的提示（按对话模板渲染）",
+    "predict.examples": "示例对话（点击填入）",
     "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
                       "{seconds} 秒。",
     "predict.truncated": "对话需要 {tokens} 个 token，超过 max_length {max_length}，已截断。",
@@ -452,6 +457,7 @@ EN = {
     "tok.legend.special": "special token",
     "tok.counts": "**{total}** tokens: **{trained}** trained, **{masked}** masked; max_length {max_length} "
                   "({used} used)",
+    "tok.template": "Prompt template (data.prompt_template): `{template}`",
     "tok.truncated": "⚠️ This row needs {needed} tokens, more than max_length {max_length}: the dialogue "
                      "was truncated (keeping {side}); the answer is kept whole.",
     "tok.histogram": "Tokens per row of the whole dataset (chat template + answer)",
@@ -509,6 +515,9 @@ EN = {
     "train.yaml_text": "Paste a YAML config",
     "train.yaml_upload": "Upload YAML",
     "train.yaml_fill": "Fill the form",
+    "train.recipe": "Recipe (assets/recipes, with the hardware it needs)",
+    "train.recipe_fill": "Fill the form from the recipe",
+    "train.recipe_none": "Choose a recipe first",
     "train.yaml_empty": "paste or upload a YAML config first",
     "train.yaml_too_big": "the YAML file is too large to be a training config",
     "train.preview_yaml": "Config (YAML)",
@@ -696,6 +705,7 @@ EN = {
     "predict.reason": "reason",
     "predict.raw": "raw text",
     "predict.prompt": "The prompt both models were given (chat template rendered)",
+    "predict.examples": "Example dialogues (click one to fill the box)",
     "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
                       "{seconds} s.",
     "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was "

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import yaml
 
 from core.config.checks import validate
+from core.config.recipes import recipe_names, recipe_summary, recipe_text
 from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs
 from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
 from core.jobs.registry import JobStateError, UnknownJob
@@ -286,6 +287,12 @@ def build(context: TabContext) -> None:
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
     with gr.Row():
         with gr.Column(scale=3):
+            with gr.Row(equal_height=True):
+                recipe_box = context.translated(gr.Dropdown(recipe_names(), value=None, scale=4,
+                                                            label=context.t("train.recipe")), "train.recipe")
+                recipe_fill = context.translated(gr.Button(context.t("train.recipe_fill"), scale=1),
+                                                 "train.recipe_fill", "value")
+            recipe_note = gr.Markdown()
             components, sweep_box = _form(context, specs)
             with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
                                     "train.yaml_section"):
@@ -342,6 +349,16 @@ def build(context: TabContext) -> None:
         return [*form_values(cfg), sweep_text(cfg)]
 
     yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box])
+
+    @user_errors
+    def fill_from_recipe(name, language):
+        if not name:
+            raise gr.Error(t("train.recipe_none", language), print_exception=False)
+        text = recipe_text(name)
+        return [*fill(text, language), text, recipe_summary(text)]
+
+    recipe_fill.click(fill_from_recipe, [recipe_box, context.language_input],
+                      [*fields, sweep_box, yaml_input, recipe_note])
 
     @user_errors
     def take_yaml(file, language):
