@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from core.config.schema import DEMO, PROMPT_KEYS, DataSection, field_specs, prompt_options
 from core.config.text import config_from_dict
-from core.data.encoding import EncodeOptions, Encoded, encode, token_view
+from core.data.encoding import EncodeOptions, Encoded, encode, template_for, token_view
 from core.data.records import Record
 from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
@@ -122,6 +122,9 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
     total, trained = len(encoded.input_ids), encoded.num_trained
     counts = t("tok.counts", language, total=total, trained=trained, masked=total - trained,
                max_length=options.max_length, used=f"{total / options.max_length:.0%}")
+    # The template this row was rendered with, \n shown as such: a row's own instruction is kept verbatim.
+    template = template_for(record, options).replace("\n", "\\n").replace("`", "'")
+    counts += "  \n" + t("tok.template", language, template=template)
     warning = ""
     if encoded.truncated:
         side = t(f"tok.{options.truncation}", language)
