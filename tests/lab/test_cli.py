@@ -227,3 +227,22 @@ def test_train_without_json_prints_why_the_run_failed(capsys, tmp_path, session_
     output = capsys.readouterr().out
     assert code == 1 and ": failed (" in output, output
     assert "  reason: ValueError: max_length 128 is too small" in output, output
+
+
+def test_a_runs_prompt_template_follows_it_to_evaluation_and_predict(capsys, tmp_path, session_workspace,
+                                                                     tiny_model_dir, demo_splits):
+    from core.config.schema import EvalConfig
+    from core.eval.evaluation import validate_eval
+    from lab import tab_predict
+    from lab.cli import main
+
+    template = "对话如下：\n{input}\n请回答：{instruction}"
+    code = main(["train", "--workspace", str(session_workspace), "--json",
+                 "--set", f"data.prompt_template={template}", "--set", "train.max_steps=2",
+                 "--set", "train.eval_every=0", "--set", "data.max_length=128"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["status"] == "finished", result
+    plan = validate_eval(EvalConfig(adapters=[result["run_dir"]], limit=2), session_workspace)
+    assert [model.options.prompt_template for model in plan.models] == [template, template]
+    options = tab_predict.prompt_options(Path(result["run_dir"]) / "adapter", False)
+    assert options.prompt_template == template
