@@ -7,12 +7,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 
 def _print_json(payload) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def _run_or_path(text: str, workspace: Path) -> str:
+    """A folder as given, else the run of that id in the workspace (what `train` printed)."""
+    from core.workspace import Workspace
+
+    if Path(text).expanduser().exists() or "/" in text or "\\" in text:
+        return text
+    run_dir = Workspace(workspace).run(text).path
+    return str(run_dir) if run_dir.is_dir() else text
 
 
 def cmd_serve(args) -> int:
@@ -72,7 +83,7 @@ def _preview_record(args):
 
 
 def cmd_preview(args) -> int:
-    from core.config.schema import DataSection, prompt_options
+    from core.config.schema import ConfigError, DataSection, prompt_options
     from core.config.text import config_from_arguments
     from core.data.encoding import encode, token_view
     from core.env import workspace_dir
@@ -82,8 +93,13 @@ def cmd_preview(args) -> int:
         raise SystemExit("preview needs --data FILE --row N, or --record JSON")
     tokenizer = load_tokenizer(resolve_model_path(args.model, workspace_dir(args.workspace)),
                                trust_remote_code=args.trust_remote_code)
-    options = prompt_options(config_from_arguments(args, DataSection))
-    encoded = encode(tokenizer, _preview_record(args), options)
+    try:
+        options = prompt_options(config_from_arguments(args, DataSection))
+        encoded = encode(tokenizer, _preview_record(args), options)
+    except ConfigError:
+        raise
+    except ValueError as error:  # a max_length too small for the prompt, a bad prompt template
+        raise ConfigError("", str(error)) from None
     tokens = token_view(tokenizer, encoded)
     payload = {"text": encoded.text, "input_ids": encoded.input_ids, "labels": encoded.labels,
                "tokens": [{"id": t["id"], "text": t["text"], "trained": t["trained"]} for t in tokens],
@@ -128,11 +144,14 @@ def cmd_train(args) -> int:
         # No config file: start from the preset of the model named on the command line.
         config = apply_overrides(RunConfig(), args.set or [])
         config = apply_overrides(apply_preset(config, preset_for(config.model)), args.set or [])
-    result = train_and_wait(config, workspace_dir(args.workspace))
+    result = train_and_wait(config, workspace_dir(args.workspace), progress=sys.stderr)
     if args.json:
         _print_json(result)
     else:
         print(f"run {result['run_id']}: {result['status']} ({result['run_dir']})")
+        if result.get("error"):
+            print(f"  reason: {result['error']}")
+            print(f"  (the job's full log: {Path(result['run_dir']) / 'log.txt'})")
         metrics = dict(result.get("metrics") or {})
         problems = metrics.pop("skipped_problems", [])
         for key, value in metrics.items():
@@ -151,7 +170,10 @@ def cmd_eval(args) -> int:
     from core.env import workspace_dir
     from core.eval.evaluation import evaluate_and_wait
 
-    result = evaluate_and_wait(config_from_arguments(args, EvalConfig), workspace_dir(args.workspace))
+    workspace = workspace_dir(args.workspace)
+    config = config_from_arguments(args, EvalConfig)
+    config.adapters = [_run_or_path(text, workspace) for text in config.adapters]
+    result = evaluate_and_wait(config, workspace)
     if args.json:
         _print_json(result)
     else:
@@ -184,11 +206,8 @@ def cmd_audit(args) -> int:
 def cmd_export(args) -> int:
     from core.env import workspace_dir
     from core.train.export import export_run
-    from core.workspace import Workspace
 
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        run_dir = Workspace(workspace_dir(args.workspace)).run(args.run).path
+    run_dir = Path(_run_or_path(args.run, workspace_dir(args.workspace)))
     print(export_run(run_dir, Path(args.out) if args.out else None))
     return 0
 
@@ -199,11 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m lab", description="fraud-lab: fine-tune and evaluate "
                                      "chat LLMs as classifiers of Chinese dialogues")
-    parser.add_argument("--workspace",
-                        help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
+    _add_common_options(parser, default=None)
+    # The common options are accepted after the sub-command too (`serve --workspace DIR`, as the README
+    # writes it) and listed in its help; there they default to SUPPRESS so as not to undo a value given
+    # before the sub-command.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command")
 
-    serve = commands.add_parser("serve", help="serve the lab page (the default command)")
+    serve = commands.add_parser("serve", parents=[common], help="serve the lab page (the default command)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", help="USER:PASS required for every page and API call")
@@ -212,12 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "loopback names and the --host value are always accepted")
     serve.set_defaults(handler=cmd_serve)
 
-    check = commands.add_parser("check-data", help="validate a dataset file")
+    check = commands.add_parser("check-data", parents=[common], help="validate a dataset file")
     check.add_argument("file")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_check_data)
 
-    preview = commands.add_parser("preview", help="show the exact tokens and label mask of one row")
+    preview = commands.add_parser("preview", parents=[common],
+                                  help="show the exact tokens and label mask of one row")
     preview.add_argument("--model", default="embedded", help="a folder holding a tokenizer, or 'embedded'")
     preview.add_argument("--data")
     preview.add_argument("--row", type=int, default=0)
@@ -227,35 +251,45 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true")
     preview.set_defaults(handler=cmd_preview)
 
-    build = commands.add_parser("build-tiny", help="build the embedded tiny model into the workspace")
+    build = commands.add_parser("build-tiny", parents=[common],
+                                help="build the embedded tiny model into the workspace")
     build.add_argument("--data",
                        help="build it from the dialogues of this training file instead of the demo's "
                        "(its input texts only; labels are never read)")
     build.add_argument("--rebuild", action="store_true", help="with --data: build again even if built")
     build.set_defaults(handler=cmd_build_tiny)
 
-    train = commands.add_parser("train", help="train a run (LoRA, full, K-fold, sweep) as a job and wait")
+    train = commands.add_parser("train", parents=[common],
+                                help="train a run (LoRA, full, K-fold, sweep) as a job and wait")
     train.add_argument("config", nargs="?", help="config.yaml (default: the embedded default)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     train.add_argument("--json", action="store_true")
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("eval", help="evaluate a base model and checkpoints side by side")
+    evaluate = commands.add_parser("eval", parents=[common],
+                                   help="evaluate a base model and checkpoints side by side")
     add_config_arguments(evaluate, EvalConfig)  # one flag per EvalConfig field, with its help and choices
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
-    audit = commands.add_parser("audit", help="find shortcuts, leakage and duplicates; the baseline to beat")
+    audit = commands.add_parser("audit", parents=[common],
+                                help="find shortcuts, leakage and duplicates; the baseline to beat")
     audit.add_argument("train")
     audit.add_argument("--test")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=cmd_audit)
 
-    export = commands.add_parser("export", help="merge a LoRA run into a standalone model")
+    export = commands.add_parser("export", parents=[common], help="merge a LoRA run into a standalone model")
     export.add_argument("run", help="run id or run folder")
     export.add_argument("--out")
     export.set_defaults(handler=cmd_export)
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, default) -> None:
+    group = parser.add_argument_group("common options (before or after the sub-command)")
+    group.add_argument("--workspace", default=default,
+                       help="lab workspace folder (default: ./workspace or $FRAUD_LAB_WORKSPACE)")
 
 
 def _user_errors() -> tuple:
@@ -279,3 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("FRAUD_LAB_TRACEBACK"):
+            raise
+        print(f"error: {type(error).__name__}: {error}\n(unexpected; FRAUD_LAB_TRACEBACK=1 shows where it "
+              "happened)", file=sys.stderr)
+        return 3

@@ -92,4 +92,5 @@ def field_component(spec: FieldSpec, label: str, choices: list | None = None, **
         return gr.Checkbox(value, **common)
     if spec.base_type is int:
         return gr.Number(value, precision=0, **common)
-    return gr.Textbox(value, lines=2 if spec.key.endswith(("instruction", "system")) else 1, **common)
+    lines = 2 if spec.key.endswith(("instruction", "system", "prompt_template")) else 1
+    return gr.Textbox(value, lines=lines, **common)

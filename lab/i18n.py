@@ -112,6 +112,7 @@ ZH = {
     "tok.legend.special": "特殊 token",
     "tok.counts": "共 **{total}** 个 token：训练 **{trained}**，屏蔽 **{masked}**；max_length "
                   "{max_length}（已用 {used}）",
+    "tok.template": "提示模板（data.prompt_template）：`{template}`",
     "tok.truncated": "⚠️ 这一行需要 {needed} 个 token，超过 max_length "
                      "{max_length}：对话被截断（保留{side}），答案完整保留。",
     "tok.histogram": "整个数据集的 token 数（对话模板 + 答案）",
@@ -132,6 +133,7 @@ ZH = {
     "cfg.data.with_reason": "答案包含诈骗者和理由",
     "cfg.data.instruction": "指令",
     "cfg.data.system": "系统提示",
+    "cfg.data.prompt_template": "提示模板（{instruction} 与 {input}；留空 = 数据行自带指令时原样拼接）",
     "cfg.data.max_length": "最大长度",
     "cfg.data.truncation": "截断方式",
     "cfg.data.validation_split": "验证集划分比例",
@@ -167,6 +169,9 @@ ZH = {
     "train.yaml_text": "粘贴 YAML 配置",
     "train.yaml_upload": "上传 YAML",
     "train.yaml_fill": "填入表单",
+    "train.recipe": "配方（assets/recipes，附所需硬件）",
+    "train.recipe_fill": "用配方填写表单",
+    "train.recipe_none": "请先选择一个配方",
     "train.yaml_empty": "请先粘贴或上传 YAML 配置",
     "train.yaml_too_big": "YAML 文件太大，不像是一个训练配置",
     "train.preview_yaml": "配置（YAML）",
@@ -243,6 +248,7 @@ ZH = {
     "evalcfg.mode": "方式",
     "evalcfg.instruction": "指令（留空 = 检查点训练时的指令）",
     "evalcfg.system": "系统提示（留空 = 检查点训练时的系统提示）",
+    "evalcfg.prompt_template": "提示模板（留空 = 检查点训练时的模板）",
     "evalcfg.max_length": "最大长度（留空 = 检查点训练时的长度）",
     "evalcfg.batch_size": "批大小（空 = 按空闲内存自动）",
     "evalcfg.backend": "推理后端",
@@ -353,6 +359,7 @@ ZH = {
     "predict.reason": "理由",
     "predict.raw": "原始输出",
     "predict.prompt": "两个模型收到的提示（按对话模板渲染）",
+    "predict.examples": "示例对话（点击填入）",
     "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
                       "{seconds} 秒。",
     "predict.truncated": "对话需要 {tokens} 个 token，超过 max_length {max_length}，已截断。",
@@ -463,6 +470,7 @@ EN = {
     "tok.legend.special": "special token",
     "tok.counts": "**{total}** tokens: **{trained}** trained, **{masked}** masked; max_length {max_length} "
                   "({used} used)",
+    "tok.template": "Prompt template (data.prompt_template): `{template}`",
     "tok.truncated": "⚠️ This row needs {needed} tokens, more than max_length {max_length}: the dialogue "
                      "was truncated (keeping {side}); the answer is kept whole.",
     "tok.histogram": "Tokens per row of the whole dataset (chat template + answer)",
@@ -483,6 +491,8 @@ EN = {
     "cfg.data.with_reason": "Answer with fraud_speaker and reason",
     "cfg.data.instruction": "Instruction",
     "cfg.data.system": "System prompt",
+    "cfg.data.prompt_template": "Prompt template ({instruction} and {input}; empty = a row's own instruction "
+                                "joined as is)",
     "cfg.data.max_length": "Max length",
     "cfg.data.truncation": "Truncation",
     "cfg.data.validation_split": "Validation split",
@@ -518,6 +528,9 @@ EN = {
     "train.yaml_text": "Paste a YAML config",
     "train.yaml_upload": "Upload YAML",
     "train.yaml_fill": "Fill the form",
+    "train.recipe": "Recipe (assets/recipes, with the hardware it needs)",
+    "train.recipe_fill": "Fill the form from the recipe",
+    "train.recipe_none": "Choose a recipe first",
     "train.yaml_empty": "paste or upload a YAML config first",
     "train.yaml_too_big": "the YAML file is too large to be a training config",
     "train.preview_yaml": "Config (YAML)",
@@ -596,6 +609,7 @@ EN = {
     "evalcfg.mode": "Mode",
     "evalcfg.instruction": "Instruction (empty = the checkpoint's training one)",
     "evalcfg.system": "System prompt (empty = the checkpoint's training one)",
+    "evalcfg.prompt_template": "Prompt template (empty = the checkpoint's training one)",
     "evalcfg.max_length": "Max length (empty = the checkpoint's training one)",
     "evalcfg.batch_size": "Batch size (empty = from free memory)",
     "evalcfg.backend": "Inference backend",
@@ -709,6 +723,7 @@ EN = {
     "predict.reason": "reason",
     "predict.raw": "raw text",
     "predict.prompt": "The prompt both models were given (chat template rendered)",
+    "predict.examples": "Example dialogues (click one to fill the box)",
     "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
                       "{seconds} s.",
     "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was "

@@ -9,6 +9,7 @@ Loading happens once per choice of models and the user sees it happen.
 from __future__ import annotations
 
 import html
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.config.schema import DEMO
+from core.env import ASSETS_DIR
 from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
 from core.eval.predict import Prediction
@@ -28,6 +30,14 @@ from lab.state import TabContext, load_dataset, user_errors
 
 DEFAULT_MAX_LENGTH = 1024
 DEMO_SPLIT = "test"
+# Dialogues of the lab's own writing (scams and ordinary talk), in the data format plus a "title".
+EXAMPLES_FILE = ASSETS_DIR / "examples" / "dialogues.jsonl"
+
+
+def example_dialogues(path: Path = EXAMPLES_FILE) -> tuple[list[list[str]], list[str]]:
+    """The example dialogues as gr.Examples takes them (one [dialogue] each) and their titles."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [[row["input"]] for row in rows], [row["title"] for row in rows]
 
 
 def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
@@ -36,6 +46,7 @@ def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     info = run_info_of(checkpoint) if checkpoint is not None else {}
     return EncodeOptions(with_reason=bool(with_reason), instruction=info.get("instruction") or None,
                          system=info.get("system") or None,
+                         prompt_template=info.get("prompt_template") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),
                          truncation=info.get("truncation") or "keep_end")
 
@@ -159,6 +170,9 @@ def build(context: TabContext) -> None:
                 row_button = context.translated(gr.Button(context.t("predict.use_row"), scale=1),
                                                 "predict.use_row", "value")
             gold_box = gr.HTML()
+            examples, titles = example_dialogues()
+            context.translated(gr.Examples(examples, dialogue_box, label=context.t("predict.examples"),
+                                           example_labels=titles).dataset, "predict.examples")
         with gr.Column(scale=2):
             base_box = context.translated(gr.Dropdown(resolve.model_choices(workspace), value=EMBEDDED_MODEL,
                                                       allow_custom_value=True,

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from core.config.schema import DEMO, PROMPT_KEYS, DataSection, field_specs, prompt_options
 from core.config.text import config_from_dict
-from core.data.encoding import EncodeOptions, Encoded, encode, token_view
+from core.data.encoding import EncodeOptions, Encoded, encode, template_for, token_view
 from core.data.records import Record
 from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
@@ -122,6 +122,9 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
     total, trained = len(encoded.input_ids), encoded.num_trained
     counts = t("tok.counts", language, total=total, trained=trained, masked=total - trained,
                max_length=options.max_length, used=f"{total / options.max_length:.0%}")
+    # The template this row was rendered with, \n shown as such: a row's own instruction is kept verbatim.
+    template = template_for(record, options).replace("\n", "\\n").replace("`", "'")
+    counts += "  \n" + t("tok.template", language, template=template)
     warning = ""
     if encoded.truncated:
         side = t(f"tok.{options.truncation}", language)
@@ -140,7 +143,8 @@ def dataset_lengths(workspace: Path, dataset_value: dict | None, request: Tokeni
     dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO}))
     records = [record for split_records in dataset.splits.values() for record in split_records]
     options = request.options()
-    key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system)
+    key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system,
+           options.prompt_template)
     lengths = _LENGTHS.get(key)
     if lengths is None:
         if only_cached:

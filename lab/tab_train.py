@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import yaml
 
 from core.config.checks import PATH_KEYS, validate
+from core.config.recipes import recipe_names, recipe_summary, recipe_text
 from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs
 from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
 from core.jobs.registry import JobStateError, UnknownJob
@@ -39,7 +40,8 @@ PER_ROW = 3
 LOG_LINES = 16
 # Fields most runs leave alone: shown in a closed accordion inside their group.
 ADVANCED = {"trust_remote_code", "data.system", "data.truncation", "data.validation_split", "data.bad_rows",
-            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus"}
+            "train.save_every", "train.logging_steps", "train.report_to", "train.device", "train.num_gpus",
+            "data.prompt_template"}
 MAX_YAML_BYTES = 200_000
 
 
@@ -307,6 +309,12 @@ def build(context: TabContext) -> None:
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
     with gr.Row():
         with gr.Column(scale=3):
+            with gr.Row(equal_height=True):
+                recipe_box = context.translated(gr.Dropdown(recipe_names(), value=None, scale=4,
+                                                            label=context.t("train.recipe")), "train.recipe")
+                recipe_fill = context.translated(gr.Button(context.t("train.recipe_fill"), scale=1),
+                                                 "train.recipe_fill", "value")
+            recipe_note = gr.Markdown()
             components, sweep_box = _form(context, specs)
             with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
                                     "train.yaml_section"):
@@ -363,6 +371,16 @@ def build(context: TabContext) -> None:
         return [*form_values(cfg), sweep_text(cfg)]
 
     yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box])
+
+    @user_errors
+    def fill_from_recipe(name, language):
+        if not name:
+            raise gr.Error(t("train.recipe_none", language), print_exception=False)
+        text = recipe_text(name)
+        return [*fill(text, language), text, recipe_summary(text)]
+
+    recipe_fill.click(fill_from_recipe, [recipe_box, context.language_input],
+                      [*fields, sweep_box, yaml_input, recipe_note])
 
     @user_errors
     def take_yaml(file, language):

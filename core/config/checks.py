@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from core.config.schema import (DEMO, EPOCH, MIN_MAX_LENGTH, ConfigError, EvalConfig, RunConfig,
-                                encode_options, field_specs, get_value)
+from core.config.schema import (DEMO, EPOCH, MIN_MAX_LENGTH, ConfigError, ConfigProblems, EvalConfig,
+                                RunConfig, encode_options, field_specs, get_value)
 from core.config.text import config_from_dict, config_to_dict
 
 REPORTER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
@@ -115,12 +115,23 @@ def _check_numbers(cfg: RunConfig) -> None:
     _require(data.max_length >= MIN_MAX_LENGTH, "data.max_length",
              f"{data.max_length} is too small: the chat template, instruction and answer alone need "
              f"more; use at least {MIN_MAX_LENGTH}")
+    if data.prompt_template:
+        _require_template(data.prompt_template, "data.prompt_template")
     _require(0 <= data.validation_split <= 0.5, "data.validation_split",
              f"must be in [0, 0.5], got {data.validation_split}")
     _require(not (cfg.head == "seq-cls" and data.with_reason), "data.with_reason",
              "a seq-cls head predicts only the label; turn with_reason off or use head=causal-lm")
     if cfg.kfold.mode != "none":
         _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}")
+
+
+def _require_template(template: str, key: str) -> None:
+    from core.data.encoding import check_prompt_template
+
+    try:
+        check_prompt_template(template)
+    except ValueError as error:
+        raise ConfigError(key, str(error)) from None
 
 
 def _check_sweep(cfg: RunConfig) -> None:
@@ -197,8 +208,11 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
     cached = try_to_load_from_cache(path, "config.json")
     _require(isinstance(cached, str), "model",
-             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download; "
-             "give a model folder")
+             f"{path} is neither a local folder nor in the local hub cache, and the lab does not download. "
+             "Point model at a local folder that holds it (config.json, the tokenizer files, *.safetensors): "
+             f"--set model=/path/to/{path.rsplit('/', 1)[-1]} on the command line, `model: /path/to/...` in "
+             f"a recipe, or the Model field of the Train form; fetch it where there is internet with "
+             f"`hf download {path} --local-dir DIR` and copy DIR here")
     return Path(cached).parent
 
 
@@ -256,14 +270,28 @@ def validate(cfg: RunConfig, workspace: str | Path | None = None, deep: bool = T
     from core.env import workspace_dir
 
     workspace = workspace_dir(workspace)
-    _check_choices(cfg)
-    _check_numbers(cfg)
-    _check_sweep(cfg)
-    _check_environment(cfg)
+    # Each group is checked even when another failed, so a user fixes every problem in one go
+    # (a missing model and a missing data file are both named).
+    problems: list[ConfigError] = []
+
+    def check(group, *arguments):
+        try:
+            return group(*arguments), True
+        except ConfigError as error:
+            problems.append(error)
+            return None, False
+
+    for group in (_check_choices, _check_numbers, _check_sweep, _check_environment):
+        check(group, cfg)
     if deep:
-        record = _check_data(cfg, workspace)
-        model_folder = _check_model(cfg, workspace)
-        _check_max_length(cfg, model_folder, record)
+        record, data_ok = check(_check_data, cfg, workspace)
+        model_folder, model_ok = check(_check_model, cfg, workspace)
+        if data_ok and model_ok and not problems:
+            check(_check_max_length, cfg, model_folder, record)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigProblems("start this run", [str(problem) for problem in problems], problems)
     return cfg
 
 
@@ -279,6 +307,11 @@ def check_eval_values(cfg: EvalConfig) -> list[str]:
     if cfg.max_length is not None and cfg.max_length < MIN_MAX_LENGTH:
         problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's "
                         f"own), got {cfg.max_length}")
+    if cfg.prompt_template:
+        try:
+            _require_template(cfg.prompt_template, "prompt_template")
+        except ConfigError as error:
+            problems.append(str(error))
     if not cfg.include_base and not cfg.adapters:
         problems.append("nothing to evaluate: include_base is off and no checkpoint is given")
     return problems

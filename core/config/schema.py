@@ -47,10 +47,13 @@ class ConfigError(ValueError):
 
 
 class ConfigProblems(ConfigError):
-    """Several problems found at once (an evaluation is checked whole before it is refused)."""
+    """Several problems found at once (an evaluation or a run is checked whole before it is refused).
 
-    def __init__(self, what: str, problems: list[str]):
+    `errors` holds the ConfigErrors behind the lines when there are some (a form marks each key)."""
+
+    def __init__(self, what: str, problems: list[str], errors: list[ConfigError] | None = None):
         self.problems = problems
+        self.errors = list(errors or [])
         super().__init__("", f"cannot {what}:\n" + "\n".join(f"  - {problem}" for problem in problems))
 
 
@@ -80,6 +83,9 @@ class DataSection:
     with_reason: bool = option(False, "train the answer with fraud_speaker and reason, not only is_fraud")
     instruction: str = option("", "instruction for every row; empty = each row's own, else the default")
     system: str | None = option(None, "system prompt; null = the chat template's default")
+    prompt_template: str = option("", "the user message, over {instruction} and {input}; empty = "
+                                  "{instruction}{input} (byte for byte, as the seeds built it) for a row's "
+                                  "own instruction, {instruction}\\n{input} for the default or a run's one")
     max_length: int = option(384, "most tokens of prompt + answer; longer dialogues are shortened")
     truncation: str = option("keep_end", "which part of a too-long dialogue is kept", TRUNCATIONS)
     validation_split: float = option(0.1, "fraction of the training file held out when no validation file "
@@ -162,6 +168,9 @@ class EvalConfig:
                                            "instruction, else the default")
     system: str | None = option(None, "system prompt; empty = each checkpoint's training one, else the "
                                       "template's default")
+    prompt_template: str | None = option(None, "the user message, over {instruction} and {input}; empty = "
+                                               "each checkpoint's training one, else the default for the "
+                                               "row's instruction")
     max_length: int | None = option(None, "most prompt tokens; empty = each checkpoint's training "
                                           "max_length, else 1024")
     batch_size: int | None = option(None, "rows decoded at once; empty = as many as the free memory holds "
@@ -181,7 +190,7 @@ class EvalConfig:
 
 
 # The DataSection fields that shape the prompt: the Tokenize tab and `python -m lab preview` offer these.
-PROMPT_KEYS = ("with_reason", "instruction", "system", "max_length", "truncation")
+PROMPT_KEYS = ("with_reason", "instruction", "system", "prompt_template", "max_length", "truncation")
 SECTIONS = {"lora": LoraSection, "data": DataSection, "train": TrainSection, "kfold": KFoldSection,
             "sweep": SweepSection}
 
@@ -264,7 +273,8 @@ def prompt_options(data: DataSection):
     from core.data.encoding import EncodeOptions
 
     return EncodeOptions(with_reason=data.with_reason, instruction=data.instruction or None,
-                         system=data.system, max_length=data.max_length, truncation=data.truncation)
+                         system=data.system, max_length=data.max_length, truncation=data.truncation,
+                         prompt_template=data.prompt_template or None)
 
 
 def encode_options(cfg: RunConfig):

@@ -11,6 +11,7 @@ cutting the sequence's tail (what the notebooks did) drops the answer and trains
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field, replace
 
 from core.data.answers import answer_text
@@ -28,6 +29,29 @@ DEFAULT_INSTRUCTION_WITH_REASON = (
     "并给出你的分析理由(reason:<str>)，最后以json格式输出。"
 )
 TRUNCATION_SIDES = ("keep_end", "keep_start")
+# The user message is a template over the instruction and the dialogue. A row that carries its own
+# instruction is kept byte for byte as the seeds' notebooks built it (instruction + input, e.g. an
+# instruction that starts and ends with "\n"): a checkpoint trained there must see the same prompt here.
+ROW_TEMPLATE = "{instruction}{input}"
+# The lab's default instruction (or one set for the whole run) is a bare sentence: a line break parts
+# it from the dialogue.
+LAB_TEMPLATE = "{instruction}\n{input}"
+TEMPLATE_FIELDS = ("instruction", "input")
+
+
+def check_prompt_template(template: str) -> None:
+    """ValueError in words unless `template` is a str.format text over {instruction} and {input}."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ValueError(f"prompt template {template!r} cannot be read ({error}); a literal brace is "
+                         "written {{ or }}") from None
+    unknown = sorted(set(names) - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise ValueError(f"prompt template {template!r} names {', '.join('{' + n + '}' for n in unknown)}; "
+                         "only {instruction} and {input} are filled in (a literal brace is written {{ or }})")
+    if "input" not in names:
+        raise ValueError(f"prompt template {template!r} has no {{input}}: the dialogue would be left out")
 
 
 @dataclass(frozen=True)
@@ -37,8 +61,12 @@ class EncodeOptions:
     system: str | None = None  # None: the template's default system prompt
     max_length: int = 1024
     truncation: str = "keep_end"  # which part of a too-long dialogue survives
+    # None: ROW_TEMPLATE for a row's own instruction, LAB_TEMPLATE for the default or a run's instruction.
+    prompt_template: str | None = None
 
     def __post_init__(self):
+        if self.prompt_template is not None:
+            check_prompt_template(self.prompt_template)
         if self.truncation not in TRUNCATION_SIDES:
             raise ValueError(f"truncation must be one of {TRUNCATION_SIDES}, got {self.truncation!r}")
         if self.max_length < 16:
@@ -69,8 +97,21 @@ def instruction_for(record: Record, options: EncodeOptions) -> str:
     if options.instruction is not None and options.instruction.strip():
         return options.instruction.strip()
     if record.instruction.strip():
-        return record.instruction.strip()
+        return record.instruction  # verbatim: its leading and trailing line breaks are part of the prompt
     return DEFAULT_INSTRUCTION_WITH_REASON if options.with_reason else DEFAULT_INSTRUCTION
+
+
+def template_for(record: Record, options: EncodeOptions) -> str:
+    """The prompt template this row is rendered with (the run's, else the default for its instruction)."""
+    if options.prompt_template is not None:
+        return options.prompt_template
+    own = record.instruction.strip() and not (options.instruction and options.instruction.strip())
+    return ROW_TEMPLATE if own else LAB_TEMPLATE
+
+
+def user_message(record: Record, options: EncodeOptions, dialogue: str | None = None) -> str:
+    return template_for(record, options).format(instruction=instruction_for(record, options),
+                                                input=record.input if dialogue is None else dialogue)
 
 
 def build_messages(record: Record, options: EncodeOptions, dialogue: str | None = None,
@@ -78,8 +119,7 @@ def build_messages(record: Record, options: EncodeOptions, dialogue: str | None 
     messages = []
     if options.system is not None:
         messages.append({"role": "system", "content": options.system})
-    content = instruction_for(record, options) + "\n" + (record.input if dialogue is None else dialogue)
-    messages.append({"role": "user", "content": content})
+    messages.append({"role": "user", "content": user_message(record, options, dialogue)})
     if with_answer:
         messages.append({"role": "assistant", "content": answer_text(record, options.with_reason)})
     return messages

@@ -101,7 +101,7 @@ def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
         return value if value is not None else run_info.get(name, default)
 
     return EncodeOptions(with_reason=cfg.with_reason, instruction=pick("instruction", None) or None,
-                         system=pick("system", None),
+                         system=pick("system", None), prompt_template=pick("prompt_template", None) or None,
                          max_length=int(pick("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH),
                          truncation=run_info.get("truncation") or "keep_end")
 

@@ -502,6 +502,7 @@ def save_outputs(model, prepared: Prepared, run_dir: Path, steps: int) -> Path:
         "with_reason": cfg.data.with_reason,
         "instruction": cfg.data.instruction or None,
         "system": cfg.data.system,
+        "prompt_template": cfg.data.prompt_template or None,
         "max_length": cfg.data.max_length,
         "truncation": cfg.data.truncation,
         "trust_remote_code": cfg.trust_remote_code,

@@ -99,3 +99,64 @@ def test_tiny_tokenizer_masks_are_exact(tiny_tokenizer, with_reason):
     short, _ = check_alignment(tiny_tokenizer, long_record,
                                EncodeOptions(with_reason=with_reason, max_length=budget))
     assert short.truncated and len(short.input_ids) <= budget
+
+
+# A row of the seeds' data (test0819.jsonl's format): its own instruction starts and ends with "\n".
+SEED_ROW = Record(instruction="\n下面是一段对话文本, 请分析对话内容是否有诈骗风险，"
+                              "以json格式输出你的判断结果(is_fraud: true/false)。\n",
+                  input="发言人3: 现在我所在这个哪里能够工艺能够去把屈光做得很好的，去到这个省级医院"
+                        "是自治区医院跟广西医科大学这个附属医院他们还可以，他们一直保持比较好的一个一个"
+                        "手术量。\n发言人1: 就是",
+                  label=False)
+
+
+def test_a_rows_own_instruction_gives_the_seeds_prompt_ids(qwen_tokenizer):
+    encoded = encode(qwen_tokenizer, SEED_ROW, EncodeOptions(max_length=384))
+    prompt = encoded.input_ids[: encoded.prompt_length]
+    # The seeds built the user message as instruction + input, byte for byte.
+    message = {"role": "user", "content": SEED_ROW.instruction + SEED_ROW.input}
+    seeds = qwen_tokenizer.apply_chat_template([message], tokenize=True, return_dict=False,
+                                               add_generation_prompt=True)
+    assert prompt == list(seeds) and len(prompt) == 102
+    # "user" then "\n\n" (271): the instruction's own leading line break is kept.
+    assert prompt[:15] == [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 271,
+                           100431]
+    assert prompt[-5:] == [151645, 198, 151644, 77091, 198]
+    assert encoded.input_ids[encoded.prompt_length:] == [4913, 285, 761, 97957, 788, 895, 92, 151645]
+    assert encode_prompt(qwen_tokenizer, SEED_ROW, EncodeOptions(max_length=384)).input_ids == prompt
+
+
+def test_prompt_template_decides_the_user_message(tiny_tokenizer):
+    from core.data.encoding import LAB_TEMPLATE, ROW_TEMPLATE, template_for, user_message
+
+    plain = Record(input="甲: 你好", label=False)
+    assert template_for(plain, EncodeOptions()) == LAB_TEMPLATE
+    assert user_message(plain, EncodeOptions()) == DEFAULT_INSTRUCTION + "\n甲: 你好"
+    assert template_for(SEED_ROW, EncodeOptions()) == ROW_TEMPLATE
+    # A run's instruction replaces the row's and is parted from the dialogue by a line break.
+    overridden = user_message(SEED_ROW, EncodeOptions(instruction="判断是否诈骗。"))
+    assert overridden == "判断是否诈骗。\n" + SEED_ROW.input
+    custom = EncodeOptions(prompt_template="对话：\n{input}\n---\n{instruction}")
+    assert user_message(plain, custom) == f"对话：\n甲: 你好\n---\n{DEFAULT_INSTRUCTION}"
+    encoded = encode(tiny_tokenizer, plain, custom)
+    assert "对话：\n甲: 你好\n---\n" in encoded.text
+    assert encoded.labels[encoded.prompt_length:] == encoded.input_ids[encoded.prompt_length:]
+
+
+BAD_TEMPLATES = [("{instruction}", "no {input}"), ("{input}{speaker}", "{speaker}"),
+                 ("{input} {", "cannot be read")]
+
+
+@pytest.mark.parametrize("template, words", BAD_TEMPLATES)
+def test_a_bad_prompt_template_is_refused_in_words(template, words):
+    from core.config.checks import validate
+    from core.config.schema import ConfigError, RunConfig
+    from core.config.text import apply_overrides
+
+    with pytest.raises(ValueError, match="prompt template") as raised:
+        EncodeOptions(prompt_template=template)
+    assert words in str(raised.value)
+    cfg = apply_overrides(RunConfig(), [f"data.prompt_template={template}"])
+    with pytest.raises(ConfigError) as refused:
+        validate(cfg, deep=False)
+    assert refused.value.key == "data.prompt_template" and words in str(refused.value)

@@ -135,3 +135,114 @@ def test_train_skips_bad_rows_loudly_or_refuses_them(tmp_path, session_workspace
     assert summary["skipped_rows"] == 2 and summary["train_rows"] + summary["eval_rows"] == 40
     assert [(p["line"], p["field"]) for p in summary["skipped_problems"]] == [(3, "input"), (7, "input")]
     assert "skipped 2 bad row(s)" in (Path(run_dir) / "log.txt").read_text(encoding="utf-8")
+
+
+# The seeds' row of issue 11: its own instruction starts and ends with a line break.
+SEED_RECORD = {"instruction": "\n下面是一段对话文本, 请分析对话内容是否有诈骗风险，"
+                              "以json格式输出你的判断结果(is_fraud: true/false)。\n",
+               "input": "发言人3: 现在我所在这个哪里能够工艺能够去把屈光做得很好的，去到这个省级医院"
+                        "是自治区医院跟广西医科大学这个附属医院他们还可以，他们一直保持比较好的一个一个"
+                        "手术量。\n发言人1: 就是",
+               "label": False}
+
+
+def test_preview_of_a_seed_row_gives_the_seeds_ids():
+    tokenizer = require_shared(QWEN_TOKENIZER)
+    result = run_lab("preview", "--model", tokenizer, "--record", json.dumps(SEED_RECORD, ensure_ascii=False),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    preview = json.loads(result.stdout)
+    prompt = [i for i, label in zip(preview["input_ids"], preview["labels"]) if label == -100]
+    answer = [i for i, label in zip(preview["input_ids"], preview["labels"]) if label != -100]
+    assert len(prompt) == 102
+    assert prompt[:15] == [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 271,
+                           100431]
+    assert prompt[-5:] == [151645, 198, 151644, 77091, 198]
+    assert answer == [4913, 285, 761, 97957, 788, 895, 92, 151645]
+
+
+def test_common_options_work_after_the_sub_command_and_are_in_its_help():
+    from lab.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["serve", "--workspace", "after"]).workspace == "after"
+    assert parser.parse_args(["--workspace", "before", "serve"]).workspace == "before"
+    assert parser.parse_args(["audit", "train.jsonl"]).workspace is None
+    for name, command in parser._subparsers._group_actions[0].choices.items():
+        assert "--workspace" in command.format_help(), name
+
+
+def test_preview_that_cannot_fit_is_a_message(capsys, session_workspace, demo_splits, tiny_model_dir):
+    from lab.cli import main
+
+    code = main(["preview", "--workspace", str(session_workspace), "--data", str(demo_splits["test"]),
+                 "--row", "0", "--with-reason", "--max-length", "64"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("error: max_length 64 is too small"), error
+    code = main(["preview", "--workspace", str(session_workspace), "--data", str(demo_splits["test"]),
+                 "--prompt-template", "{dialogue}"])
+    error = capsys.readouterr().err
+    assert code == 2 and "{dialogue}" in error and "{input}" in error, error
+
+
+def test_eval_takes_a_run_id_and_lists_every_problem(capsys, tmp_path, session_workspace, tiny_model_dir):
+    from core.workspace import Workspace
+    from lab.cli import main
+
+    run = Workspace(session_workspace).run("cli-run-without-adapter").path
+    run.mkdir(parents=True, exist_ok=True)
+    code = main(["eval", "--workspace", str(session_workspace), "--adapter", run.name,
+                 "--data", str(tmp_path / "missing.jsonl")])
+    error = capsys.readouterr().err
+    problems = [line for line in error.splitlines() if line.startswith("  - ")]
+    assert code == 2 and error.startswith("error: cannot evaluate:"), error
+    assert any(str(tmp_path / "missing.jsonl") in line for line in problems), problems
+    # The id was taken for the run folder of that id, as `export` takes it.
+    assert any(line.startswith(f"  - adapter {run}:") for line in problems), problems
+
+
+def test_train_names_every_problem_at_once(capsys, tmp_path, session_workspace):
+    from lab.cli import main
+
+    code = main(["train", "--workspace", str(session_workspace), "--set", f"model={tmp_path / 'no-model'}",
+                 "--set", f"data.train={tmp_path / 'no-data.jsonl'}"])
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert "\n  - model: model folder not found" in error and "\n  - data.train: file not found" in error
+
+
+def test_train_without_json_prints_why_the_run_failed(capsys, tmp_path, session_workspace, tiny_model_dir):
+    from lab.cli import main
+
+    # The check encodes the first row; a later row's reason is too long for max_length: the job fails.
+    rows = [{"input": "甲: 请把验证码发给我", "label": True, "fraud_speaker": "甲", "reason": "索要验证码"},
+            {"input": "乙: 明天见", "label": False},
+            {"input": "甲: 转账吧", "label": True, "fraud_speaker": "甲", "reason": "要求转账。" * 60}]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    code = main(["train", "--workspace", str(session_workspace), "--set", f"data.train={data}",
+                 "--set", "data.validation=", "--set", "data.validation_split=0", "--set", "data.test=",
+                 "--set", "data.with_reason=true", "--set", "data.instruction=判断。",
+                 "--set", "data.max_length=128", "--set", "train.max_steps=1", "--set", "train.eval_every=0"])
+    output = capsys.readouterr().out
+    assert code == 1 and ": failed (" in output, output
+    assert "  reason: ValueError: max_length 128 is too small" in output, output
+
+
+def test_a_runs_prompt_template_follows_it_to_evaluation_and_predict(capsys, tmp_path, session_workspace,
+                                                                     tiny_model_dir, demo_splits):
+    from core.config.schema import EvalConfig
+    from core.eval.evaluation import validate_eval
+    from lab import tab_predict
+    from lab.cli import main
+
+    template = "对话如下：\n{input}\n请回答：{instruction}"
+    code = main(["train", "--workspace", str(session_workspace), "--json",
+                 "--set", f"data.prompt_template={template}", "--set", "train.max_steps=2",
+                 "--set", "train.eval_every=0", "--set", "data.max_length=128"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["status"] == "finished", result
+    plan = validate_eval(EvalConfig(adapters=[result["run_dir"]], limit=2), session_workspace)
+    assert [model.options.prompt_template for model in plan.models] == [template, template]
+    options = tab_predict.prompt_options(Path(result["run_dir"]) / "adapter", False)
+    assert options.prompt_template == template

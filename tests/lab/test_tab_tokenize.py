@@ -118,3 +118,14 @@ def test_real_qwen_tokenizer_inside_the_workspace(session_workspace, small_datas
     assert view.tokens[0]["text"] == "<|im_start|>" and view.tokens[0]["special"]
     assert view.tokens[-1]["id"] == 151645 and view.tokens[-1]["trained"]  # <|im_end|> closes the answer
     assert _spans(view.tokens_html, "trained") == view.encoded.num_trained == len(answer) + 1
+
+
+def test_the_prompt_template_is_shown_and_applied(session_workspace, tiny_model_dir):
+    pasted = dict(source=PASTE, dialogue="甲: 你好\n乙: 在吗")
+    view = tab_tokenize.tokenize(session_workspace, None, TokenizeRequest(**pasted), "en")
+    assert "Prompt template (data.prompt_template): `{instruction}\\n{input}`" in view.counts
+    template = "对话：{input}\n要求：{instruction}"
+    custom = TokenizeRequest(**pasted, prompt=DataSection(prompt_template=template))
+    view = tab_tokenize.tokenize(session_workspace, None, custom, "en")
+    assert "`对话：{input}\\n要求：{instruction}`" in view.counts
+    assert "对话：甲: 你好\n乙: 在吗\n要求：" in view.chat
