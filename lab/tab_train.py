@@ -101,10 +101,8 @@ def refill_from_preset(workspace: Path, values: Sequence, language: str) -> tupl
     preset = preset_for(_model_for_preset(values[keys.index("model")], workspace))
     method = values[keys.index("method")]
     filled = list(values)
-    for item in preset.overrides(method):
-        key, _, _ = item.partition("=")
+    for key, value in preset.values_for(method).items():
         index = keys.index(key)
-        value = get_value(apply_overrides(RunConfig(), [item]), key)
         filled[index] = config_form.to_form_value(specs[index], value)
     return filled, preset_note(preset, method, language, "train.preset_refilled")
 
@@ -279,10 +277,10 @@ def field_component(spec: FieldSpec, workspace: Path, language: str, default: Ru
                                        default=get_value(default, spec.key))
 
 
-def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
-    """The accordions of fields; rarely changed fields sit in a closed "more options" accordion."""
+def _form(context: TabContext, specs: list[FieldSpec], default: RunConfig) -> tuple[dict, Any]:
+    """The accordions of fields, showing `default`; rarely changed fields sit in a closed "more options"
+    accordion."""
     components: dict[str, Any] = {}
-    default = default_config()
 
     def add(row_specs):
         for begin in range(0, len(row_specs), PER_ROW):
@@ -334,7 +332,7 @@ def build(context: TabContext) -> None:
     preset_box = gr.HTML(preset_note(preset_for(default.model), default.method, language))
     with gr.Row():
         with gr.Column(scale=3):
-            components, sweep_box = _form(context, specs)
+            components, sweep_box = _form(context, specs, default)
             with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
                                     "train.yaml_section"):
                 yaml_input = context.translated(gr.Textbox(lines=8, label=context.t("train.yaml_text")),

@@ -38,9 +38,12 @@ class Preset:
         return f"{self.description}; {method}: " + ", ".join(f"{key} {_text(value)}"
                                                              for key, value in changed.items())
 
+    def values_for(self, method: str = "lora") -> dict[str, Any]:
+        """Dotted key -> value for a run with `method`."""
+        return {**self.values, **self.by_method.get(method, {})}
+
     def overrides(self, method: str = "lora") -> list[str]:
-        values = {**self.values, **self.by_method.get(method, {})}
-        return [f"{key}={_text(value)}" for key, value in values.items()]
+        return [f"{key}={_text(value)}" for key, value in self.values_for(method).items()]
 
 
 def _text(value: Any) -> str:
