@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, help="training seed (train.seed)")
     parser.add_argument("--data", help="your own training file (then --test is needed)")
     parser.add_argument("--test", help="your own test file")
+    parser.add_argument("--steps", type=int, help="optimizer steps (train.max_steps; the preset's otherwise)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra training override")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
@@ -99,7 +100,8 @@ def main() -> int:
         parser.error("--data and --test go together")
     workspace = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="fraud-lab-loop-"))
     print(f"workspace {workspace}; {os.cpu_count()} cores; {load()}", flush=True)
-    overrides = list(args.set) + ([f"train.seed={args.seed}"] if args.seed is not None else [])
+    overrides = list(args.set) + ([f"train.seed={args.seed}"] if args.seed is not None else []) + (
+        [f"train.max_steps={args.steps}"] if args.steps is not None else [])
     try:
         if args.data:
             data, test = str(Path(args.data).resolve()), str(Path(args.test).resolve())

@@ -130,7 +130,6 @@ def cmd_build_tiny(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.config.schema import RunConfig
     from core.config.text import apply_overrides, load_config
     from core.env import workspace_dir
     from core.data.records import Problem
@@ -139,11 +138,10 @@ def cmd_train(args) -> int:
     if args.config:
         config = apply_overrides(load_config(args.config), args.set or [])
     else:
-        from core.config.presets import apply_preset, preset_for
+        from core.config.presets import default_config
 
         # No config file: start from the preset of the model named on the command line.
-        config = apply_overrides(RunConfig(), args.set or [])
-        config = apply_overrides(apply_preset(config, preset_for(config.model)), args.set or [])
+        config = default_config(args.set or [])
     result = train_and_wait(config, workspace_dir(args.workspace), progress=sys.stderr)
     if args.json:
         _print_json(result)

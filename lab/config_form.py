@@ -9,6 +9,7 @@ value is a ConfigError naming its key, as in YAML or on the command line.
 from __future__ import annotations
 
 import typing
+from dataclasses import MISSING
 from typing import Any, Sequence
 
 import gradio as gr
@@ -75,12 +76,15 @@ def values_to_dict(specs: Sequence[FieldSpec], values: Sequence) -> dict:
     return data
 
 
-def field_component(spec: FieldSpec, label: str, choices: list | None = None, **extra):
-    """The component of one field. For a text or list field, `choices` offers picks (a Dropdown that
-    also takes typed values; a list field becomes a multiselect); for a field with a closed set of
-    choices, `choices` may give them as (label, value) pairs in the page's language."""
+def field_component(spec: FieldSpec, label: str, choices: list | None = None, default: Any = MISSING,
+                    **extra):
+    """The component of one field, showing `default` (the spec's own default unless given). For a text
+    or list field, `choices` offers picks (a Dropdown that also takes typed values; a list field
+    becomes a multiselect); for a field with a closed set of choices, `choices` may give them as
+    (label, value) pairs in the page's language."""
     common = {"label": label, "info": spec.help, **extra}
-    value = to_form_value(spec, spec.default, picked=choices is not None and not spec.choices)
+    value = to_form_value(spec, spec.default if default is MISSING else default,
+                          picked=choices is not None and not spec.choices)
     if spec.choices:
         return gr.Dropdown(choices or list(spec.choices), value=value, **common)
     if choices is not None:

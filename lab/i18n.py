@@ -178,6 +178,10 @@ ZH = {
     "train.preview_cli": "等价的命令行",
     "train.valid": "✓ 配置有效（{kind} 任务）；开始时还会检查数据文件和模型",
     "train.invalid": "配置有误：{error}",
+    "train.preset_filled": "表单由预设 {name} 填写：{description}。每一项都可以修改。",
+    "train.preset_refilled": "模型或方法已改变，表单已按预设 {name} 重新填写：{description}。"
+                             "每一项仍可修改。",
+    "train.preset_yaml": "表单按 YAML 配置填写（未套用预设）。",
     "train.start": "开始训练",
     "train.stop": "停止",
     "train.resume": "继续训练",
@@ -537,6 +541,10 @@ EN = {
     "train.preview_cli": "Equivalent command",
     "train.valid": "✓ The config is valid ({kind} job); Start also checks the data files and the model",
     "train.invalid": "Config problem: {error}",
+    "train.preset_filled": "Filled by preset {name}: {description}. Every field can be changed.",
+    "train.preset_refilled": "Model or method changed: the form was re-filled by preset {name}: "
+                             "{description}. Every field can still be changed.",
+    "train.preset_yaml": "Filled from the YAML config (no preset applied).",
     "train.start": "Start training",
     "train.stop": "Stop",
     "train.resume": "Resume",

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 import yaml
 
 from core.config.checks import PATH_KEYS, validate
+from core.config.presets import Preset, default_config, preset_for
 from core.config.recipes import recipe_names, recipe_summary, recipe_text
-from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs
+from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs, get_value
 from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
 from core.jobs.registry import JobStateError, UnknownJob
 from core.models import EMBEDDED_ALIASES
@@ -64,6 +65,48 @@ def field_label(key: str, language: str) -> str:
 # -- form <-> config -------------------------------------------------------------------------------
 def form_values(cfg: RunConfig) -> list:
     return config_form.form_values(cfg, form_specs())
+
+
+def initial_values() -> list:
+    """The untouched form: the run `python -m lab train` starts without --set (the embedded model's
+    preset), so pressing Start without a change runs exactly the default recipe."""
+    return form_values(default_config())
+
+
+# -- presets ---------------------------------------------------------------------------------------
+def preset_note(preset: Preset, method: str, language: str, reason: str = "train.preset_filled") -> str:
+    """Which preset filled the form, with its description (escaped HTML)."""
+    text = t(reason, language, name=preset.name, description=preset.describe(method))
+    return f'<p style="margin:4px 0">{html.escape(text)}</p>'
+
+
+def _model_for_preset(text: str, workspace: Path) -> str:
+    """The model field as preset_for reads it: a workspace folder by its path, else the text itself."""
+    text = str(text or "").strip()
+    if text in EMBEDDED_ALIASES:
+        return text
+    try:
+        folder = resolve.user_path(text, workspace)
+    except gr.Error:
+        return text
+    return str(folder) if folder.is_dir() else text
+
+
+def refill_from_preset(workspace: Path, values: Sequence, language: str) -> tuple[list, str]:
+    """The form re-filled by the preset of its model and method, and a note saying so.
+
+    Only the preset's fields change (the data files and everything else the user typed stay), and
+    every field stays editable: the preset is a starting point, not a lock.
+    """
+    specs = form_specs()
+    keys = [spec.key for spec in specs]
+    preset = preset_for(_model_for_preset(values[keys.index("model")], workspace))
+    method = values[keys.index("method")]
+    filled = list(values)
+    for key, value in preset.values_for(method).items():
+        index = keys.index(key)
+        filled[index] = config_form.to_form_value(specs[index], value)
+    return filled, preset_note(preset, method, language, "train.preset_refilled")
 
 
 def _sweep_values_text(values) -> str:
@@ -248,24 +291,26 @@ def live_view(workspace: Path, job_id: str | None, curves: dict | None, language
 
 
 # -- the page --------------------------------------------------------------------------------------
-def field_component(spec: FieldSpec, workspace: Path, language: str):
+def field_component(spec: FieldSpec, workspace: Path, language: str, default: RunConfig):
     choices = None
     if spec.key == "model":
         choices = resolve.model_choices(workspace)
     elif spec.key in DATA_KEYS:
         choices = resolve.dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
-    return config_form.field_component(spec, field_label(spec.key, language), choices)
+    return config_form.field_component(spec, field_label(spec.key, language), choices,
+                                       default=get_value(default, spec.key))
 
 
-def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
-    """The accordions of fields; rarely changed fields sit in a closed "more options" accordion."""
+def _form(context: TabContext, specs: list[FieldSpec], default: RunConfig) -> tuple[dict, Any]:
+    """The accordions of fields, showing `default`; rarely changed fields sit in a closed "more options"
+    accordion."""
     components: dict[str, Any] = {}
 
     def add(row_specs):
         for begin in range(0, len(row_specs), PER_ROW):
             with gr.Row():
                 for spec in row_specs[begin:begin + PER_ROW]:
-                    component = field_component(spec, context.workspace, context.language)
+                    component = field_component(spec, context.workspace, context.language, default)
                     components[spec.key] = context.on_language(
                         component, lambda lang, key=spec.key: {"label": field_label(key, lang)})
 
@@ -307,6 +352,8 @@ def build(context: TabContext) -> None:
                                      "train.log")
     heading = gr.Markdown("### " + context.t("train.new_run"))
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
+    default = default_config()
+    preset_box = gr.HTML(preset_note(preset_for(default.model), default.method, language))
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row(equal_height=True):
@@ -315,7 +362,7 @@ def build(context: TabContext) -> None:
                 recipe_fill = context.translated(gr.Button(context.t("train.recipe_fill"), scale=1),
                                                  "train.recipe_fill", "value")
             recipe_note = gr.Markdown()
-            components, sweep_box = _form(context, specs)
+            components, sweep_box = _form(context, specs, default)
             with context.translated(gr.Accordion(context.t("train.yaml_section"), open=False),
                                     "train.yaml_section"):
                 yaml_input = context.translated(gr.Textbox(lines=8, label=context.t("train.yaml_text")),
@@ -363,14 +410,24 @@ def build(context: TabContext) -> None:
     context.app.load(refresh_choices, None, [components["model"], *[components[key] for key in DATA_KEYS]],
                      show_progress="hidden")
 
+    def refill(language, *values):
+        filled, shown = refill_from_preset(workspace, values, language)
+        return (*filled, shown)
+
+    # `.input`: only the user's own change re-fills; a form filled from YAML keeps the YAML's values.
+    for key in ("model", "method"):
+        components[key].input(refill, [context.language_input, *fields], [*fields, preset_box],
+                              trigger_mode="always_last", show_progress="hidden")
+
     @user_errors
     def fill(text, language):
         if not (text or "").strip():
             raise gr.Error(t("train.yaml_empty", language), print_exception=False)
         cfg = config_from_yaml(text)
-        return [*form_values(cfg), sweep_text(cfg)]
+        shown = f'<p style="margin:4px 0">{html.escape(t("train.preset_yaml", language))}</p>'
+        return [*form_values(cfg), sweep_text(cfg), shown]
 
-    yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box])
+    yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box])
 
     @user_errors
     def fill_from_recipe(name, language):
@@ -390,7 +447,7 @@ def build(context: TabContext) -> None:
         return path.read_text(encoding="utf-8")
 
     yaml_upload.upload(take_yaml, [yaml_upload, context.language_input], yaml_input).success(
-        fill, [yaml_input, context.language_input], [*fields, sweep_box])
+        fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box])
 
     def show_live(job_id, curves, language, redraw=False):
         view = live_view(workspace, job_id, curves, language, redraw)

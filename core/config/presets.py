@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from core.config.schema import DEFAULT_TARGET_MODULES, PROJECTION_MODULES, RunConfig
 from core.config.text import apply_overrides
@@ -30,9 +30,20 @@ class Preset:
     values: dict[str, Any]  # dotted RunConfig key -> value
     by_method: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> values that differ
 
+    def describe(self, method: str = "lora") -> str:
+        """The description, and the values that differ for `method` (e.g. full fine-tuning's rate)."""
+        changed = self.by_method.get(method)
+        if not changed:
+            return self.description
+        return f"{self.description}; {method}: " + ", ".join(f"{key} {_text(value)}"
+                                                             for key, value in changed.items())
+
+    def values_for(self, method: str = "lora") -> dict[str, Any]:
+        """Dotted key -> value for a run with `method`."""
+        return {**self.values, **self.by_method.get(method, {})}
+
     def overrides(self, method: str = "lora") -> list[str]:
-        values = {**self.values, **self.by_method.get(method, {})}
-        return [f"{key}={_text(value)}" for key, value in values.items()]
+        return [f"{key}={_text(value)}" for key, value in self.values_for(method).items()]
 
 
 def _text(value: Any) -> str:
@@ -63,6 +74,7 @@ TINY = Preset(TINY_NAME, "embedded tiny model on a CPU: LoRA r 16, alpha 32 on p
                   "train.batch_size": 8,
                   "train.grad_accum": 1,
                   "train.max_steps": 200,
+                  "train.epochs": 1.0,  # unused while max_steps is set; named so a switch from LARGE resets
                   "train.eval_every": 100,
                   "train.save_every": 100,
                   "data.max_length": 384,
@@ -124,6 +136,14 @@ def preset_for(model: str) -> Preset:
 def apply_preset(cfg: RunConfig, preset: Preset) -> RunConfig:
     """A copy of `cfg` with the preset's values for its method; other fields are left as they are."""
     return apply_overrides(cfg, preset.overrides(cfg.method))
+
+
+def default_config(overrides: Sequence[str] = ()) -> RunConfig:
+    """The run `python -m lab train` starts without a config file, and the untouched Train form:
+    RunConfig's defaults filled by the preset of the model and method the overrides name, then the
+    overrides again, so what the user sets wins over the preset."""
+    config = apply_overrides(RunConfig(), list(overrides))
+    return apply_overrides(apply_preset(config, preset_for(config.model)), list(overrides))
 
 
 def preset_config(model: str, **changes) -> RunConfig:

@@ -18,14 +18,33 @@ STEPS = 60
 TEST_ROWS = 80
 
 
+# In the workspace's runs/ (named as the oldest run), where the Predict tab takes its checkpoints from.
+RUN_NAME = "20000101-000000-train-demo-loop"
+# Two dialogues written for this test, not taken from the demo: an "old friend" on a new number who
+# needs money at once, sent to someone else's card, and asks for secrecy (the red flags of the demo's
+# commonest scheme, in words of its own); friends fixing a class reunion. Hand-written dialogues far
+# from the demo's schemes are not read reliably by the embedded model (see README, "The embedded default").
+SCAM = ("赵磊: 老钱，是我，赵磊，我手机丢了，这是新号。\n"
+        "钱伟: 赵磊？好久没见了。\n"
+        "赵磊: 我在成都出差，钱包被偷了，急需5600元周转，你先转给我，回去马上还你。\n"
+        "赵磊: 你直接转到这个卡号，是我朋友的卡。\n"
+        "赵磊: 这事你别跟其他人说，挺丢人的。\n"
+        "钱伟: 嗯，那我凑一凑。")
+ORDINARY = ("李娜: 周五晚上同学聚会，你来吗？\n"
+            "王强: 来啊，在哪儿？\n"
+            "李娜: 老地方那家烤肉店，七点。\n"
+            "王强: 好，我下班直接过去。\n"
+            "李娜: 那到时候见。")
+
+
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, demo_splits, session_workspace, tmp_path_factory):
+def trained(tiny_model_dir, demo_splits, session_workspace):
     from core.train.training import train_run
 
     cfg = apply_overrides(RunConfig(), [f"train.max_steps={STEPS}", "train.eval_every=0",
                                         "train.save_every=0", "data.validation=", "data.validation_split=0",
                                         "data.test="])
-    run_dir = tmp_path_factory.mktemp("loop") / "run"
+    run_dir = session_workspace / "runs" / RUN_NAME
     summary = train_run(cfg, run_dir, session_workspace)
     return run_dir, summary
 
@@ -79,3 +98,20 @@ def test_fine_tuned_beats_the_base_by_a_wide_margin_with_valid_answers(trained, 
     agree = sum(answer.is_fraud == score.is_fraud for answer, score in zip(tuned_answers, tuned_scores)
                 if answer.valid)
     assert agree >= 0.95 * sum(answer.valid for answer in tuned_answers)
+
+
+@pytest.mark.parametrize("dialogue, verdict", [(SCAM, True), (ORDINARY, False)], ids=["scam", "ordinary"])
+def test_predict_tab_answers_valid_json_with_the_right_verdict(trained, session_workspace, dialogue, verdict):
+    from lab import tab_predict
+    from lab.i18n import label_names
+    from lab.model_slot import ModelSlot
+
+    slot = ModelSlot()
+    try:
+        view = tab_predict.predict(session_workspace, dialogue, "embedded", f"runs/{RUN_NAME}/adapter", False,
+                                   "en", slot=slot)
+    finally:
+        slot.free()
+    tuned = view.answers["tuned"]
+    assert tuned.valid and json.loads(tuned.raw_text) == {"is_fraud": verdict}, tuned.raw_text
+    assert f">{label_names('en')[verdict]}</span>" in view.tuned  # the verdict the page shows
