@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobRegistry
-from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics
+from core.train.run_files import config_differences, flatten, fold_table, metrics_sources, read_all_metrics
 from core.train.sweep import sweep_table
 from core.workspace import read_appended
 from lab.i18n import t
@@ -205,6 +205,14 @@ def summary_text(summary: dict | None) -> str:
             parts.append(f"eval_loss {mean_std['mean']:.4g} ± {mean_std['std']:.2g}")
         else:
             parts.append(f"{key} {_number(value)}")
+    # An evaluation job's headline: each model's accuracy and F1 (and invalid answers when any).
+    for name, values in (summary.get("models") or {}).items():
+        if isinstance(values, dict):
+            headline = [f"{key} {_number(values[key])}" for key in ("accuracy", "f1")
+                        if values.get(key) is not None]
+            if values.get("invalid"):
+                headline.append(f"invalid {values['invalid']}")
+            parts.append(f"{name}: {', '.join(headline)}")
     if summary.get("stopped"):
         parts.append("stopped")
     return " · ".join(parts)
@@ -236,8 +244,11 @@ def jobs_table(jobs: list, language: str, now: float | None = None) -> pd.DataFr
 
 
 def differences_table(jobs: list, workspace: Path, language: str) -> pd.DataFrame:
-    """Config keys whose values differ between the jobs (one column per job)."""
-    differing = config_differences({job.id: job.config for job in jobs})
+    """Config keys whose values differ between the jobs (one column per job); one job: its whole config."""
+    if len(jobs) == 1:
+        differing = {key: {jobs[0].id: value} for key, value in flatten(jobs[0].config or {}).items()}
+    else:
+        differing = config_differences({job.id: job.config for job in jobs})
     key_column = t("runs.col.key", language)
     rows = [{key_column: key, **{name: "" if value is None else hide_workspace(str(value), workspace)
                                  for name, value in values.items()}}

@@ -23,8 +23,8 @@ from lab.i18n import label_names, t
 from core.audit.report import audit
 from core.config.schema import DEMO
 from lab.resolve import dataset_choices, tokenizer_choices
-from lab.state import (BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll, save_upload,
-                       user_errors)
+from lab.state import (BoundedCache, Dataset, TabContext, bind, error_html, get_tokenizer, load_dataset, poll,
+                       save_upload, shown_errors, user_errors)
 
 PAGE_SIZE = 20
 PREVIEW_CHARS = 300
@@ -203,6 +203,45 @@ def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[
     return audit_html(future.result(), language), False
 
 
+def dataset_of(workspace: Path, value: dict | None, language: str) -> Dataset:
+    return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
+
+
+VIEW_OUTPUTS = 14  # the outputs of `view_outputs`, in `build`'s `shown` order
+
+
+@shown_errors(lambda message: (error_html(message), *[gr.skip()] * (VIEW_OUTPUTS - 1)))
+def view_outputs(workspace: Path, value: dict | None, label_value: str, split_value: str, search_value: str,
+                 page_value, language: str) -> tuple:
+    """Everything the tab shows of the chosen dataset; a failure is said above the dataset still shown."""
+    dataset = dataset_of(workspace, value, language)
+    view = analyse(dataset, language)
+    split_choices = [(t("filter.all", language), ALL)] + [(split, split) for split in dataset.splits]
+    split_value = split_value if split_value in dict(split_choices).values() else ALL
+    rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value, language)
+    audit_text, running = audit_status(dataset, language)
+    return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
+            view.overlap, gr.update(choices=split_choices, value=split_value), rows, shown_page, info,
+            audit_text, gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
+
+
+@shown_errors(lambda message: (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(message)))
+def choose_dataset(workspace: Path, choice: str, compare: str, language: str) -> tuple:
+    """The Load button: the new choice and reset filters, or (a refused path, an unreadable file) the
+    reason, with the dataset already shown left as it is."""
+    value = {"choice": choice or DEMO, "compare": compare or ""}
+    dataset_of(workspace, value, language)  # reports a bad choice before anything changes
+    return value, ALL, ALL, "", 1, ""
+
+
+@shown_errors(lambda message: (gr.skip(), *[gr.skip()] * 5, error_html(message)))
+def take_upload(workspace: Path, file, compare: str, language: str) -> tuple:
+    """An uploaded file, copied into the workspace, becomes the choice (as `choose_dataset` does)."""
+    saved = save_upload(file, workspace, language).relative_to(workspace).as_posix()
+    return gr.update(choices=dataset_choices(workspace), value=saved), *choose_dataset.__wrapped__(
+        workspace, saved, compare, language)
+
+
 def build(context: TabContext) -> None:
     workspace, language = context.workspace, context.language
     with gr.Row():
@@ -218,6 +257,7 @@ def build(context: TabContext) -> None:
                                                     scale=2), "data.upload")
         load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load",
                                   "value")
+    load_message = gr.HTML()
     summary = gr.Markdown()
     problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False,
                                                max_height=220, wrap=True), "data.problems")
@@ -245,7 +285,8 @@ def build(context: TabContext) -> None:
             gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"),
                      scale=2),
             lambda lang: {"choices": _label_filter_choices(lang), "label": t("data.label_filter", lang)})
-        split_filter = context.translated(gr.Dropdown([ALL], value=ALL, label=context.t("data.split_filter"),
+        split_filter = context.translated(gr.Dropdown([(context.t("filter.all"), ALL)], value=ALL,
+                                                      label=context.t("data.split_filter"),
                                                       scale=1),
                                           "data.split_filter")
         search = context.translated(gr.Textbox(label=context.t("data.search"), scale=3), "data.search")
@@ -262,45 +303,22 @@ def build(context: TabContext) -> None:
     def dataset_of(value, language):
         return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
 
-    @user_errors
-    def show(value, label_value, split_value, search_value, page_value, language):
-        dataset = dataset_of(value, language)
-        view = analyse(dataset, language)
-        split_choices = [ALL] + list(dataset.splits)
-        split_value = split_value if split_value in split_choices else ALL
-        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value,
-                                           language)
-        audit_text, running = audit_status(dataset, language)
-        return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
-                view.overlap,
-                gr.update(choices=split_choices, value=split_value), rows, shown_page, info, audit_text,
-                gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
-
-    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap, split_filter,
-             table, page, page_info, audit_box, audit_timer, token_plot]
+    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap,
+             split_filter, table, page, page_info, audit_box, audit_timer, token_plot]
     view_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
-
-    @user_errors
-    def choose(choice, compare, language):
-        value = {"choice": choice or DEMO, "compare": compare or ""}
-        dataset_of(value, language)  # reports a bad choice before anything changes
-        return value, ALL, ALL, "", 1
-
-    @user_errors
-    def take_upload(file, language):
-        saved = save_upload(file, workspace, language)
-        return gr.update(choices=dataset_choices(workspace), value=saved.relative_to(workspace).as_posix())
+    choose = bind(choose_dataset, workspace)
+    show = bind(view_outputs, workspace)
 
     def refresh_choices():
         choices = dataset_choices(workspace)
         return gr.update(choices=choices), gr.update(choices=[""] + choices[1:]), gr.update(
             choices=tokenizer_choices(workspace))
 
-    reset = [context.dataset, label_filter, split_filter, search, page]
+    reset = [context.dataset, label_filter, split_filter, search, page, load_message]
     load.click(choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs,
                                                                                           shown)
-    upload.upload(take_upload, [upload, context.language_input], dataset_box).success(
-        choose, [dataset_box, compare_box, context.language_input], reset).success(show, view_inputs, shown)
+    upload.upload(bind(take_upload, workspace), [upload, compare_box, context.language_input],
+                  [dataset_box, *reset]).success(show, view_inputs, shown)
     context.language_input.change(show, view_inputs, shown)
     context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(show, view_inputs,
                                                                                             shown)

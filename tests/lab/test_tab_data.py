@@ -164,3 +164,21 @@ def test_uploads_are_copied_into_the_workspace(session_workspace, tmp_path, data
     bad.write_text("x", encoding="utf-8")
     with pytest.raises(gr.Error, match="only"):
         save_upload(bad, session_workspace, "en")
+
+
+def test_a_refused_load_says_why_and_keeps_the_dataset_shown(session_workspace, data_files):
+    """The Load button on a refused path: the reason in the message, nothing else changed (no gr.Error,
+    whose red pills would stay over the filters); the next good load clears the message."""
+    refused = tab_data.choose_dataset(session_workspace, "../../etc/passwd", "", "en")
+    assert all(isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+               for value in refused[:5]), refused[:5]  # gr.skip(): the chosen dataset stays
+    assert "outside the workspace" in refused[5] and "lab-error" in refused[5]
+    chosen = tab_data.choose_dataset(session_workspace, "ui-data/sample.jsonl", "", "en")
+    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": ""}, "all", "all", "", 1, "")
+
+
+def test_the_split_filter_words_all_in_the_page_language(session_workspace, data_files):
+    outputs = tab_data.view_outputs(session_workspace, {"choice": "ui-data/sample.jsonl", "compare": ""},
+                                    "all", "all", "", 1, "zh")
+    split_update = outputs[7]
+    assert split_update["choices"][0] == ("全部", "all") and ("sample", "sample") in split_update["choices"]

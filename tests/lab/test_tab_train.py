@@ -238,3 +238,16 @@ def test_page_builds_with_the_train_and_runs_tabs(session_workspace):
     app = build_app(session_workspace, "en")
     labels = {component["props"].get("label") for component in app.config["components"]}
     assert {"Train", "Runs", "Learning rate · train.learning_rate", "Config (YAML)", "Log tail"} <= labels
+
+
+def test_a_refused_start_replaces_the_submitted_message(session_workspace):
+    """A refused config: the job panel keeps its job, the message under Start says why (in place of
+    "Job ... submitted") and, kept as a key, is worded again after a language switch."""
+    values = _with(tab_train.form_values(RunConfig()), "model", "../../etc")
+    outputs = tab_train.start_outputs(session_workspace, "en", "", *values)
+    assert all(value == gr.skip() for value in outputs[:6])
+    assert "outside" in outputs[6] and "lab-error" in outputs[6] and "submitted" not in outputs[6]
+    assert tab_train.note_html(outputs[7], "zh") == outputs[6]  # an error is shown as it was said
+    started = {"key": "train.started", "values": {"job": "abc"}}
+    assert "abc" in tab_train.note_html(started, "en") and "submitted" in tab_train.note_html(started, "en")
+    assert "已提交任务" in tab_train.note_html(started, "zh")
