@@ -241,6 +241,7 @@ ZH = {
     "evalcfg.device": "设备",
     "evalcfg.precision": "精度",
     "evalcfg.trust_remote_code": "允许模型目录运行自带代码",
+    "evalcfg.backend": "推理后端",
     "evalcfg.include_base": "同时评估基础模型",
     "evalcfg.train_data": "基线的训练数据（留空 = 检查点的训练集）",
     "eval.refresh": "刷新列表",
@@ -323,6 +324,8 @@ ZH = {
     "eval.filter.all": "全部行",
     "eval.rows": "逐行答案（点击一行查看对话和各模型的完整答案）",
     "eval.pick_row": "点击上表中的一行，查看对话、标准答案和各模型的答案。",
+    "eval.no_text": "打分模式：模型没有生成文本，标签来自 P(true)（is_fraud 的值为 true 相对 "
+                    "false 的概率）。要看模型写出的答案，请用生成模式评估，或在“预测”标签页粘贴这段对话。",
     "eval.no_such_row": "没有第 {row} 行",
     "eval.detail_title": "第 {row} 行（文件第 {line} 行）",
     "predict.dialogue": "对话（粘贴，或从 demo 测试集取一行）",
@@ -585,6 +588,7 @@ EN = {
     "evalcfg.device": "Device",
     "evalcfg.precision": "Precision",
     "evalcfg.trust_remote_code": "Allow the model folder to run its own code",
+    "evalcfg.backend": "Inference backend",
     "evalcfg.include_base": "Evaluate the base model too",
     "evalcfg.train_data": "Baseline training data (empty = the checkpoints' own)",
     "eval.refresh": "Refresh lists",
@@ -669,7 +673,10 @@ EN = {
     "eval.filter.all": "all rows",
     "eval.rows": "Answers per row (click a row to see the dialogue and every model's full answer)",
     "eval.pick_row": "Click a row of the table above to see its dialogue, the gold answer and each model's "
-                     "answer.",
+                      "answer.",
+    "eval.no_text": "score mode: the model generated no text; the label comes from P(true) (the weight "
+                    "of true against false as the value of is_fraud). To see what it writes, evaluate in "
+                    "generate mode or paste the dialogue in the Predict tab.",
     "eval.no_such_row": "no row {row}",
     "eval.detail_title": "Row {row} (line {line} of the file)",
     "predict.dialogue": "Dialogue (paste one, or take a row of the demo test split)",
