@@ -74,6 +74,14 @@ ZH = {
     "data.audit_failed": "审计失败：{error}",
     "data.baseline": "基线（{model}）：交叉验证准确率 {cv_accuracy}，F1 {cv_f1}",
     "data.baseline_test": "；训练→测试准确率 {accuracy}，F1 {f1}",
+    "audit.baseline": "要超过的基线（{model}）：{parts}{tail}",
+    "audit.baseline.cv": "训练集 {folds} 折交叉验证准确率 {accuracy} ± {std}，F1 {f1}",
+    "audit.baseline.test": "测试集准确率 {accuracy}，F1 {f1}",
+    "audit.baseline.solved": "——只看表面词语就能读出标签（泄露标签的词、人名、模板）："
+                             "只会匹配词语的模型在这里同样得高分，所以这个测试集上的准确率无法说明微调后的"
+                             "模型读懂了对话。请先找出基线依据的特征（见上方各项）并修正数据，"
+                             "或在写法不同的对话上测试。",
+    "audit.baseline.beat": "——微调后的模型必须超过它",
     "data.severity.high": "严重",
     "data.severity.medium": "中等",
     "data.severity.low": "轻微",
@@ -419,6 +427,15 @@ EN = {
     "data.audit_failed": "The audit failed: {error}",
     "data.baseline": "Baseline ({model}): cross-validated accuracy {cv_accuracy}, F1 {cv_f1}",
     "data.baseline_test": "; train → test accuracy {accuracy}, F1 {f1}",
+    "audit.baseline": "baseline to beat ({model}): {parts}{tail}",
+    "audit.baseline.cv": "accuracy {accuracy} ± {std}, F1 {f1} ({folds}-fold CV on train)",
+    "audit.baseline.test": "accuracy {accuracy}, F1 {f1} on test",
+    "audit.baseline.solved": " — the labels can be read off surface wording (label words, names, "
+                             "templates): a model that only matches words scores as well here, so accuracy "
+                             "on this test set cannot show that a fine-tuned model understands the dialogue. "
+                             "Find what the baseline reads (the findings above) and fix the data, or test on "
+                             "dialogues written differently.",
+    "audit.baseline.beat": " — a fine-tuned model must beat this",
     "data.severity.high": "high",
     "data.severity.medium": "medium",
     "data.severity.low": "low",

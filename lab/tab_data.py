@@ -158,14 +158,34 @@ def start_audit(dataset: Dataset) -> Future:
     return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test))
 
 
+def finding_text(finding, language: str) -> str:
+    """A finding in the page's language where the audit gave its kind and numbers (the baseline);
+    the other kinds still come worded by core.audit, in English."""
+    if finding.kind != "baseline":
+        return finding.message
+    details = finding.details
+    parts = []
+    if details.get("cv_accuracy") is not None:
+        parts.append(t("audit.baseline.cv", language, folds=details["cv_folds"],
+                       accuracy=_number(details["cv_accuracy"]), std=_number(details["cv_accuracy_std"]),
+                       f1=_number(details["cv_f1"])))
+    if details.get("test"):
+        parts.append(t("audit.baseline.test", language, accuracy=_number(details["test"].get("accuracy")),
+                       f1=_number(details["test"].get("f1"))))
+    tail = t("audit.baseline.solved" if finding.severity == "high" else "audit.baseline.beat", language)
+    return t("audit.baseline", language, model=details.get("model", ""), parts="；".join(parts)
+             if language == "zh" else "; ".join(parts), tail=tail)
+
+
 def audit_html(report, language: str) -> str:
     """Findings coloured by severity, the baseline and duplicate examples; all text escaped."""
     parts = []
     for finding in report.findings:
         color = SEVERITY_COLORS.get(finding.severity, "#546e7a")
         badge = html.escape(t(f"data.severity.{finding.severity}", language))
+        text = html.escape(finding_text(finding, language))
         parts.append(f'<li style="margin:4px 0"><span style="background:{color};color:#fff;border-radius:4px;'
-                     f'padding:0 6px;margin-right:6px">{badge}</span>{html.escape(finding.message)}</li>')
+                     f'padding:0 6px;margin-right:6px">{badge}</span>{text}</li>')
     body = "".join(parts) or f"<li>{html.escape(t('data.no_findings', language))}</li>"
     baseline = report.baseline
     text = t("data.baseline", language, model=baseline.model, cv_accuracy=_number(baseline.cv_accuracy),

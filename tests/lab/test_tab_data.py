@@ -182,3 +182,20 @@ def test_the_split_filter_words_all_in_the_page_language(session_workspace, data
                                     "all", "all", "", 1, "zh")
     split_update = outputs[7]
     assert split_update["choices"][0] == ("全部", "all") and ("sample", "sample") in split_update["choices"]
+
+
+def test_a_baseline_that_solves_the_test_set_is_the_highest_finding_and_says_what_it_means():
+    from core.audit.baseline import BaselineReport
+    from core.audit.findings import baseline_findings
+
+    solved = BaselineReport(model="TF-IDF + LR", cv_folds=5, cv_accuracy=0.998, cv_accuracy_std=0.002,
+                            cv_f1=0.998, cv_f1_std=0.002, test={"accuracy": 1.0, "f1": 1.0})
+    [finding] = baseline_findings(solved)
+    assert finding.severity == "high"
+    zh = tab_data.finding_text(finding, "zh")
+    assert "测试集准确率 1.000" in zh and "无法说明微调后的模型读懂了对话" in zh and "accuracy" not in zh
+    assert "cannot show that a fine-tuned model understands" in tab_data.finding_text(finding, "en")
+    hard = BaselineReport(model="TF-IDF + LR", cv_folds=5, cv_accuracy=0.80, cv_accuracy_std=0.02,
+                          cv_f1=0.79, cv_f1_std=0.02, test={"accuracy": 0.855, "f1": 0.85})
+    [finding] = baseline_findings(hard)
+    assert finding.severity == "info" and "微调后的模型必须超过它" in tab_data.finding_text(finding, "zh")
