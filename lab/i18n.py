@@ -357,7 +357,9 @@ ZH = {
     "predict.prompt": "两个模型收到的提示（按对话模板渲染）",
     "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
                       "{seconds} 秒。",
-    "predict.truncated": "对话需要 {tokens} 个 token，超过 max_length {max_length}，已截断。",
+    "predict.truncated": "提示需要 {tokens} 个 token；max_length {max_length} 中要为模型的答案{answer}留出 "
+                         "{reserve} 个，提示最多 {budget} 个，所以只保留了{side}，截去 {removed} 个字。",
+    "predict.answer_with_reason": "（含诈骗者和理由）",
 }
 
 EN = {
@@ -717,8 +719,10 @@ EN = {
     "predict.prompt": "The prompt both models were given (chat template rendered)",
     "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
                       "{seconds} s.",
-    "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was "
-                         "truncated.",
+    "predict.truncated": "The prompt needs {tokens} tokens; of max_length {max_length}, {reserve} are kept "
+                         "for the model's answer{answer}, leaving {budget} for the prompt, so only {side} "
+                         "was kept and {removed} characters were cut.",
+    "predict.answer_with_reason": " (with fraud_speaker and reason)",
 }
 
 TRANSLATIONS = {"zh": ZH, "en": EN}
