@@ -55,10 +55,14 @@ STATUS_TRANSLATIONS = gr.I18n(**{"en": {"common.complete": "Complete"},
                                  "zh-CN": {"common.complete": "已完成"},
                                  "zh-TW": {"common.complete": "已完成"}})
 
+# The Data tab's rows keep their line breaks: a dialogue is one turn per line.
+PAGE_CSS = "#data-rows td span, #data-rows td div { white-space: pre-wrap; }"
+
 # Keyword arguments of Blocks.launch: no footer (API docs, "built with Gradio", settings) and no
 # run history, since the page is a tool, not a public API demo.
 LAUNCH_OPTIONS = {"footer_links": [], "run_history": False, "ssr_mode": False, "mcp_server": False,
-                  "pwa": False, "share": False, "js": PLOT_RESIZE_JS, "i18n": STATUS_TRANSLATIONS}
+                  "pwa": False, "share": False, "js": PLOT_RESIZE_JS, "i18n": STATUS_TRANSLATIONS,
+                  "css": PAGE_CSS}
 
 
 def build_app(workspace: Path | str | None = None, language: str = DEFAULT_LANGUAGE) -> gr.Blocks:

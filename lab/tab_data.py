@@ -135,6 +135,31 @@ def rows_page(dataset: Dataset, label_filter: str, split_filter: str, search: st
     return table, page, t("data.page_info", language, page=page, pages=pages, matches=len(matches))
 
 
+def row_detail_html(dataset: Dataset, split: str, row: int, language: str) -> str:
+    """One row in full: its dialogue with its line breaks, label, fraud_speaker and reason; escaped."""
+    frame = dataset.frame
+    found = frame[(frame["split"] == split) & (frame["row"] == int(row))]
+    if found.empty:
+        return ""
+    item = found.iloc[0]
+    title = t("data.row_title", language, split=split, row=int(row), line=item["line"])
+    fields = [(t("data.col.label", language), label_names(language)[bool(item["label"])]),
+              (t("data.col.fraud_speaker", language), item["fraud_speaker"] or "—"),
+              (t("data.col.reason", language), item["reason"] or "—")]
+    facts = " · ".join(f"<b>{html.escape(name)}</b>: {html.escape(str(value))}" for name, value in fields)
+    return (f"<h4>{html.escape(title)}</h4><p>{facts}</p>"
+            f'<pre style="white-space:pre-wrap;word-break:break-word;max-height:480px;overflow:auto">'
+            f"{html.escape(item['input'])}</pre>")
+
+
+def pick_row(workspace: Path, value: dict | None, language: str, event: gr.SelectData) -> str:
+    """A click on a row of the table opens it in full below the table."""
+    if event is None or not event.row_value:
+        return gr.skip()
+    split, row = event.row_value[0], event.row_value[1]
+    return row_detail_html(dataset_of(workspace, value, language), str(split), int(row), language)
+
+
 def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, language: str) -> go.Figure:
     """Dialogue token counts by label, with the chosen tokenizer (dialogue text only, no template)."""
     tokenizer = get_tokenizer(tokenizer_choice, workspace, language)
@@ -318,7 +343,11 @@ def build(context: TabContext) -> None:
         following = context.translated(gr.Button(context.t("data.next"), size="sm", scale=1), "data.next",
                                        "value")
         page_info = gr.Markdown()
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False)
+    # Fixed widths keep the reason on screen; the dialogue's line breaks show (the page's CSS for
+    # #data-rows), and a click opens the row in full below.
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False, elem_id="data-rows",
+                         column_widths=["7%", "5%", "6%", "9%", "48%", "25%"])
+    row_detail = gr.HTML()
 
     def dataset_of(value, language):
         return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
@@ -354,6 +383,7 @@ def build(context: TabContext) -> None:
     for control in (label_filter, split_filter, search):
         control.input(lambda *values: rows_only(*values[:4], 1, values[5]), row_inputs, rows_outputs)
     page.submit(rows_only, row_inputs, rows_outputs)
+    table.select(bind(pick_row, workspace), [context.dataset, context.language_input], row_detail)
     previous.click(lambda *values: rows_only(*values, step=-1), row_inputs, rows_outputs)
     following.click(lambda *values: rows_only(*values, step=1), row_inputs, rows_outputs)
 

@@ -199,3 +199,17 @@ def test_a_baseline_that_solves_the_test_set_is_the_highest_finding_and_says_wha
                           cv_f1=0.79, cv_f1_std=0.02, test={"accuracy": 0.855, "f1": 0.85})
     [finding] = baseline_findings(hard)
     assert finding.severity == "info" and "微调后的模型必须超过它" in tab_data.finding_text(finding, "zh")
+
+
+def test_a_clicked_row_opens_in_full_with_its_line_breaks(session_workspace, dataset, data_files):
+    table, _, _ = tab_data.rows_page(dataset, "all", "sample", "请转账", 1, "en")
+    first = list(table.iloc[0])
+    event = gr.SelectData(None, {"index": [0, 4], "value": first[4], "row_value": first})
+    detail = tab_data.pick_row(session_workspace, {"choice": "ui-data/sample.jsonl",
+                                                   "compare": "ui-data/other.jsonl"}, "en", event)
+    row = data_files["rows"][int(first[1])]
+    assert "<script" not in detail and "&lt;script&gt;" in detail
+    import html
+
+    assert html.escape(row["input"]) in detail and "\n" in row["input"]  # whole, line breaks kept
+    assert f"sample, row {first[1]}" in detail and html.escape(row["reason"]) in detail
