@@ -24,6 +24,8 @@ ZH = {
     "error.outside": "路径 {path} 不在工作区或 assets 目录内，实验室不读取其他位置的文件",
     "error.not_a_file": "找不到文件：{path}",
     "error.not_a_folder": "找不到模型目录：{path}",
+    "error.hub_not_cached": "{model} 既不是本地模型目录，也不在本地 Hub 缓存中，而实验室不下载模型："
+                            "请把模型放进工作区（例如 models/ 下的一个目录）并填写该目录",
     "error.no_dataset": "请先选择一个数据集",
     "error.upload_type": "无法使用上传的文件 {name}：只接受 {types}",
     "error.no_row": "{split} 中没有第 {index} 行（共 {rows} 行）",
@@ -379,6 +381,9 @@ EN = {
     "error.outside": "{path} is outside the workspace and assets folders; the lab reads nothing else",
     "error.not_a_file": "file not found: {path}",
     "error.not_a_folder": "model folder not found: {path}",
+    "error.hub_not_cached": "{model} is neither a local model folder nor in the local hub cache, and the lab "
+                            "does not download: put the model in the workspace (a folder under models/, "
+                            "for example) and give that folder",
     "error.no_dataset": "choose a dataset first",
     "error.upload_type": "cannot use the uploaded file {name}: only {types} are accepted",
     "error.no_row": "{split} has no row {index} ({rows} rows)",
