@@ -26,6 +26,7 @@ from core.eval.report import EvalResult
 from core.jobs.registry import FINAL, UnknownJob
 from core.workspace import RunDir
 from lab import config_form, eval_views, resolve
+from lab.help_zh import field_help
 from lab.i18n import t
 from lab.state import TabContext, bind, hide_workspace, poll, registry_for, user_errors
 
@@ -286,10 +287,13 @@ def _form(context: TabContext) -> dict:
                     label, *named = _labels(spec, language)
                     component = config_form.field_component(spec, label,
                                                             named[0] if named else _picks(spec.key,
-                                                                                                      workspace))
+                                                                                                      workspace),
+                                                            info=field_help(spec.key, spec.help, language,
+                                                                            LABELS))
                     components[spec.key] = context.on_language(
                         component, lambda lang,
-                        spec=spec: dict(zip(("label", "choices"), _labels(spec, lang))))
+                        spec=spec: {**dict(zip(("label", "choices"), _labels(spec, lang))),
+                                    "info": field_help(spec.key, spec.help, lang, LABELS)})
 
     add([spec for spec in form_specs() if spec.key in FRONT])
     with context.translated(gr.Accordion(context.t("train.more"), open=False), "train.more"):

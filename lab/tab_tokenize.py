@@ -22,6 +22,7 @@ from core.data.records import Record
 from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
 from lab import charts, config_form
+from lab.help_zh import field_help
 from lab.i18n import label_names, t
 from lab.resolve import tokenizer_choices
 from lab.state import (BoundedCache, TabContext, bind, error_html, get_tokenizer, load_dataset, shown_errors,
@@ -238,11 +239,11 @@ def build(context: TabContext) -> None:
                                                            allow_custom_value=True,
                                                            label=context.t("tok.tokenizer")),
                                                "tok.tokenizer")
-            prompt_fields = [context.on_language(config_form.field_component(spec,
-                                                                             *_prompt_labels(spec, language)),
-                                                 lambda lang, spec=spec: dict(zip(("label", "choices"),
-                                                                                  _prompt_labels(spec,
-                                                                                                 lang))))
+            prompt_fields = [context.on_language(
+                config_form.field_component(spec, *_prompt_labels(spec, language),
+                                            info=field_help(f"data.{spec.key}", spec.help, language)),
+                lambda lang, spec=spec: {**dict(zip(("label", "choices"), _prompt_labels(spec, lang))),
+                                         "info": field_help(f"data.{spec.key}", spec.help, lang)})
                              for spec in prompt_specs()]
             max_length = prompt_fields[PROMPT_KEYS.index("max_length")]
             with gr.Row():

@@ -24,6 +24,7 @@ from core.jobs.registry import JobStateError, UnknownJob
 from core.models import EMBEDDED_ALIASES
 from core.train.submit import TRAINING_KINDS, job_kind
 from lab import config_form, resolve, run_views
+from lab.help_zh import field_help
 from lab.i18n import t
 from lab.state import (TabContext, bind, error_html, hide_workspace, poll, registry_for, shown_errors,
                        user_errors)
@@ -272,7 +273,8 @@ def field_component(spec: FieldSpec, workspace: Path, language: str):
         choices = resolve.model_choices(workspace)
     elif spec.key in DATA_KEYS:
         choices = resolve.dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
-    return config_form.field_component(spec, field_label(spec.key, language), choices)
+    return config_form.field_component(spec, field_label(spec.key, language), choices,
+                                       info=field_help(spec.key, spec.help, language))
 
 
 def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
@@ -285,7 +287,8 @@ def _form(context: TabContext, specs: list[FieldSpec]) -> tuple[dict, Any]:
                 for spec in row_specs[begin:begin + PER_ROW]:
                     component = field_component(spec, context.workspace, context.language)
                     components[spec.key] = context.on_language(
-                        component, lambda lang, key=spec.key: {"label": field_label(key, lang)})
+                        component, lambda lang, spec=spec: {"label": field_label(spec.key, lang),
+                                                            "info": field_help(spec.key, spec.help, lang)})
 
     sweep_box = None
     for group, _ in FORM_GROUPS:

@@ -251,3 +251,17 @@ def test_a_refused_start_replaces_the_submitted_message(session_workspace):
     started = {"key": "train.started", "values": {"job": "abc"}}
     assert "abc" in tab_train.note_html(started, "en") and "submitted" in tab_train.note_html(started, "en")
     assert "已提交任务" in tab_train.note_html(started, "zh")
+
+
+def test_every_form_field_has_its_help_in_chinese():
+    """The Train, Tokenize and Evaluate forms' help lines: Chinese on the Chinese page, the spec's own
+    English on the English one."""
+    from core.config.schema import EvalConfig, field_specs
+    from lab.help_zh import HELP_ZH, field_help
+
+    keys = {f"cfg.{spec.key}" for spec in field_specs(include_sweep=False)}
+    keys |= {f"evalcfg.{spec.key}" for spec in field_specs(EvalConfig)}
+    assert keys == set(HELP_ZH)
+    spec = next(spec for spec in field_specs(include_sweep=False) if spec.key == "data.max_length")
+    assert field_help(spec.key, spec.help, "en") == spec.help
+    assert field_help(spec.key, spec.help, "zh") == HELP_ZH["cfg.data.max_length"] != spec.help
