@@ -169,6 +169,11 @@ def progress_html(job, curves: dict, language: str) -> str:
         return f"<p>{html.escape(t('train.no_job', language))}</p>"
     last, last_train = curves.get("last") or {}, curves.get("last_train") or {}
     step, total = last.get("step") or 0, last.get("total_steps") or 0
+    summary = job.summary or {}
+    if not job.is_active and summary.get("steps") is not None and last.get("fold") is None:
+        # A stop ends at the step it was asked at, after the last logged line: the step the job ended at
+        # is the one its log names ("saving a checkpoint at step 27"), not the last logged one (25).
+        step, total = summary["steps"], summary.get("total_steps") or total
     share = 1.0 if job.status == FINISHED else (min(1.0, step / total) if total else 0.0)
     parts = [t("train.progress_step", language, step=step, total=total or "?")]
     if last.get("fold") is not None:

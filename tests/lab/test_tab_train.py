@@ -253,6 +253,18 @@ def test_a_refused_start_replaces_the_submitted_message(session_workspace):
     assert "已提交任务" in tab_train.note_html(started, "zh")
 
 
+def test_a_stopped_job_shows_the_step_it_stopped_at():
+    """The log says "saving a checkpoint at step 27"; the bar said 25/80, the last logged step."""
+    from types import SimpleNamespace
+
+    job = SimpleNamespace(id="j", status="stopped", is_active=False, error=None, config={},
+                          summary={"stopped": True, "steps": 27, "total_steps": 80})
+    curves = {"last": {"step": 25, "total_steps": 80}, "last_train": {"loss": 1.0}}
+    assert "27/80" in run_views.progress_html(job, curves, "en").replace(" ", "")
+    running = SimpleNamespace(id="j", status="running", is_active=True, error=None, config={}, summary=None)
+    assert "25/80" in run_views.progress_html(running, curves, "en").replace(" ", "")
+
+
 def test_every_form_field_has_its_help_in_chinese():
     """The Train, Tokenize and Evaluate forms' help lines: Chinese on the Chinese page, the spec's own
     English on the English one."""
