@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from core.eval.report import EvalResult, load_evaluation
 from core.workspace import RunDir
 from core.eval.metrics import curves, metrics_at_threshold
-from lab.i18n import label_names, t
+from lab.i18n import answer_error, label_names, t
 from lab.state import BoundedCache
 
 BASELINE = "TF-IDF + LR"
@@ -281,7 +281,7 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
         label = answer_label(answer)
         shown = _label_text(label, language)
         if label is None and answer.get("error"):
-            shown += f" ({answer['error']})"
+            shown += f" ({answer_error(answer, language)})"
         if name in scored:  # no text was generated: whatever raw_text holds was never written by the model
             body.append(_detail_row(name, shown, answer.get("p_true"), "", "", "",
                                     note=t("eval.no_text", language)))

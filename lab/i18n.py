@@ -84,6 +84,11 @@ ZH = {
                              "模型读懂了对话。请先找出基线依据的特征（见上方各项）并修正数据，"
                              "或在写法不同的对话上测试。",
     "audit.baseline.beat": "——微调后的模型必须超过它",
+    "answer.error.empty": "答案为空",
+    "answer.error.bad_value": "is_fraud 的值是 {value}，不是 true/false（或 是/否、1/0）",
+    "answer.error.no_field": "JSON 对象里没有 is_fraud 字段",
+    "answer.error.ambiguous": "含糊：答案同时说了是和否",
+    "answer.error.no_answer": "没有含 is_fraud 的 JSON 对象，也没有单独的 是/否/true/false 答案",
     "data.severity.high": "严重",
     "data.severity.medium": "中等",
     "data.severity.low": "轻微",
@@ -444,6 +449,11 @@ EN = {
                              "Find what the baseline reads (the findings above) and fix the data, or test on "
                              "dialogues written differently.",
     "audit.baseline.beat": " — a fine-tuned model must beat this",
+    "answer.error.empty": "empty answer",
+    "answer.error.bad_value": "is_fraud is {value}, not true/false (or 是/否, 1/0)",
+    "answer.error.no_field": "the JSON object has no is_fraud field",
+    "answer.error.ambiguous": "ambiguous: the answer says both yes and no",
+    "answer.error.no_answer": "no JSON object with is_fraud and no bare 是/否/true/false answer",
     "data.severity.high": "high",
     "data.severity.medium": "medium",
     "data.severity.low": "low",
@@ -744,3 +754,13 @@ def t(key: str, language: str = DEFAULT_LANGUAGE, **values) -> str:
 
 def label_names(language: str) -> dict[bool, str]:
     return {True: t("label.true", language), False: t("label.false", language)}
+
+
+def answer_error(answer: dict, language: str) -> str:
+    """Why an answer is invalid, in the page's language: from the parser's kind (and the value it
+    read), else the English the parser gave (predictions saved before kinds were recorded)."""
+    kind = answer.get("error_kind") or ""
+    key = f"answer.error.{kind}"
+    if kind and key in TRANSLATIONS[language]:
+        return t(key, language, value=answer.get("error_value") or "")
+    return answer.get("error") or ""

@@ -21,7 +21,7 @@ from core.models import EMBEDDED_MODEL
 from core.eval.predict import Prediction
 from core.data.records import Record
 from core.workspace import run_info_of
-from lab.i18n import label_names, t
+from lab.i18n import answer_error, label_names, t
 from lab.model_slot import NONE, SLOT, ModelSlot
 from lab import resolve
 from lab.state import TabContext, load_dataset, user_errors
@@ -114,7 +114,7 @@ def answer_html(title: str, answer: Prediction, language: str) -> str:
         verdict = (f'<span style="background:#757575;color:#fff;border-radius:4px;padding:1px 8px">'
                    f"{html.escape(t('eval.invalid', language))}</span>")
         if answer.error:
-            verdict += f" {html.escape(answer.error)}"
+            verdict += f" {html.escape(answer_error(answer.to_dict(), language))}"
     if answer.p_true is None:
         probability = "—"
     else:

@@ -195,3 +195,18 @@ def test_the_truncation_note_says_what_was_cut_and_why(tiny_tokenizer):
            f"model's answer (with fraud_speaker and reason), leaving 192 for the prompt" in text
     assert f"{removed} characters were cut" in text and removed > 0
     assert "截去" in tab_predict.truncation_text(record, prompt, options, "zh")
+
+
+def test_an_invalid_answer_says_why_in_the_page_language():
+    import html
+
+    from core.eval.predict import prediction_from_text
+
+    cases = (("", "答案为空"), ('{"is_fraud": "maybe"}', "is_fraud 的值是 'maybe'"),
+             ('{"speaker": "x"}', "没有 is_fraud 字段"), ("我不知道", "没有含 is_fraud 的 JSON"))
+    for text, chinese in cases:
+        answer = prediction_from_text(text, None)
+        assert not answer.valid and answer.error_kind
+        shown = html.unescape(tab_predict.answer_html("base", answer, "zh"))
+        assert chinese in shown and answer.error not in shown
+        assert answer.error in html.unescape(tab_predict.answer_html("base", answer, "en"))
