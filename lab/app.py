@@ -56,7 +56,8 @@ STATUS_TRANSLATIONS = gr.I18n(**{"en": {"common.complete": "Complete"},
                                  "zh-TW": {"common.complete": "已完成"}})
 
 # The Data tab's rows keep their line breaks: a dialogue is one turn per line.
-PAGE_CSS = "#data-rows td span, #data-rows td div { white-space: pre-wrap; }"
+# Gradio draws body cells as div[role=gridcell] > .cell-wrap > span (not td).
+PAGE_CSS = "#data-rows [role=gridcell] .cell-wrap span { white-space: pre-wrap !important; }"
 
 # Keyword arguments of Blocks.launch: no footer (API docs, "built with Gradio", settings) and no
 # run history, since the page is a tool, not a public API demo.
