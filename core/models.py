@@ -43,6 +43,13 @@ def is_hub_id(text: str) -> bool:
     return bool(HUB_ID.match(str(text).strip()))
 
 
+def in_hub_cache(model_id: str) -> bool:
+    """Whether a hub id's model is in the local hub cache (the lab never downloads one)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(str(model_id).strip(), "config.json"), str)
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 

@@ -24,10 +24,46 @@ TABS = (
     ("tab.runs", tab_runs),
 )
 
+# Plotly sizes a figure to its container when it draws it. A figure drawn while its tab is hidden
+# (a language switch, a timer, the page's load) finds a 0 px container, takes plotly's 700 px default
+# and keeps it when the tab is shown: cut on the right in a half-width column, half as wide as a
+# full-width one. Gradio's Plot resizes only on a window resize, so each plot's own box is watched
+# and the figure resized to it whenever the two differ.
+PLOT_RESIZE_JS = """
+() => {
+  const watched = new WeakSet();
+  const fit = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const plot = entry.target, width = plot.clientWidth, drawn = plot._fullLayout && plot._fullLayout.width;
+      if (width > 0 && drawn && Math.abs(width - drawn) > 1 && window.Plotly) {
+        window.Plotly.Plots.resize(plot);
+      }
+    }
+  });
+  const watch = () => document.querySelectorAll('.js-plotly-plot').forEach((plot) => {
+    if (!watched.has(plot)) { watched.add(plot); fit.observe(plot); }
+  });
+  new MutationObserver(watch).observe(document.body, {childList: true, subtree: true});
+  watch();
+}
+"""
+
+# Gradio's screen-reader status announces a finished event with the key "common.complete", which its
+# own translation tables lack (they hold "chatbot.complete"), so it read the raw key. Gradio words
+# its own texts in the browser's language, not the page's switch.
+STATUS_TRANSLATIONS = gr.I18n(**{"en": {"common.complete": "Complete"},
+                                 "zh-CN": {"common.complete": "已完成"},
+                                 "zh-TW": {"common.complete": "已完成"}})
+
+# The Data tab's rows keep their line breaks: a dialogue is one turn per line.
+# Gradio draws body cells as div[role=gridcell] > .cell-wrap > span (not td).
+PAGE_CSS = "#data-rows [role=gridcell] .cell-wrap span { white-space: pre-wrap !important; }"
+
 # Keyword arguments of Blocks.launch: no footer (API docs, "built with Gradio", settings) and no
 # run history, since the page is a tool, not a public API demo.
 LAUNCH_OPTIONS = {"footer_links": [], "run_history": False, "ssr_mode": False, "mcp_server": False,
-                  "pwa": False, "share": False}
+                  "pwa": False, "share": False, "js": PLOT_RESIZE_JS, "i18n": STATUS_TRANSLATIONS,
+                  "css": PAGE_CSS}
 
 
 def build_app(workspace: Path | str | None = None, language: str = DEFAULT_LANGUAGE) -> gr.Blocks:

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from core.eval.report import EvalResult, load_evaluation
 from core.workspace import RunDir
 from core.eval.metrics import curves, metrics_at_threshold
-from lab.i18n import label_names, t
+from lab.i18n import answer_error, label_names, t
 from lab.state import BoundedCache
 
 BASELINE = "TF-IDF + LR"
@@ -276,11 +276,16 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
              for name in ("model", "answer", "p_true", "speaker", "reason", "raw")]
     head = "".join(f'<th style="text-align:left;padding:4px 8px">{html.escape(cell)}</th>' for cell in cells)
     body = []
+    scored = scored_models(result)
     for name, answer in row["models"].items():
         label = answer_label(answer)
         shown = _label_text(label, language)
         if label is None and answer.get("error"):
-            shown += f" ({answer['error']})"
+            shown += f" ({answer_error(answer, language)})"
+        if name in scored:  # no text was generated: whatever raw_text holds was never written by the model
+            body.append(_detail_row(name, shown, answer.get("p_true"), "", "", "",
+                                    note=t("eval.no_text", language)))
+            continue
         body.append(_detail_row(name, shown, answer.get("p_true"), answer.get("fraud_speaker") or "",
                                 answer.get("reason") or "", answer.get("raw_text") or ""))
     if "baseline" in row:
@@ -290,9 +295,21 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
     return "".join(parts)
 
 
-def _detail_row(name: str, label: str, p_true, speaker: str, reason: str, raw: str) -> str:
+def scored_models(result: EvalResult) -> set[str]:
+    """The models whose answers were scored, not generated: every model in score mode, and a
+    classifier head in either mode. Their label comes from P(true); they wrote no text."""
+    metrics = result.metrics or {}
+    score_mode = (metrics.get("config") or {}).get("mode") == "score"
+    return {entry["name"] for entry in metrics.get("models", [])
+            if score_mode or entry.get("head") == "seq_cls"}
+
+
+def _detail_row(name: str, label: str, p_true, speaker: str, reason: str, raw: str, note: str = "") -> str:
+    raw_cell = _pre(raw) if raw else ""
+    if note:
+        raw_cell = f'<i style="color:#546e7a">{html.escape(note)}</i>'
     cells = [html.escape(name), html.escape(label), _probability(p_true), html.escape(speaker),
-             html.escape(reason), _pre(raw) if raw else ""]
+             html.escape(reason), raw_cell]
     return "<tr>" + "".join('<td style="vertical-align:top;padding:4px 8px;border-top:1px solid '
                             f'#ddd">{cell}</td>'
                             for cell in cells) + "</tr>"

@@ -24,6 +24,8 @@ ZH = {
     "error.outside": "路径 {path} 不在工作区或 assets 目录内，实验室不读取其他位置的文件",
     "error.not_a_file": "找不到文件：{path}",
     "error.not_a_folder": "找不到模型目录：{path}",
+    "error.hub_not_cached": "{model} 既不是本地模型目录，也不在本地 Hub 缓存中，而实验室不下载模型："
+                            "请把模型放进工作区（例如 models/ 下的一个目录）并填写该目录",
     "error.no_dataset": "请先选择一个数据集",
     "error.upload_type": "无法使用上传的文件 {name}：只接受 {types}",
     "error.no_row": "{split} 中没有第 {index} 行（共 {rows} 行）",
@@ -78,12 +80,26 @@ ZH = {
     "data.audit_failed": "审计失败：{error}",
     "data.baseline": "基线（{model}）：交叉验证准确率 {cv_accuracy}，F1 {cv_f1}",
     "data.baseline_test": "；训练→测试准确率 {accuracy}，F1 {f1}",
+    "audit.baseline": "要超过的基线（{model}）：{parts}{tail}",
+    "audit.baseline.cv": "训练集 {folds} 折交叉验证准确率 {accuracy} ± {std}，F1 {f1}",
+    "audit.baseline.test": "测试集准确率 {accuracy}，F1 {f1}",
+    "audit.baseline.solved": "——只看表面词语就能读出标签（泄露标签的词、人名、模板）："
+                             "只会匹配词语的模型在这里同样得高分，所以这个测试集上的准确率无法说明微调后的"
+                             "模型读懂了对话。请先找出基线依据的特征（见上方各项）并修正数据，"
+                             "或在写法不同的对话上测试。",
+    "audit.baseline.beat": "——微调后的模型必须超过它",
+    "answer.error.empty": "答案为空",
+    "answer.error.bad_value": "is_fraud 的值是 {value}，不是 true/false（或 是/否、1/0）",
+    "answer.error.no_field": "JSON 对象里没有 is_fraud 字段",
+    "answer.error.ambiguous": "含糊：答案同时说了是和否",
+    "answer.error.no_answer": "没有含 is_fraud 的 JSON 对象，也没有单独的 是/否/true/false 答案",
     "data.severity.high": "严重",
     "data.severity.medium": "中等",
     "data.severity.low": "轻微",
     "data.severity.info": "提示",
     "data.no_findings": "没有发现问题。",
     "data.rows": "数据行",
+    "data.row_title": "{split} 第 {row} 行（文件第 {line} 行）",
     "data.label_filter": "标签",
     "data.split_filter": "划分",
     "data.search": "搜索（对话、诈骗者、理由）",
@@ -342,6 +358,8 @@ ZH = {
     "eval.filter.all": "全部行",
     "eval.rows": "逐行答案（点击一行查看对话和各模型的完整答案）",
     "eval.pick_row": "点击上表中的一行，查看对话、标准答案和各模型的答案。",
+    "eval.no_text": "打分模式：模型没有生成文本，标签来自 P(true)（is_fraud 的值为 true 相对 "
+                    "false 的概率）。要看模型写出的答案，请用生成模式评估，或在“预测”标签页粘贴这段对话。",
     "eval.no_such_row": "没有第 {row} 行",
     "eval.detail_title": "第 {row} 行（文件第 {line} 行）",
     "predict.dialogue": "对话（粘贴，或从 demo 测试集取一行）",
@@ -366,7 +384,9 @@ ZH = {
     "predict.examples": "示例对话（点击填入）",
     "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
                       "{seconds} 秒。",
-    "predict.truncated": "对话需要 {tokens} 个 token，超过 max_length {max_length}，已截断。",
+    "predict.truncated": "提示需要 {tokens} 个 token；max_length {max_length} 中要为模型的答案{answer}留出 "
+                         "{reserve} 个，提示最多 {budget} 个，所以只保留了{side}，截去 {removed} 个字。",
+    "predict.answer_with_reason": "（含诈骗者和理由）",
 }
 
 EN = {
@@ -385,6 +405,9 @@ EN = {
     "error.outside": "{path} is outside the workspace and assets folders; the lab reads nothing else",
     "error.not_a_file": "file not found: {path}",
     "error.not_a_folder": "model folder not found: {path}",
+    "error.hub_not_cached": "{model} is neither a local model folder nor in the local hub cache, and the lab "
+                            "does not download: put the model in the workspace (a folder under models/, "
+                            "for example) and give that folder",
     "error.no_dataset": "choose a dataset first",
     "error.upload_type": "cannot use the uploaded file {name}: only {types} are accepted",
     "error.no_row": "{split} has no row {index} ({rows} rows)",
@@ -440,12 +463,27 @@ EN = {
     "data.audit_failed": "The audit failed: {error}",
     "data.baseline": "Baseline ({model}): cross-validated accuracy {cv_accuracy}, F1 {cv_f1}",
     "data.baseline_test": "; train → test accuracy {accuracy}, F1 {f1}",
+    "audit.baseline": "baseline to beat ({model}): {parts}{tail}",
+    "audit.baseline.cv": "accuracy {accuracy} ± {std}, F1 {f1} ({folds}-fold CV on train)",
+    "audit.baseline.test": "accuracy {accuracy}, F1 {f1} on test",
+    "audit.baseline.solved": " — the labels can be read off surface wording (label words, names, "
+                             "templates): a model that only matches words scores as well here, so accuracy "
+                             "on this test set cannot show that a fine-tuned model understands the dialogue. "
+                             "Find what the baseline reads (the findings above) and fix the data, or test on "
+                             "dialogues written differently.",
+    "audit.baseline.beat": " — a fine-tuned model must beat this",
+    "answer.error.empty": "empty answer",
+    "answer.error.bad_value": "is_fraud is {value}, not true/false (or 是/否, 1/0)",
+    "answer.error.no_field": "the JSON object has no is_fraud field",
+    "answer.error.ambiguous": "ambiguous: the answer says both yes and no",
+    "answer.error.no_answer": "no JSON object with is_fraud and no bare 是/否/true/false answer",
     "data.severity.high": "high",
     "data.severity.medium": "medium",
     "data.severity.low": "low",
     "data.severity.info": "info",
     "data.no_findings": "No findings.",
     "data.rows": "Rows",
+    "data.row_title": "{split}, row {row} (line {line} of the file)",
     "data.label_filter": "Label",
     "data.split_filter": "Split",
     "data.search": "Search (dialogue, fraud_speaker, reason)",
@@ -709,7 +747,10 @@ EN = {
     "eval.filter.all": "all rows",
     "eval.rows": "Answers per row (click a row to see the dialogue and every model's full answer)",
     "eval.pick_row": "Click a row of the table above to see its dialogue, the gold answer and each model's "
-                     "answer.",
+                      "answer.",
+    "eval.no_text": "score mode: the model generated no text; the label comes from P(true) (the weight "
+                    "of true against false as the value of is_fraud). To see what it writes, evaluate in "
+                    "generate mode or paste the dialogue in the Predict tab.",
     "eval.no_such_row": "no row {row}",
     "eval.detail_title": "Row {row} (line {line} of the file)",
     "predict.dialogue": "Dialogue (paste one, or take a row of the demo test split)",
@@ -734,8 +775,10 @@ EN = {
     "predict.examples": "Example dialogues (click one to fill the box)",
     "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
                       "{seconds} s.",
-    "predict.truncated": "The dialogue needs {tokens} tokens, more than max_length {max_length}: it was "
-                         "truncated.",
+    "predict.truncated": "The prompt needs {tokens} tokens; of max_length {max_length}, {reserve} are kept "
+                         "for the model's answer{answer}, leaving {budget} for the prompt, so only {side} "
+                         "was kept and {removed} characters were cut.",
+    "predict.answer_with_reason": " (with fraud_speaker and reason)",
 }
 
 TRANSLATIONS = {"zh": ZH, "en": EN}
@@ -750,3 +793,13 @@ def t(key: str, language: str = DEFAULT_LANGUAGE, **values) -> str:
 
 def label_names(language: str) -> dict[bool, str]:
     return {True: t("label.true", language), False: t("label.false", language)}
+
+
+def answer_error(answer: dict, language: str) -> str:
+    """Why an answer is invalid, in the page's language: from the parser's kind (and the value it
+    read), else the English the parser gave (predictions saved before kinds were recorded)."""
+    kind = answer.get("error_kind") or ""
+    key = f"answer.error.{kind}"
+    if kind and key in TRANSLATIONS[language]:
+        return t(key, language, value=answer.get("error_value") or "")
+    return answer.get("error") or ""

@@ -14,7 +14,7 @@ import gradio as gr
 
 from core.config.schema import DEMO
 from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
-from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, is_hub_id
+from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, in_hub_cache, is_hub_id
 from core.workspace import ADAPTER_CONFIG_FILE, CACHE_DIR, OUTPUT_FOLDERS, RUNS_DIR, UPLOADS_DIR, RunDir
 from lab.i18n import DEFAULT_LANGUAGE, t
 
@@ -101,6 +101,9 @@ def base_model(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> 
     if folder.is_dir():
         return str(folder)
     if is_hub_id(text):
+        # Said here, before a model loads: transformers would say "couldn't connect to huggingface.co".
+        if not in_hub_cache(text):
+            raise _error("error.hub_not_cached", language, model=text)
         return text
     raise _error("error.not_a_folder", language, path=text)
 

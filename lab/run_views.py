@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.jobs.registry import FINISHED, JobRegistry
-from core.train.run_files import config_differences, fold_table, metrics_sources, read_all_metrics
+from core.train.run_files import config_differences, flatten, fold_table, metrics_sources, read_all_metrics
 from core.train.sweep import sweep_table
 from core.workspace import read_appended
 from lab.i18n import t
@@ -170,6 +170,11 @@ def progress_html(job, curves: dict, language: str) -> str:
         return f"<p>{html.escape(t('train.no_job', language))}</p>"
     last, last_train = curves.get("last") or {}, curves.get("last_train") or {}
     step, total = last.get("step") or 0, last.get("total_steps") or 0
+    summary = job.summary or {}
+    if not job.is_active and summary.get("steps") is not None and last.get("fold") is None:
+        # A stop ends at the step it was asked at, after the last logged line: the step the job ended at
+        # is the one its log names ("saving a checkpoint at step 27"), not the last logged one (25).
+        step, total = summary["steps"], summary.get("total_steps") or total
     share = 1.0 if job.status == FINISHED else (min(1.0, step / total) if total else 0.0)
     parts = [t("train.progress_step", language, step=step, total=total or "?")]
     if last.get("fold") is not None:
@@ -232,6 +237,14 @@ def summary_text(summary: dict | None) -> str:
             parts.append(f"eval_loss {mean_std['mean']:.4g} ± {mean_std['std']:.2g}")
         else:
             parts.append(f"{key} {_number(value)}")
+    # An evaluation job's headline: each model's accuracy and F1 (and invalid answers when any).
+    for name, values in (summary.get("models") or {}).items():
+        if isinstance(values, dict):
+            headline = [f"{key} {_number(values[key])}" for key in ("accuracy", "f1")
+                        if values.get(key) is not None]
+            if values.get("invalid"):
+                headline.append(f"invalid {values['invalid']}")
+            parts.append(f"{name}: {', '.join(headline)}")
     if summary.get("stopped"):
         parts.append("stopped")
     return " · ".join(parts)
@@ -263,8 +276,11 @@ def jobs_table(jobs: list, language: str, now: float | None = None) -> pd.DataFr
 
 
 def differences_table(jobs: list, workspace: Path, language: str) -> pd.DataFrame:
-    """Config keys whose values differ between the jobs (one column per job)."""
-    differing = config_differences({job.id: job.config for job in jobs})
+    """Config keys whose values differ between the jobs (one column per job); one job: its whole config."""
+    if len(jobs) == 1:
+        differing = {key: {jobs[0].id: value} for key, value in flatten(jobs[0].config or {}).items()}
+    else:
+        differing = config_differences({job.id: job.config for job in jobs})
     key_column = t("runs.col.key", language)
     rows = [{key_column: key, **{name: "" if value is None else hide_workspace(str(value), workspace)
                                  for name, value in values.items()}}

@@ -87,6 +87,38 @@ def user_errors(fn):
     return wrapper
 
 
+def error_html(message: str) -> str:
+    """A user error shown in the page, in place of the result it stopped (escaped, kept line breaks)."""
+    import html
+
+    return (f'<p class="lab-error" style="color:#b71c1c;white-space:pre-wrap;margin:4px 0">'
+            f'{html.escape(str(message))}</p>')
+
+
+def shown_errors(on_error: Callable[[str], Any]):
+    """Like `user_errors`, but the message takes the place of the event's outputs: `on_error(message)`
+    returns what they show instead (the message in one of them, the stale results cleared or kept).
+
+    Why not gr.Error: Gradio marks every output of a failed event with a red "Error" pill that stays
+    over the old results (and over filters or the job panel) until that very output is written again,
+    and an event that fails gives no later step the chance to clear what is now wrong.
+    """
+
+    def decorate(fn):
+        checked = user_errors(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return checked(*args, **kwargs)
+            except gr.Error as error:
+                return on_error(error.message)
+
+        return wrapper
+
+    return decorate
+
+
 def bind(handler: Callable, workspace: Path) -> Callable:
     """`handler(workspace, *inputs)` as a Gradio event function of the inputs alone.
 

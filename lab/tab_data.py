@@ -23,8 +23,8 @@ from lab.i18n import label_names, t
 from core.audit.report import audit
 from core.config.schema import DEMO
 from lab.resolve import dataset_choices, tokenizer_choices
-from lab.state import (DATA_EVENTS, BoundedCache, Dataset, TabContext, get_tokenizer, load_dataset, poll,
-                       save_upload, user_errors)
+from lab.state import (DATA_EVENTS, BoundedCache, Dataset, TabContext, bind, error_html, get_tokenizer,
+                       load_dataset, poll, save_upload, shown_errors, user_errors)
 
 PAGE_SIZE = 20
 UPLOADS_AT_ONCE = 2  # copying an upload into the workspace reads the whole file
@@ -147,6 +147,31 @@ def rows_page(dataset: Dataset, label_filter: str, split_filter: str, search: st
     return table, page, t("data.page_info", language, page=page, pages=pages, matches=len(matches))
 
 
+def row_detail_html(dataset: Dataset, split: str, row: int, language: str) -> str:
+    """One row in full: its dialogue with its line breaks, label, fraud_speaker and reason; escaped."""
+    frame = dataset.frame
+    found = frame[(frame["split"] == split) & (frame["row"] == int(row))]
+    if found.empty:
+        return ""
+    item = found.iloc[0]
+    title = t("data.row_title", language, split=split, row=int(row), line=item["line"])
+    fields = [(t("data.col.label", language), label_names(language)[bool(item["label"])]),
+              (t("data.col.fraud_speaker", language), item["fraud_speaker"] or "—"),
+              (t("data.col.reason", language), item["reason"] or "—")]
+    facts = " · ".join(f"<b>{html.escape(name)}</b>: {html.escape(str(value))}" for name, value in fields)
+    return (f"<h4>{html.escape(title)}</h4><p>{facts}</p>"
+            f'<pre style="white-space:pre-wrap;word-break:break-word;max-height:480px;overflow:auto">'
+            f"{html.escape(item['input'])}</pre>")
+
+
+def pick_row(workspace: Path, value: dict | None, language: str, event: gr.SelectData) -> str:
+    """A click on a row of the table opens it in full below the table."""
+    if event is None or not event.row_value:
+        return gr.skip()
+    split, row = event.row_value[0], event.row_value[1]
+    return row_detail_html(dataset_of(workspace, value, language), str(split), int(row), language)
+
+
 def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, language: str) -> go.Figure:
     """Dialogue token counts by label, with the chosen tokenizer (dialogue text only, no template)."""
     tokenizer = get_tokenizer(tokenizer_choice, workspace, language)
@@ -170,14 +195,34 @@ def start_audit(dataset: Dataset) -> Future:
     return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test))
 
 
+def finding_text(finding, language: str) -> str:
+    """A finding in the page's language where the audit gave its kind and numbers (the baseline);
+    the other kinds still come worded by core.audit, in English."""
+    if finding.kind != "baseline":
+        return finding.message
+    details = finding.details
+    parts = []
+    if details.get("cv_accuracy") is not None:
+        parts.append(t("audit.baseline.cv", language, folds=details["cv_folds"],
+                       accuracy=_number(details["cv_accuracy"]), std=_number(details["cv_accuracy_std"]),
+                       f1=_number(details["cv_f1"])))
+    if details.get("test"):
+        parts.append(t("audit.baseline.test", language, accuracy=_number(details["test"].get("accuracy")),
+                       f1=_number(details["test"].get("f1"))))
+    tail = t("audit.baseline.solved" if finding.severity == "high" else "audit.baseline.beat", language)
+    return t("audit.baseline", language, model=details.get("model", ""), parts="；".join(parts)
+             if language == "zh" else "; ".join(parts), tail=tail)
+
+
 def audit_html(report, language: str) -> str:
     """Findings coloured by severity, the baseline and duplicate examples; all text escaped."""
     parts = []
     for finding in report.findings:
         color = SEVERITY_COLORS.get(finding.severity, "#546e7a")
         badge = html.escape(t(f"data.severity.{finding.severity}", language))
+        text = html.escape(finding_text(finding, language))
         parts.append(f'<li style="margin:4px 0"><span style="background:{color};color:#fff;border-radius:4px;'
-                     f'padding:0 6px;margin-right:6px">{badge}</span>{html.escape(finding.message)}</li>')
+                     f'padding:0 6px;margin-right:6px">{badge}</span>{text}</li>')
     body = "".join(parts) or f"<li>{html.escape(t('data.no_findings', language))}</li>"
     baseline = report.baseline
     text = t("data.baseline", language, model=baseline.model, cv_accuracy=_number(baseline.cv_accuracy),
@@ -215,6 +260,45 @@ def audit_status(dataset: Dataset, language: str, start: bool = False) -> tuple[
     return audit_html(future.result(), language), False
 
 
+def dataset_of(workspace: Path, value: dict | None, language: str) -> Dataset:
+    return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
+
+
+VIEW_OUTPUTS = 14  # the outputs of `view_outputs`, in `build`'s `shown` order
+
+
+@shown_errors(lambda message: (error_html(message), *[gr.skip()] * (VIEW_OUTPUTS - 1)))
+def view_outputs(workspace: Path, value: dict | None, label_value: str, split_value: str, search_value: str,
+                 page_value, language: str) -> tuple:
+    """Everything the tab shows of the chosen dataset; a failure is said above the dataset still shown."""
+    dataset = dataset_of(workspace, value, language)
+    view = analyse(dataset, language)
+    split_choices = [(t("filter.all", language), ALL)] + [(split, split) for split in dataset.splits]
+    split_value = split_value if split_value in dict(split_choices).values() else ALL
+    rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value, language)
+    audit_text, running = audit_status(dataset, language)
+    return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
+            view.overlap, gr.update(choices=split_choices, value=split_value), rows, shown_page, info,
+            audit_text, gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
+
+
+@shown_errors(lambda message: (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(message)))
+def choose_dataset(workspace: Path, choice: str, compare: str, language: str) -> tuple:
+    """The Load button: the new choice and reset filters, or (a refused path, an unreadable file) the
+    reason, with the dataset already shown left as it is."""
+    value = {"choice": choice or DEMO, "compare": compare or ""}
+    dataset_of(workspace, value, language)  # reports a bad choice before anything changes
+    return value, ALL, ALL, "", 1, ""
+
+
+@shown_errors(lambda message: (gr.skip(), *[gr.skip()] * 5, error_html(message)))
+def take_upload(workspace: Path, file, compare: str, language: str) -> tuple:
+    """An uploaded file, copied into the workspace, becomes the choice (as `choose_dataset` does)."""
+    saved = save_upload(file, workspace, language).relative_to(workspace).as_posix()
+    return gr.update(choices=dataset_choices(workspace), value=saved), *choose_dataset.__wrapped__(
+        workspace, saved, compare, language)
+
+
 def build(context: TabContext) -> None:
     workspace, language = context.workspace, context.language
     with gr.Row():
@@ -230,6 +314,7 @@ def build(context: TabContext) -> None:
                                                     scale=2), "data.upload")
         load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load",
                                   "value")
+    load_message = gr.HTML()
     summary = gr.Markdown()
     problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False,
                                                max_height=220, wrap=True), "data.problems")
@@ -257,7 +342,8 @@ def build(context: TabContext) -> None:
             gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"),
                      scale=2),
             lambda lang: {"choices": _label_filter_choices(lang), "label": t("data.label_filter", lang)})
-        split_filter = context.translated(gr.Dropdown([ALL], value=ALL, label=context.t("data.split_filter"),
+        split_filter = context.translated(gr.Dropdown([(context.t("filter.all"), ALL)], value=ALL,
+                                                      label=context.t("data.split_filter"),
                                                       scale=1),
                                           "data.split_filter")
         search = context.translated(gr.Textbox(label=context.t("data.search"), scale=3), "data.search")
@@ -269,54 +355,34 @@ def build(context: TabContext) -> None:
         following = context.translated(gr.Button(context.t("data.next"), size="sm", scale=1), "data.next",
                                        "value")
         page_info = gr.Markdown()
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False)
+    # Fixed widths keep the reason on screen; the dialogue's line breaks show (the page's CSS for
+    # #data-rows), and a click opens the row in full below.
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False, elem_id="data-rows",
+                         column_widths=["7%", "5%", "6%", "9%", "48%", "25%"])
+    row_detail = gr.HTML()
 
     def dataset_of(value, language):
         return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
 
-    @user_errors
-    def show(value, label_value, split_value, search_value, page_value, language):
-        dataset = dataset_of(value, language)
-        view = analyse(dataset, language)
-        split_choices = [ALL] + list(dataset.splits)
-        split_value = split_value if split_value in split_choices else ALL
-        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value,
-                                           language)
-        audit_text, running = audit_status(dataset, language)
-        return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
-                view.overlap,
-                gr.update(choices=split_choices, value=split_value), rows, shown_page, info, audit_text,
-                gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
-
-    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap, split_filter,
-             table, page, page_info, audit_box, audit_timer, token_plot]
+    shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap,
+             split_filter, table, page, page_info, audit_box, audit_timer, token_plot]
     view_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
-
-    @user_errors
-    def choose(choice, compare, language):
-        value = {"choice": choice or DEMO, "compare": compare or ""}
-        dataset_of(value, language)  # reports a bad choice before anything changes
-        return value, ALL, ALL, "", 1
-
-    @user_errors
-    def take_upload(file, language):
-        saved = save_upload(file, workspace, language)
-        return gr.update(choices=dataset_choices(workspace), value=saved.relative_to(workspace).as_posix())
+    choose = bind(choose_dataset, workspace)
+    show = bind(view_outputs, workspace)
 
     def refresh_choices():
         choices = dataset_choices(workspace)
         return gr.update(choices=choices), gr.update(choices=[""] + choices[1:]), gr.update(
             choices=tokenizer_choices(workspace))
 
-    reset = [context.dataset, label_filter, split_filter, search, page]
+    reset = [context.dataset, label_filter, split_filter, search, page, load_message]
     # Reading and showing a dataset: no queue limit (DATA_EVENTS), so another session's quick load is
     # never queued behind a large file's; lab.state bounds the reading of large files itself.
     load.click(choose, [dataset_box, compare_box, context.language_input], reset, **DATA_EVENTS).success(
         show, view_inputs, shown, **DATA_EVENTS)
-    upload.upload(take_upload, [upload, context.language_input], dataset_box, concurrency_id="data-upload",
-                  concurrency_limit=UPLOADS_AT_ONCE).success(
-        choose, [dataset_box, compare_box, context.language_input], reset, **DATA_EVENTS).success(
-        show, view_inputs, shown, **DATA_EVENTS)
+    upload.upload(bind(take_upload, workspace), [upload, compare_box, context.language_input],
+                  [dataset_box, *reset], concurrency_id="data-upload",
+                  concurrency_limit=UPLOADS_AT_ONCE).success(show, view_inputs, shown, **DATA_EVENTS)
     context.language_input.change(show, view_inputs, shown, **DATA_EVENTS)
     context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(
         show, view_inputs, shown, **DATA_EVENTS)
@@ -333,6 +399,7 @@ def build(context: TabContext) -> None:
         control.input(lambda *values: rows_only(*values[:4], 1, values[5]), row_inputs, rows_outputs,
                       **DATA_EVENTS)
     page.submit(rows_only, row_inputs, rows_outputs, **DATA_EVENTS)
+    table.select(bind(pick_row, workspace), [context.dataset, context.language_input], row_detail)
     previous.click(lambda *values: rows_only(*values, step=-1), row_inputs, rows_outputs, **DATA_EVENTS)
     following.click(lambda *values: rows_only(*values, step=1), row_inputs, rows_outputs, **DATA_EVENTS)
 

@@ -22,9 +22,11 @@ import pandas as pd
 from core.config.schema import EvalConfig, FieldSpec, field_specs
 from core.config.text import config_from_dict
 from core.eval.evaluation import start_evaluation
+from core.eval.report import EvalResult
 from core.jobs.registry import FINAL, UnknownJob
 from core.workspace import RunDir
 from lab import config_form, eval_views, resolve
+from lab.help_zh import field_help
 from lab.i18n import t
 from lab.state import TabContext, bind, hide_workspace, poll, registry_for, user_errors
 
@@ -110,16 +112,25 @@ class ResultsView:
                 self.rows_filter, self.rows, self.detail, self.run_id)
 
 
+def empty_results(language: str, run_id: str = "", summary: str = "",
+                  which: str | None = None) -> ResultsView:
+    """No results (yet): tables with their headers in the page's language (an empty gr.Dataframe shows
+    the headers "1 2 3"), no figures."""
+    result = EvalResult(Path("."), {})
+    return ResultsView(summary, eval_views.metrics_table(result, language), None, None, None,
+                       eval_views.threshold_table(result, DEFAULT_THRESHOLD, language),
+                       eval_views.pairs_table(result, language), which or eval_views.DIFFER,
+                       eval_views.rows_table(result, eval_views.DIFFER, language), "", run_id)
+
+
 def results_view(workspace: Path, run_id: str, threshold: float, which: str | None,
                  language: str) -> ResultsView:
     """The results of one evaluation run; `which` None picks the rows filter that fits the run."""
     run_dir = run_folder(workspace, run_id, language)
     result = eval_views.read_result(run_dir)
     if not result.finished:
-        empty = pd.DataFrame()
         note = f"<p>{html.escape(t('eval.not_finished', language, run=run_id))}</p>"
-        return ResultsView(note, empty, None, None, None, empty, empty, which or eval_views.DIFFER, empty, "",
-                           run_id)
+        return empty_results(language, run_id, note, which)
     which = which or default_rows_filter(result)
     data_file = (result.metrics or {}).get("data_file", "")
     roc, pr = eval_views.curve_figures(result, threshold, language)
@@ -241,7 +252,7 @@ def relabel_evaluation(workspace: Path, run_id: str, job_id: str, threshold: flo
                        language: str):
     progress = job_progress(workspace, job_id, language)[0] if job_id else ""
     if not run_id:
-        return (progress, *_skips())
+        return (progress, *empty_results(language, which=which).outputs())
     return (progress, *results_view(workspace, run_id, threshold, which, language).outputs())
 
 
@@ -276,10 +287,13 @@ def _form(context: TabContext) -> dict:
                     label, *named = _labels(spec, language)
                     component = config_form.field_component(spec, label,
                                                             named[0] if named else _picks(spec.key,
-                                                                                                      workspace))
+                                                                                                      workspace),
+                                                            info=field_help(spec.key, spec.help, language,
+                                                                            LABELS))
                     components[spec.key] = context.on_language(
                         component, lambda lang,
-                        spec=spec: dict(zip(("label", "choices"), _labels(spec, lang))))
+                        spec=spec: {**dict(zip(("label", "choices"), _labels(spec, lang))),
+                                    "info": field_help(spec.key, spec.help, lang, LABELS)})
 
     add([spec for spec in form_specs() if spec.key in FRONT])
     with context.translated(gr.Accordion(context.t("train.more"), open=False), "train.more"):
@@ -317,7 +331,9 @@ def build(context: TabContext) -> None:
                                      "eval.run_choice")
         show_button = context.translated(gr.Button(context.t("eval.show"), scale=1), "eval.show", "value")
     summary = gr.HTML()
-    metrics_table = context.translated(gr.Dataframe(label=context.t("eval.metrics"), interactive=False,
+    empty = empty_results(language)
+    metrics_table = context.translated(gr.Dataframe(empty.metrics, label=context.t("eval.metrics"),
+                                                    interactive=False,
                                                     wrap=True),
                                        "eval.metrics")
     confusion_plot = gr.Plot(show_label=False)
@@ -325,16 +341,17 @@ def build(context: TabContext) -> None:
                                                     label=context.t("eval.threshold")), "eval.threshold")
     with gr.Row():
         roc_plot, pr_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    threshold_table = context.translated(gr.Dataframe(label=context.t("eval.threshold_table"),
-                                                      interactive=False),
+    threshold_table = context.translated(gr.Dataframe(empty.threshold, interactive=False,
+                                                      label=context.t("eval.threshold_table")),
                                          "eval.threshold_table")
-    pairs_table = context.translated(gr.Dataframe(label=context.t("eval.pairs"), interactive=False,
-                                                  wrap=True),
+    pairs_table = context.translated(gr.Dataframe(empty.pairs, label=context.t("eval.pairs"),
+                                                  interactive=False, wrap=True),
                                      "eval.pairs")
     rows_filter = context.on_language(
         gr.Radio(_filter_choices(language), value=eval_views.DIFFER, label=context.t("eval.rows_filter")),
         lambda lang: {"choices": _filter_choices(lang), "label": t("eval.rows_filter", lang)})
-    rows_table = context.translated(gr.Dataframe(label=context.t("eval.rows"), interactive=False, wrap=True,
+    rows_table = context.translated(gr.Dataframe(empty.rows, label=context.t("eval.rows"), interactive=False,
+                                                 wrap=True,
                                                  max_height=420), "eval.rows")
     detail = gr.HTML()
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import gradio as gr
 
 from core.config.schema import DEMO
+from core.data.encoding import EncodeOptions, answer_reserve, encode_prompt, prompt_budget
 from core.env import ASSETS_DIR
-from core.data.encoding import EncodeOptions, encode_prompt
 from core.models import EMBEDDED_MODEL
 from core.eval.predict import Prediction
 from core.data.records import Record
 from core.workspace import run_info_of
-from lab.i18n import label_names, t
+from lab.i18n import answer_error, label_names, t
 from lab.model_slot import NONE, SLOT, ModelSlot
 from lab import resolve
 from lab.state import TabContext, load_dataset, user_errors
@@ -87,12 +87,21 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
     status = t("predict.status", language, models=", ".join(names), loads=slot.loads - loads_before,
                load_seconds=f"{loaded - started:.1f}", seconds=f"{finished - loaded:.2f}")
     if prompt.truncated:
-        status += " " + t("predict.truncated", language, tokens=prompt.untruncated_length,
-                          max_length=options.max_length)
+        status += " " + truncation_text(record, prompt, options, language)
     return PredictView(base=answer_html(t("predict.base_title", language, name=str(base or EMBEDDED_MODEL)),
                                         answers["base"], language),
                        tuned=tuned_html, prompt=prompt_html(prompt.text, language),
                        status=f"<p>{html.escape(status)}</p>", answers=answers)
+
+
+def truncation_text(record: Record, prompt, options: EncodeOptions, language: str) -> str:
+    """What was cut and why: the prompt's budget is max_length less the room kept for the answer
+    (far more for an answer with a reason), so a dialogue under max_length can still be shortened."""
+    reserve = answer_reserve(options)
+    return t("predict.truncated", language, tokens=prompt.untruncated_length, max_length=options.max_length,
+             reserve=reserve, budget=prompt_budget(options),
+             answer=t("predict.answer_with_reason", language) if options.with_reason else "",
+             side=t(f"tok.{options.truncation}", language), removed=len(record.input) - len(prompt.dialogue))
 
 
 def _row(name: str, value_html: str) -> str:
@@ -116,7 +125,7 @@ def answer_html(title: str, answer: Prediction, language: str) -> str:
         verdict = (f'<span style="background:#757575;color:#fff;border-radius:4px;padding:1px 8px">'
                    f"{html.escape(t('eval.invalid', language))}</span>")
         if answer.error:
-            verdict += f" {html.escape(answer.error)}"
+            verdict += f" {html.escape(answer_error(answer.to_dict(), language))}"
     if answer.p_true is None:
         probability = "—"
     else:

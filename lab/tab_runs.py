@@ -19,7 +19,7 @@ from core.train.submit import TRAINING_KINDS
 from core.workspace import RunDir
 from lab import run_views
 from lab.i18n import t
-from lab.state import TabContext, hide_workspace, poll, registry_for, user_errors
+from lab.state import TabContext, bind, hide_workspace, poll, registry_for, user_errors
 
 EXPORTABLE_METHODS = ("lora", "qlora")
 DEFAULT_COMPARED = 2
@@ -119,6 +119,24 @@ def delete_job(workspace: Path, job_id: str | None, confirmed: bool, language: s
     return t("runs.deleted", language, job=job.id)
 
 
+def relabel_runs(workspace: Path, job_ids, job_id: str | None, language: str) -> tuple:
+    """What the tab already shows, worded again after a language switch: the comparison of the chosen
+    runs and the chosen run's details (nothing is drawn where nothing was chosen)."""
+    compared = (gr.skip(), gr.skip())
+    if job_ids:
+        try:
+            compared = compare_runs(workspace, job_ids, language)
+        except gr.Error:  # a compared run was deleted meanwhile: the old comparison stays
+            pass
+    details = (gr.skip(), gr.skip())
+    if job_id:
+        try:
+            details = run_details(workspace, job_id, language)
+        except gr.Error:
+            pass
+    return (*compared, *details)
+
+
 def _message(text: str) -> str:
     return f'<p style="margin:4px 0">{html.escape(text)}</p>'
 
@@ -188,6 +206,9 @@ def build(context: TabContext) -> None:
                      show_progress="hidden")
     context.language_input.change(lambda language, previous: show_table(language, previous, force=True),
                                   [context.language_input, known], table_outputs)
+    context.language_input.change(bind(relabel_runs, workspace),
+                                  [compare_box, run_box, context.language_input],
+                                  [compare_plot, differences, details_head, details], show_progress="hidden")
     poll(timer, show_table, [context.language_input, known], table_outputs, "runs")
 
     @user_errors

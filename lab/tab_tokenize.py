@@ -22,9 +22,11 @@ from core.data.records import Record
 from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
 from lab import charts, config_form
+from lab.help_zh import field_help
 from lab.i18n import label_names, t
 from lab.resolve import tokenizer_choices
-from lab.state import BoundedCache, TabContext, get_tokenizer, load_dataset, user_errors
+from lab.state import (BoundedCache, TabContext, bind, error_html, get_tokenizer, load_dataset, shown_errors,
+                       user_errors)
 
 ROW, PASTE = "row", "paste"
 STYLES = {
@@ -66,6 +68,7 @@ def prompt_of(values) -> DataSection:
 
 @dataclass
 class TokenizeView:
+    record: Record
     encoded: Encoded
     tokens: list[dict]
     counts: str
@@ -130,8 +133,8 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
         side = t(f"tok.{options.truncation}", language)
         warning = t("tok.truncated", language, needed=encoded.untruncated_length,
                     max_length=options.max_length, side=side)
-    return TokenizeView(encoded=encoded, tokens=tokens, counts=counts, warning=warning, chat=encoded.text,
-                        tokens_html=tokens_html(tokens, language))
+    return TokenizeView(record=record, encoded=encoded, tokens=tokens, counts=counts, warning=warning,
+                        chat=encoded.text, tokens_html=tokens_html(tokens, language))
 
 
 _LENGTHS = BoundedCache(8)
@@ -171,6 +174,50 @@ def length_histogram(workspace: Path, dataset_value: dict | None, request: Token
                      max_length=max_length)
 
 
+ROW_CONTROLS = 8  # source, split, index, dialogue, is_fraud, speaker, reason, tokenizer; then the prompt's
+
+
+def request_of(values) -> TokenizeRequest:
+    """The request the tab's controls describe, in `build`'s order; ConfigError names a wrong value."""
+    return TokenizeRequest(*values[:ROW_CONTROLS], prompt=prompt_of(values[ROW_CONTROLS:]))
+
+
+def _tokenize_failed(message: str) -> tuple:
+    # The tokens on screen belong to the controls' previous values: cleared, with the reason in their place.
+    return ("", error_html(message), "", "", *[gr.skip()] * 4)
+
+
+@shown_errors(_tokenize_failed)
+def tokenize_outputs(workspace: Path, dataset_value: dict | None, language: str, *values) -> tuple:
+    """The counts, warning, tokens and chat text; in row mode also the row's dialogue, label, speaker
+    and reason, so the paste boxes show the row that was tokenized (and can be edited from there)."""
+    request = request_of(values)
+    view = tokenize(workspace, dataset_value, request, language)
+    warning = f"<p>{html.escape(view.warning)}</p>" if view.warning else ""
+    record = view.record
+    row = ([gr.skip()] * 4 if request.source == PASTE
+           else [record.input, bool(record.label), record.fraud_speaker or "", record.reason or ""])
+    return (view.counts, warning, view.tokens_html, view.chat, *row)
+
+
+def _lengths_failed(message: str) -> tuple:
+    return charts.empty_figure(""), error_html(message)
+
+
+@shown_errors(_lengths_failed)
+def lengths_outputs(workspace: Path, dataset_value: dict | None, language: str, *values) -> tuple:
+    """The token-length histogram and the rows over max_length (tokenizes every row the first time)."""
+    found = length_histogram(workspace, dataset_value, request_of(values), language)
+    return found[0], f"<p>{html.escape(found[1])}</p>"
+
+
+@shown_errors(_lengths_failed)
+def cached_lengths_outputs(workspace: Path, dataset_value: dict | None, language: str, *values) -> tuple:
+    """As `lengths_outputs` when the lengths were already counted, else nothing changes."""
+    found = length_histogram(workspace, dataset_value, request_of(values), language, only_cached=True)
+    return (found[0], f"<p>{html.escape(found[1])}</p>") if found is not None else (gr.skip(), gr.skip())
+
+
 def build(context: TabContext) -> None:
     workspace, language = context.workspace, context.language
     with gr.Row():
@@ -196,11 +243,11 @@ def build(context: TabContext) -> None:
                                                            allow_custom_value=True,
                                                            label=context.t("tok.tokenizer")),
                                                "tok.tokenizer")
-            prompt_fields = [context.on_language(config_form.field_component(spec,
-                                                                             *_prompt_labels(spec, language)),
-                                                 lambda lang, spec=spec: dict(zip(("label", "choices"),
-                                                                                  _prompt_labels(spec,
-                                                                                                 lang))))
+            prompt_fields = [context.on_language(
+                config_form.field_component(spec, *_prompt_labels(spec, language),
+                                            info=field_help(f"data.{spec.key}", spec.help, language)),
+                lambda lang, spec=spec: {**dict(zip(("label", "choices"), _prompt_labels(spec, lang))),
+                                         "info": field_help(f"data.{spec.key}", spec.help, lang)})
                              for spec in prompt_specs()]
             max_length = prompt_fields[PROMPT_KEYS.index("max_length")]
             with gr.Row():
@@ -209,30 +256,17 @@ def build(context: TabContext) -> None:
                 lengths_button = context.translated(gr.Button(context.t("tok.lengths")), "tok.lengths",
                                                     "value")
     counts = gr.Markdown()
-    warning = gr.Markdown()
+    warning = gr.HTML()
     tokens_box = context.translated(gr.HTML(label=context.t("tok.tokens"), show_label=True, container=True),
                                     "tok.tokens")
     chat = context.translated(gr.Textbox(lines=8, max_lines=20, interactive=False,
                                          label=context.t("tok.chat")),
                               "tok.chat")
     histogram = gr.Plot(show_label=False)
-    over = gr.Markdown()
+    over = gr.HTML()
 
     row_controls = [source, split, index, dialogue, is_fraud, speaker, reason, tokenizer_box]
     controls = row_controls + prompt_fields
-
-    def request_of(values) -> TokenizeRequest:
-        return TokenizeRequest(*values[:len(row_controls)], prompt=prompt_of(values[len(row_controls):]))
-
-    @user_errors
-    def show(dataset_value, language, *values):
-        view = tokenize(workspace, dataset_value, request_of(values), language)
-        return view.counts, view.warning, view.tokens_html, view.chat
-
-    @user_errors
-    def show_lengths(dataset_value, language, *values, only_cached=False):
-        found = length_histogram(workspace, dataset_value, request_of(values), language, only_cached)
-        return found if found is not None else (gr.skip(), gr.skip())
 
     @user_errors
     def splits_of(dataset_value, current, language):
@@ -240,11 +274,13 @@ def build(context: TabContext) -> None:
         return gr.update(choices=names, value=current if current in names else names[0])
 
     inputs = [context.dataset, context.language_input, *controls]
-    run.click(show, inputs, [counts, warning, tokens_box, chat]).success(
-        lambda *values: show_lengths(*values, only_cached=True), inputs, [histogram, over])
-    index.submit(show, inputs, [counts, warning, tokens_box, chat])
-    lengths_button.click(show_lengths, inputs, [histogram, over])
-    max_length.submit(lambda *values: show_lengths(*values, only_cached=True), inputs, [histogram, over])
+    shown = [counts, warning, tokens_box, chat, dialogue, is_fraud, speaker, reason]
+    lengths_shown = [histogram, over]
+    run.click(bind(tokenize_outputs, workspace), inputs, shown).success(
+        bind(cached_lengths_outputs, workspace), inputs, lengths_shown)
+    index.submit(bind(tokenize_outputs, workspace), inputs, shown)
+    lengths_button.click(bind(lengths_outputs, workspace), inputs, lengths_shown)
+    max_length.submit(bind(cached_lengths_outputs, workspace), inputs, lengths_shown)
     context.dataset.change(splits_of, [context.dataset, split, context.language_input], split)
     context.app.load(splits_of, [context.dataset, split, context.language_input], split)
 

@@ -26,8 +26,10 @@ from core.jobs.registry import JobStateError, UnknownJob
 from core.models import EMBEDDED_ALIASES
 from core.train.submit import TRAINING_KINDS, job_kind
 from lab import config_form, resolve, run_views
+from lab.help_zh import field_help
 from lab.i18n import t
-from lab.state import TabContext, hide_workspace, poll, registry_for, user_errors
+from lab.state import (TabContext, bind, error_html, hide_workspace, poll, registry_for, shown_errors,
+                       user_errors)
 
 # (accordion label key, key prefixes), in page order; the first prefix that matches wins.
 FORM_GROUPS = (
@@ -290,6 +292,47 @@ def live_view(workspace: Path, job_id: str | None, curves: dict | None, language
                     choices)
 
 
+def live_outputs_of(workspace: Path, job_id: str | None, curves: dict | None, language: str,
+                    redraw: bool = False) -> tuple:
+    """The job panel's outputs: plot, progress, log, curves state, timer, job dropdown."""
+    view = live_view(workspace, job_id, curves, language, redraw)
+    # The dropdown and the log are sent only when they changed: an update closes an open menu
+    # and scrolls the log.
+    known_choices, known_log = (curves or {}).get("choices"), (curves or {}).get("log")
+    view.curves["choices"], view.curves["log"] = view.choices, view.log
+    same_job = view.curves.get("job") == (curves or {}).get("job")
+    value = job_id if any(choice[1] == job_id for choice in view.choices) else None
+    choices = gr.skip() if redraw is False and same_job and known_choices == view.choices else gr.update(
+        choices=view.choices, value=value)
+    log = gr.skip() if redraw is False and same_job and known_log == view.log else view.log
+    return (gr.skip() if view.figure is None else view.figure, view.progress, log, view.curves,
+            gr.Timer(active=view.active), choices)
+
+
+def note_html(note: dict | None, language: str) -> str:
+    """A message under the buttons, kept as {"key", "values"} (or an error's {"text"}) so that a
+    language switch words it again instead of leaving it in the old language."""
+    if not note:
+        return ""
+    if "text" in note:
+        return error_html(note["text"])
+    return _note(t(note["key"], language, **note.get("values", {})), ok=True)
+
+
+def _start_failed(message: str) -> tuple:
+    # The job panel keeps showing the job it showed; the message under Start says why nothing started
+    # (and no longer says that the previous job was submitted).
+    return (*[gr.skip()] * 6, error_html(message), {"text": message})
+
+
+@shown_errors(_start_failed)
+def start_outputs(workspace: Path, language: str, sweep: str, *values) -> tuple:
+    """The Start button: submit the form's config as a job and show it, or say what is wrong."""
+    job = start_job(workspace, values, sweep, language)
+    note = {"key": "train.started", "values": {"job": job.id}}
+    return (*live_outputs_of(workspace, job.id, None, language, redraw=True), note_html(note, language), note)
+
+
 # -- the page --------------------------------------------------------------------------------------
 def field_component(spec: FieldSpec, workspace: Path, language: str, default: RunConfig):
     choices = None
@@ -298,7 +341,8 @@ def field_component(spec: FieldSpec, workspace: Path, language: str, default: Ru
     elif spec.key in DATA_KEYS:
         choices = resolve.dataset_choices(workspace) + ([""] if spec.key != "data.train" else [])
     return config_form.field_component(spec, field_label(spec.key, language), choices,
-                                       default=get_value(default, spec.key))
+                                       default=get_value(default, spec.key),
+                                       info=field_help(spec.key, spec.help, language))
 
 
 def _form(context: TabContext, specs: list[FieldSpec], default: RunConfig) -> tuple[dict, Any]:
@@ -312,7 +356,8 @@ def _form(context: TabContext, specs: list[FieldSpec], default: RunConfig) -> tu
                 for spec in row_specs[begin:begin + PER_ROW]:
                     component = field_component(spec, context.workspace, context.language, default)
                     components[spec.key] = context.on_language(
-                        component, lambda lang, key=spec.key: {"label": field_label(key, lang)})
+                        component, lambda lang, spec=spec: {"label": field_label(spec.key, lang),
+                                                            "info": field_help(spec.key, spec.help, lang)})
 
     sweep_box = None
     for group, _ in FORM_GROUPS:
@@ -450,18 +495,7 @@ def build(context: TabContext) -> None:
         fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box])
 
     def show_live(job_id, curves, language, redraw=False):
-        view = live_view(workspace, job_id, curves, language, redraw)
-        # The dropdown and the log are sent only when they changed: an update closes an open menu
-        # and scrolls the log.
-        known_choices, known_log = (curves or {}).get("choices"), (curves or {}).get("log")
-        view.curves["choices"], view.curves["log"] = view.choices, view.log
-        same_job = view.curves.get("job") == (curves or {}).get("job")
-        value = job_id if any(choice[1] == job_id for choice in view.choices) else None
-        choices = gr.skip() if redraw is False and same_job and known_choices == view.choices else gr.update(
-            choices=view.choices, value=value)
-        log = gr.skip() if redraw is False and same_job and known_log == view.log else view.log
-        return (gr.skip() if view.figure is None else view.figure, view.progress, log, view.curves,
-                gr.Timer(active=view.active), choices)
+        return live_outputs_of(workspace, job_id, curves, language, redraw)
 
     live_outputs = [plot, progress, log_box, curves_state, timer, job_box]
 
@@ -470,23 +504,25 @@ def build(context: TabContext) -> None:
 
     context.app.load(on_load, context.language_input, live_outputs, show_progress="hidden")
 
-    @user_errors
-    def start(language, sweep, *values):
-        job = start_job(workspace, values, sweep, language)
-        return (*show_live(job.id, None, language, redraw=True),
-                _note(t("train.started", language, job=job.id), ok=True))
+    message_note, control_note = gr.State(None), gr.State(None)
+    start_button.click(bind(start_outputs, workspace), preview_inputs, [*live_outputs, message, message_note],
+                       concurrency_id="train-control")
+    for shown, note_state in ((message, message_note), (control_message, control_note)):
+        context.language_input.change(note_html, [note_state, context.language_input], shown,
+                                      show_progress="hidden")
 
-    start_button.click(start, preview_inputs, [*live_outputs, message], concurrency_id="train-control")
-
+    @shown_errors(_start_failed)
     def control(job_id, curves, language, action):
-        text = control_job(workspace, job_id, action, language)
-        return (*show_live(job_id, curves, language), _note(text, ok=True))
+        control_job(workspace, job_id, action, language)
+        key = "train.stop_requested" if action == "stop" else "train.resumed"
+        note = {"key": key, "values": {"job": job_id}}
+        return (*show_live(job_id, curves, language), note_html(note, language), note)
 
     control_inputs = [job_box, curves_state, context.language_input]
     stop_button.click(lambda *values: control(*values, "stop"), control_inputs,
-                      [*live_outputs, control_message], concurrency_id="train-control")
+                      [*live_outputs, control_message, control_note], concurrency_id="train-control")
     resume_button.click(lambda *values: control(*values, "resume"), control_inputs,
-                        [*live_outputs, control_message], concurrency_id="train-control")
+                        [*live_outputs, control_message, control_note], concurrency_id="train-control")
     job_box.input(lambda job_id, language: show_live(job_id, None, language, redraw=True),
                   [job_box, context.language_input], live_outputs, show_progress="hidden")
     refresh_button.click(lambda job_id, curves, language: show_live(job_id, curves, language, redraw=True),

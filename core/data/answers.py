@@ -48,6 +48,10 @@ class ParsedAnswer:
     reason: str = ""
     raw: str = ""
     error: str = ""
+    # What was wrong, for a page to word in its language: empty, bad_value (error_value holds the
+    # value given for is_fraud), no_field, ambiguous, no_answer.
+    error_kind: str = ""
+    error_value: str = ""
 
 
 class _JsonLiterals(ast.NodeTransformer):
@@ -127,7 +131,8 @@ def _from_object(found: dict, raw: str) -> ParsedAnswer:
         verdict = _verdict(fields[VERDICT_FIELD])
     except ValueError:
         return ParsedAnswer(False, None, raw=raw,
-                            error=f"is_fraud is {fields[VERDICT_FIELD]!r}, not true/false (or 是/否, 1/0)")
+                            error=f"is_fraud is {fields[VERDICT_FIELD]!r}, not true/false (or 是/否, 1/0)",
+                            error_kind="bad_value", error_value=repr(fields[VERDICT_FIELD]))
     return ParsedAnswer(True, verdict, _text_field(fields.get(SPEAKER_FIELD)),
                         _text_field(fields.get(REASON_FIELD)), raw=raw)
 
@@ -153,7 +158,7 @@ def parse_answer(text: str) -> ParsedAnswer:
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     body = _FENCE.sub(" ", _THINK.sub(" ", raw)).strip()
     if not body:
-        return ParsedAnswer(False, None, raw=raw, error="empty answer")
+        return ParsedAnswer(False, None, raw=raw, error="empty answer", error_kind="empty")
     saw_object = False
     for candidate in dict.fromkeys((body, _normalise_punctuation(body))):
         for found in _objects(candidate):
@@ -165,7 +170,8 @@ def parse_answer(text: str) -> ParsedAnswer:
         if match:
             return ParsedAnswer(True, _verdict(match.group(1)), raw=raw)
     if saw_object:
-        return ParsedAnswer(False, None, raw=raw, error="the JSON object has no is_fraud field")
+        return ParsedAnswer(False, None, raw=raw, error="the JSON object has no is_fraud field",
+                            error_kind="no_field")
     bare = _bare_answer(body)
     if bare is not None:
         return ParsedAnswer(True, bare, raw=raw)
@@ -173,6 +179,8 @@ def parse_answer(text: str) -> ParsedAnswer:
     says_true = "是" in body or "true" in lowered
     says_false = "否" in body or "false" in lowered
     if says_true and says_false:
-        return ParsedAnswer(False, None, raw=raw, error="ambiguous: the answer says both yes and no")
+        return ParsedAnswer(False, None, raw=raw, error="ambiguous: the answer says both yes and no",
+                            error_kind="ambiguous")
     return ParsedAnswer(False, None, raw=raw,
-                        error="no JSON object with is_fraud and no bare 是/否/true/false answer")
+                        error="no JSON object with is_fraud and no bare 是/否/true/false answer",
+                        error_kind="no_answer")

@@ -192,9 +192,14 @@ def answer_reserve(options: EncodeOptions) -> int:
     return 192 if options.with_reason else 16
 
 
+def prompt_budget(options: EncodeOptions) -> int:
+    """Most tokens of a generation prompt: max_length less the room kept for the answer."""
+    return max(8, options.max_length - answer_reserve(options))
+
+
 def encode_prompt(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
     """The generation prompt alone (ends with the assistant header), room left for the answer."""
-    budget = max(8, options.max_length - answer_reserve(options))
+    budget = prompt_budget(options)
     prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, budget, False)
     return Encoded(input_ids=prompt_ids, labels=[IGNORE_INDEX] * len(prompt_ids),
                    prompt_length=len(prompt_ids), truncated=dialogue != record.input,

@@ -63,6 +63,8 @@ class Prediction:
     raw_text: str = ""
     p_true: float | None = None
     error: str = ""
+    error_kind: str = ""  # core.data.answers.ParsedAnswer's, for the page to word
+    error_value: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -230,7 +232,8 @@ def prediction_from_text(text: str, p_true: float | None) -> Prediction:
     return Prediction(is_fraud=parsed.is_fraud if parsed.valid else None,
                       fraud_speaker=parsed.fraud_speaker or "", reason=parsed.reason or "",
                       valid=bool(parsed.valid), raw_text=text, p_true=p_true,
-                      error=getattr(parsed, "error", "") or "")
+                      error=getattr(parsed, "error", "") or "", error_kind=parsed.error_kind,
+                      error_value=parsed.error_value)
 
 
 def _label_prediction(p_true: float, true_logit_wins: bool) -> Prediction:

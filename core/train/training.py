@@ -463,7 +463,9 @@ def train_run(cfg: RunConfig, run_dir: Path, workspace: Path, *, resume: bool = 
         "eval_loss": state.best_metric if args.load_best_model_at_end else (
             eval_lines[-1]["eval_loss"] if eval_lines else None),
         "best_eval_loss": min(line["eval_loss"] for line in eval_lines) if eval_lines else None,
-        "best_step": _checkpoint_step(state.best_model_checkpoint) if state.best_model_checkpoint else None,
+        # From the evaluations themselves: Trainer records a best checkpoint only when it loads the best
+        # model at the end, so best_step was null although best_eval_loss came from a known step.
+        "best_step": min(eval_lines, key=lambda line: line["eval_loss"])["step"] if eval_lines else None,
         "early_stopped": state.global_step < state.max_steps,
         "steps": state.global_step,
         "total_steps": state.max_steps,

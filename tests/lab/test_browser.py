@@ -166,7 +166,9 @@ def test_every_tab_in_a_real_browser(server):
         rows.fill("40")
         rows.press("Enter")
         page.get_by_role("button", name="Evaluate", exact=True).click()
-        expect(page.get_by_text("TF-IDF + LR").filter(visible=True).first).to_be_visible(timeout=240_000)
+        # The baseline's row (its model cell), not the table's label, which shows from the start.
+        expect(page.get_by_text("TF-IDF + LR", exact=True).filter(visible=True).first).to_be_visible(
+            timeout=240_000)
         expect(page.locator(".js-plotly-plot").filter(visible=True).first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(SHOTS / "evaluate.png"), full_page=True)
@@ -180,3 +182,92 @@ def test_every_tab_in_a_real_browser(server):
     assert sorted(p.name for p in SHOTS.glob("*.png")) == sorted(
         ["data-zh.png", "data-xss.png", "tokenize.png", "train.png", "predict.png", "evaluate.png",
          "runs.png"])
+
+
+VISIBLE_PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(plot => plot.offsetParent !== null && plot.querySelector('.main-svg'))
+    .map(plot => ({drawn: plot.querySelector('.main-svg').getBoundingClientRect().width,
+                   box: plot.parentElement.getBoundingClientRect().width}))"""
+ERROR_PILLS = """() => [...document.querySelectorAll('[data-testid="status-tracker"] .error')]
+    .filter(pill => pill.offsetParent !== null).length"""
+
+
+def assert_plots_fit(page, at_least: int):
+    """Every visible plot is as wide as its container: none drawn at plotly's default in a hidden tab."""
+    plots = page.evaluate(VISIBLE_PLOTS)
+    assert len(plots) >= at_least, plots
+    for plot in plots:
+        assert abs(plot["drawn"] - plot["box"]) <= 4, f"drawn {plot['drawn']} px in a {plot['box']} px box"
+
+
+def test_language_switch_and_errors_leave_nothing_stale(server):
+    """Charts drawn in a hidden tab by a language switch fit their container; after a refused action
+    the page says why without red "Error" pills, and the next success leaves no trace of the error."""
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(server, wait_until="load")
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)
+
+        # The Data tab is hidden while the switch redraws its charts in English.
+        page.get_by_role("tab", name="分词", exact=True).click()
+        page.get_by_label("English").check()
+        expect(page.get_by_role("tab", name="Data", exact=True)).to_be_visible(timeout=20_000)
+        page.wait_for_timeout(2000)
+        page.get_by_role("tab", name="Data", exact=True).click()
+        expect(page.get_by_text("Labels per split").first).to_be_visible(timeout=20_000)
+        page.wait_for_timeout(1500)
+        assert_plots_fit(page, at_least=4)
+        page.screenshot(path=str(SHOTS / "data-after-switch.png"), full_page=True)
+
+        # Tokenize: a max_length too small for the answer, then a fitting one.
+        page.get_by_role("tab", name="Tokenize", exact=True).click()
+        max_length = page.get_by_label("Max length · data.max_length")
+        max_length.fill("20")
+        page.get_by_role("button", name="Tokenize", exact=True).click()
+        expect(page.get_by_text("is too small").filter(visible=True).first).to_be_visible(timeout=30_000)
+        assert page.evaluate(ERROR_PILLS) == 0
+        page.screenshot(path=str(SHOTS / "tokenize-error.png"), full_page=True)
+        max_length.fill("384")
+        page.get_by_role("button", name="Tokenize", exact=True).click()
+        expect(page.get_by_text("(", exact=False).filter(has_text="used").filter(visible=True).first) \
+            .to_be_visible(timeout=30_000)
+        expect(page.get_by_text("is too small").filter(visible=True)).to_have_count(0)
+        assert page.evaluate(ERROR_PILLS) == 0
+        assert page.get_by_label("Dialogue", exact=True).input_value().strip(), "row mode left the box empty"
+
+        # Data: a path outside the workspace is refused above the dataset still shown; demo loads again.
+        page.get_by_role("tab", name="Data", exact=True).click()
+        dataset = page.get_by_label("Dataset (demo, a file in the workspace, or a path)")
+        dataset.fill("../../etc/passwd")
+        dataset.press("Enter")
+        page.get_by_role("button", name="Load", exact=True).click()
+        refused = page.get_by_text("is outside the workspace").filter(visible=True)
+        expect(refused.first).to_be_visible(timeout=30_000)
+        assert page.evaluate(ERROR_PILLS) == 0
+        dataset.fill("demo")
+        dataset.press("Enter")
+        page.get_by_role("button", name="Load", exact=True).click()
+        expect(refused).to_have_count(0, timeout=30_000)
+        assert page.evaluate(ERROR_PILLS) == 0
+
+        # Train: a refused model path says why under Start, once, and no job is said to be submitted.
+        page.get_by_role("tab", name="Train", exact=True).click()
+        model = page.get_by_label("Base model · model")
+        model.fill("../../etc")
+        model.press("Enter")
+        page.get_by_role("button", name="Start training", exact=True).click()
+        expect(page.get_by_text("is outside the workspace").filter(visible=True).first).to_be_visible(
+            timeout=30_000)
+        page.wait_for_timeout(1000)
+        assert page.evaluate(ERROR_PILLS) == 0
+        assert page.locator(".toast-body").count() <= 1
+        submitted = page.get_by_text("submitted (it runs in its own process)").filter(visible=True)
+        expect(submitted).to_have_count(0)
+        page.screenshot(path=str(SHOTS / "train-refused.png"), full_page=True)
+        browser.close()

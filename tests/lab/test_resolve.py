@@ -20,7 +20,23 @@ def _model(folder: Path, adapter: bool = False) -> Path:
 def test_a_folder_in_the_workspace_wins_over_a_hub_id_of_the_same_name(tmp_path):
     folder = _model(tmp_path / "Qwen" / "Qwen2-0.5B-Instruct")
     assert resolve.base_model("Qwen/Qwen2-0.5B-Instruct", tmp_path) == str(folder.resolve())
-    # Not a folder there, but a hub id's form: looked up in the local hub cache by whoever loads it.
+
+
+def test_a_hub_id_is_taken_only_from_the_local_hub_cache(tmp_path, monkeypatch):
+    """Not a folder but a hub id's form: accepted when the local hub cache holds it, else refused with
+    the reason (not transformers' "couldn't connect to huggingface.co" once the model loads)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(gr.Error, match="neither a local model folder nor in the local hub cache"):
+        resolve.base_model("Qwen/Qwen2-1.5B-Instruct", tmp_path, "en")
+    with pytest.raises(gr.Error, match="不在本地 Hub 缓存中"):
+        resolve.base_model("Qwen/Qwen2-1.5B-Instruct", tmp_path, "zh")
+    cached = tmp_path / "hub" / "models--Qwen--Qwen2-1.5B-Instruct"
+    (cached / "refs").mkdir(parents=True)
+    (cached / "refs" / "main").write_text("abc123", encoding="utf-8")
+    (cached / "snapshots" / "abc123").mkdir(parents=True)
+    (cached / "snapshots" / "abc123" / "config.json").write_text("{}", encoding="utf-8")
     assert resolve.base_model("Qwen/Qwen2-1.5B-Instruct", tmp_path) == "Qwen/Qwen2-1.5B-Instruct"
 
 

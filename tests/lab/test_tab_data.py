@@ -240,3 +240,52 @@ def test_uploads_are_copied_into_the_workspace(session_workspace, tmp_path, data
     bad.write_text("x", encoding="utf-8")
     with pytest.raises(gr.Error, match="only"):
         save_upload(bad, session_workspace, "en")
+
+
+def test_a_refused_load_says_why_and_keeps_the_dataset_shown(session_workspace, data_files):
+    """The Load button on a refused path: the reason in the message, nothing else changed (no gr.Error,
+    whose red pills would stay over the filters); the next good load clears the message."""
+    refused = tab_data.choose_dataset(session_workspace, "../../etc/passwd", "", "en")
+    assert all(isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+               for value in refused[:5]), refused[:5]  # gr.skip(): the chosen dataset stays
+    assert "outside the workspace" in refused[5] and "lab-error" in refused[5]
+    chosen = tab_data.choose_dataset(session_workspace, "ui-data/sample.jsonl", "", "en")
+    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": ""}, "all", "all", "", 1, "")
+
+
+def test_the_split_filter_words_all_in_the_page_language(session_workspace, data_files):
+    outputs = tab_data.view_outputs(session_workspace, {"choice": "ui-data/sample.jsonl", "compare": ""},
+                                    "all", "all", "", 1, "zh")
+    split_update = outputs[7]
+    assert split_update["choices"][0] == ("全部", "all") and ("sample", "sample") in split_update["choices"]
+
+
+def test_a_baseline_that_solves_the_test_set_is_the_highest_finding_and_says_what_it_means():
+    from core.audit.baseline import BaselineReport
+    from core.audit.findings import baseline_findings
+
+    solved = BaselineReport(model="TF-IDF + LR", cv_folds=5, cv_accuracy=0.998, cv_accuracy_std=0.002,
+                            cv_f1=0.998, cv_f1_std=0.002, test={"accuracy": 1.0, "f1": 1.0})
+    [finding] = baseline_findings(solved)
+    assert finding.severity == "high"
+    zh = tab_data.finding_text(finding, "zh")
+    assert "测试集准确率 1.000" in zh and "无法说明微调后的模型读懂了对话" in zh and "accuracy" not in zh
+    assert "cannot show that a fine-tuned model understands" in tab_data.finding_text(finding, "en")
+    hard = BaselineReport(model="TF-IDF + LR", cv_folds=5, cv_accuracy=0.80, cv_accuracy_std=0.02,
+                          cv_f1=0.79, cv_f1_std=0.02, test={"accuracy": 0.855, "f1": 0.85})
+    [finding] = baseline_findings(hard)
+    assert finding.severity == "info" and "微调后的模型必须超过它" in tab_data.finding_text(finding, "zh")
+
+
+def test_a_clicked_row_opens_in_full_with_its_line_breaks(session_workspace, dataset, data_files):
+    table, _, _ = tab_data.rows_page(dataset, "all", "sample", "请转账", 1, "en")
+    first = list(table.iloc[0])
+    event = gr.SelectData(None, {"index": [0, 4], "value": first[4], "row_value": first})
+    detail = tab_data.pick_row(session_workspace, {"choice": "ui-data/sample.jsonl",
+                                                   "compare": "ui-data/other.jsonl"}, "en", event)
+    row = data_files["rows"][int(first[1])]
+    assert "<script" not in detail and "&lt;script&gt;" in detail
+    import html
+
+    assert html.escape(row["input"]) in detail and "\n" in row["input"]  # whole, line breaks kept
+    assert f"sample, row {first[1]}" in detail and html.escape(row["reason"]) in detail

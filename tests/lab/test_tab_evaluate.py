@@ -222,6 +222,10 @@ def test_choosing_a_row_shows_its_dialogue_and_answers_escaped(session_workspace
         cell = '<td style="vertical-align:top;padding:4px 8px;border-top:1px solid #ddd">'
         assert f"{cell}{name}</td>" in detail
         assert f"{answer['p_true']:.3f}" in detail
+    # Score mode (the fixture's): no answer text is shown as if the model had written it.
+    assert finished["metrics"]["config"]["mode"] == "score"
+    assert detail.count("score mode: the model generated no text") == len(planted["models"])
+    assert "&quot;is_fraud&quot;" not in detail
 
 
 def test_bad_choices_are_refused_before_a_job_starts(session_workspace, tiny_model_dir):
@@ -254,6 +258,16 @@ def test_show_and_switch_language(session_workspace, finished):
     assert finished["job_id"] in outputs[0]
     with pytest.raises(gr.Error, match="no evaluation run"):
         tab_evaluate.show_evaluation(session_workspace, "not-a-run", 0.5, "en")
+
+
+def test_tables_before_any_run_have_their_headers_in_the_page_language(session_workspace):
+    """Not Gradio's "1 2 3": the headers each table will have, worded again on a language switch."""
+    outputs = tab_evaluate.relabel_evaluation(session_workspace, "", "", 0.5, eval_views.DIFFER, "zh")
+    metrics, threshold, pairs, rows = outputs[2], outputs[6], outputs[7], outputs[9]
+    assert list(metrics.columns)[:2] == ["模型", "准确率"] and metrics.empty
+    assert "模型" in threshold.columns and pairs.empty and "对话" in rows.columns
+    english = tab_evaluate.empty_results("en")
+    assert list(english.metrics.columns)[:2] == ["model", "accuracy"]
 
 
 def test_a_running_evaluation_shows_each_models_rate_and_time_left(tmp_path):

@@ -172,3 +172,41 @@ def test_demo_row_fills_the_dialogue(session_workspace, demo_splits):
     assert f"Gold answer: {'fraud' if rows[3]['label'] else 'normal'};" in gold
     with pytest.raises(gr.Error, match="no row 100000"):
         tab_predict.demo_row(session_workspace, 100000, "en")
+
+
+def test_the_truncation_note_says_what_was_cut_and_why(tiny_tokenizer):
+    """A dialogue shorter than max_length is still shortened for an answer with a reason (the answer's
+    room comes off the prompt's budget): the note says so instead of "more than max_length"."""
+    from core.data.encoding import EncodeOptions, encode_prompt
+
+    options = EncodeOptions(with_reason=True, max_length=384)
+    dialogue = "\n".join(f"甲: 第{turn}句，请把验证码告诉我。" for turn in range(40))
+    record = Record(input=dialogue, label=False)
+    prompt = encode_prompt(tiny_tokenizer, record, options)
+    lines = 40
+    while prompt.untruncated_length >= options.max_length:  # keep it under max_length, as in the report
+        lines -= 2
+        record = Record(input="\n".join(dialogue.splitlines()[:lines]), label=False)
+        prompt = encode_prompt(tiny_tokenizer, record, options)
+    assert prompt.truncated and prompt.untruncated_length < options.max_length
+    removed = len(record.input) - len(prompt.dialogue)
+    text = tab_predict.truncation_text(record, prompt, options, "en")
+    assert f"The prompt needs {prompt.untruncated_length} tokens; of max_length 384, 192 are kept for the " \
+           f"model's answer (with fraud_speaker and reason), leaving 192 for the prompt" in text
+    assert f"{removed} characters were cut" in text and removed > 0
+    assert "截去" in tab_predict.truncation_text(record, prompt, options, "zh")
+
+
+def test_an_invalid_answer_says_why_in_the_page_language():
+    import html
+
+    from core.eval.predict import prediction_from_text
+
+    cases = (("", "答案为空"), ('{"is_fraud": "maybe"}', "is_fraud 的值是 'maybe'"),
+             ('{"speaker": "x"}', "没有 is_fraud 字段"), ("我不知道", "没有含 is_fraud 的 JSON"))
+    for text, chinese in cases:
+        answer = prediction_from_text(text, None)
+        assert not answer.valid and answer.error_kind
+        shown = html.unescape(tab_predict.answer_html("base", answer, "zh"))
+        assert chinese in shown and answer.error not in shown
+        assert answer.error in html.unescape(tab_predict.answer_html("base", answer, "en"))

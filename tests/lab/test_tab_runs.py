@@ -151,3 +151,14 @@ def test_export_runs_as_a_job_and_delete_needs_confirmation(runs, session_worksp
     tab_runs.delete_job(session_workspace, job.id, True, "en")
     frame, _ = tab_runs.runs_table(session_workspace, "en")
     assert job.id not in set(frame["job"]) and not finished.run_dir.exists()
+
+
+def test_an_evaluation_job_shows_each_model_s_headline_metrics():
+    from lab import run_views
+
+    summary = {"rows": 200, "stopped": False,
+               "models": {"base": {"accuracy": 0.5, "f1": 0.0, "invalid": 3},
+                          "runs/x/adapter": {"accuracy": 0.995, "f1": 0.99497, "invalid": 0}}}
+    text = run_views.summary_text(summary)
+    assert "base: accuracy 0.5, f1 0, invalid 3" in text
+    assert "runs/x/adapter: accuracy 0.995, f1 0.995" in text and "stopped" not in text

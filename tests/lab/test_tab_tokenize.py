@@ -129,3 +129,31 @@ def test_the_prompt_template_is_shown_and_applied(session_workspace, tiny_model_
     view = tab_tokenize.tokenize(session_workspace, None, custom, "en")
     assert "`对话：{input}\\n要求：{instruction}`" in view.counts
     assert "对话：甲: 你好\n乙: 在吗\n要求：" in view.chat
+
+
+def _controls(split: str, index: int, max_length: int) -> list:
+    """The values the tab's controls send, in `build`'s order: row controls, then the prompt fields."""
+    prompt = {spec.key: spec.default for spec in tab_tokenize.prompt_specs()}
+    prompt["max_length"] = max_length
+    return ["row", split, index, "", False, "", "", "embedded",
+            *[prompt[spec.key] for spec in tab_tokenize.prompt_specs()]]
+
+
+def test_an_error_replaces_the_tokens_and_the_next_success_replaces_the_error(session_workspace,
+                                                                              small_dataset):
+    """max_length too small for the answer: the previous row's tokens are cleared and the reason shown
+    in their place (no gr.Error, whose pills would stay); then a good max_length shows the row again,
+    and row mode fills the paste boxes with the row that was tokenized."""
+    failed = tab_tokenize.tokenize_outputs(session_workspace, small_dataset, "en", *_controls("rows", 3, 20))
+    counts, warning, tokens, chat = failed[:4]
+    assert (counts, tokens, chat) == ("", "", "")
+    assert "max_length 20 is too small" in warning and "lab-error" in warning
+    shown = tab_tokenize.tokenize_outputs(session_workspace, small_dataset, "en", *_controls("rows", 3, 384))
+    record = load_records(session_workspace / "ui-tokenize" / "rows.jsonl").records[3]
+    assert "lab-error" not in shown[1] and "tokens:" in shown[0] and shown[3]
+    assert list(shown[4:]) == [record.input, record.label, record.fraud_speaker, record.reason]
+
+
+def test_the_tab_starts_at_the_training_max_length():
+    defaults = {spec.key: spec.default for spec in tab_tokenize.prompt_specs()}
+    assert defaults["max_length"] == DataSection().max_length

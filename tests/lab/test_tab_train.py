@@ -307,3 +307,42 @@ def test_page_builds_with_the_train_and_runs_tabs(session_workspace):
     app = build_app(session_workspace, "en")
     labels = {component["props"].get("label") for component in app.config["components"]}
     assert {"Train", "Runs", "Learning rate · train.learning_rate", "Config (YAML)", "Log tail"} <= labels
+
+
+def test_a_refused_start_replaces_the_submitted_message(session_workspace):
+    """A refused config: the job panel keeps its job, the message under Start says why (in place of
+    "Job ... submitted") and, kept as a key, is worded again after a language switch."""
+    values = _with(tab_train.form_values(RunConfig()), "model", "../../etc")
+    outputs = tab_train.start_outputs(session_workspace, "en", "", *values)
+    assert all(value == gr.skip() for value in outputs[:6])
+    assert "outside" in outputs[6] and "lab-error" in outputs[6] and "submitted" not in outputs[6]
+    assert tab_train.note_html(outputs[7], "zh") == outputs[6]  # an error is shown as it was said
+    started = {"key": "train.started", "values": {"job": "abc"}}
+    assert "abc" in tab_train.note_html(started, "en") and "submitted" in tab_train.note_html(started, "en")
+    assert "已提交任务" in tab_train.note_html(started, "zh")
+
+
+def test_a_stopped_job_shows_the_step_it_stopped_at():
+    """The log says "saving a checkpoint at step 27"; the bar said 25/80, the last logged step."""
+    from types import SimpleNamespace
+
+    job = SimpleNamespace(id="j", status="stopped", is_active=False, error=None, config={},
+                          summary={"stopped": True, "steps": 27, "total_steps": 80})
+    curves = {"last": {"step": 25, "total_steps": 80}, "last_train": {"loss": 1.0}}
+    assert "27/80" in run_views.progress_html(job, curves, "en").replace(" ", "")
+    running = SimpleNamespace(id="j", status="running", is_active=True, error=None, config={}, summary=None)
+    assert "25/80" in run_views.progress_html(running, curves, "en").replace(" ", "")
+
+
+def test_every_form_field_has_its_help_in_chinese():
+    """The Train, Tokenize and Evaluate forms' help lines: Chinese on the Chinese page, the spec's own
+    English on the English one."""
+    from core.config.schema import EvalConfig, field_specs
+    from lab.help_zh import HELP_ZH, field_help
+
+    keys = {f"cfg.{spec.key}" for spec in field_specs(include_sweep=False)}
+    keys |= {f"evalcfg.{spec.key}" for spec in field_specs(EvalConfig)}
+    assert keys == set(HELP_ZH)
+    spec = next(spec for spec in field_specs(include_sweep=False) if spec.key == "data.max_length")
+    assert field_help(spec.key, spec.help, "en") == spec.help
+    assert field_help(spec.key, spec.help, "zh") == HELP_ZH["cfg.data.max_length"] != spec.help

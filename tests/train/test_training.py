@@ -278,6 +278,10 @@ def test_seq_cls_head_trains_and_predicts_a_label_per_row(session_workspace, tin
                        "train.max_steps=8", "train.eval_every=4", "lora.r=4")
     summary = train_run(cfg, tmp_path / "seq", session_workspace)
     assert summary["steps"] == 8 and summary["eval_loss"] is not None
+    # best_step names the evaluation with the lowest eval_loss (it was null without load-best-at-end).
+    evaluations = [line for line in RunDir(tmp_path / "seq").read_metrics() if line["kind"] == "eval"]
+    best = min(evaluations, key=lambda line: line["eval_loss"])
+    assert (summary["best_step"], summary["best_eval_loss"]) == (best["step"], best["eval_loss"])
     splits = Splits.load(tmp_path / "seq" / "validation_split.json")
     records = load_records(small_data["train"]).records
     held_out = splits.select(records, "validation")
