@@ -23,6 +23,10 @@ HELP_ZH = {
     "cfg.data.system": "系统提示；null = 对话模板的默认值",
     "cfg.data.max_length": "提示加答案的最多 token 数；更长的对话会被截短",
     "cfg.data.truncation": "对话过长时保留哪一部分",
+    "cfg.data.prompt_template": "用户消息的模板，可用 {instruction} 和 {input}；留空 = "
+                                "数据行自带指令时按原样拼成 {instruction}{input}"
+                                "（与种子笔记本逐字节一致），默认指令或本次运行的指令用 "
+                                "{instruction}\\n{input}",
     "cfg.data.validation_split": "没有验证文件时从训练文件留出的比例（分层、固定种子；索引保存在运行目录中）",
     "cfg.data.bad_rows": "无法使用的行：skip = 用好的行训练，并在日志和摘要中列出跳过的行；"
                          "error = 拒绝该文件",
@@ -56,6 +60,8 @@ HELP_ZH = {
     "evalcfg.mode": "score = 一次前向后比较 P(true) 和 P(false)（快）；generate = 解码出完整的 JSON 答案",
     "evalcfg.instruction": "每一行的指令；留空 = 各检查点训练时的指令，没有则用默认指令",
     "evalcfg.system": "系统提示；留空 = 各检查点训练时的系统提示，没有则用模板默认值",
+    "evalcfg.prompt_template": "用户消息的模板，可用 {instruction} 和 {input}；"
+                               "留空 = 各检查点训练时的模板，没有则按数据行的指令取默认",
     "evalcfg.max_length": "提示的最多 token 数；留空 = 各检查点训练时的 max_length，没有则 1024",
     "evalcfg.batch_size": "一次解码的行数；留空 = 按空闲内存能容纳这些提示的最大行数",
     "evalcfg.device": "在哪里运行；auto = 有 CUDA 时用 CUDA",
@@ -63,6 +69,8 @@ HELP_ZH = {
     "evalcfg.trust_remote_code": "允许模型目录运行其自带的 Python 代码",
     "evalcfg.backend": "auto = GPU 上的因果语言模型在装有 vLLM 时用 vLLM，否则用 transformers",
     "evalcfg.include_base": "同时评估基座模型本身，作为第一列",
+    "evalcfg.bad_rows": "无法使用的测试行（没有对话、没有可用标签）：skip = 评估好的行，"
+                        "并在 metrics.json 中列出跳过的行号；error = 拒绝该文件",
     "evalcfg.train_data": "TF-IDF 基线的训练文件；留空 = 检查点自己的训练文件（演示数据用演示的）",
 }
 

@@ -23,7 +23,8 @@ DATA_SUFFIXES = (".jsonl", ".json", ".csv")
 SEARCH_DEPTH = 4
 MODEL_FILE, TOKENIZER_FILE = "config.json", "tokenizer_config.json"
 # Not data a user brought (uploads are): the lab's own outputs. Runs are listed as checkpoints.
-NOT_DATA_FOLDERS = set(OUTPUT_FOLDERS) - {UPLOADS_DIR}
+# assets/examples holds the Predict tab's example dialogues, not a dataset to train or evaluate on.
+NOT_DATA_FOLDERS = (set(OUTPUT_FOLDERS) - {UPLOADS_DIR}) | {"examples"}
 NOT_BASE_MODEL_FOLDERS = set(OUTPUT_FOLDERS)
 
 

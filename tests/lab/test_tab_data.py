@@ -148,7 +148,7 @@ def test_a_large_load_does_not_hold_up_another_sessions_quick_load(session_works
     for function in build_app(session_workspace).fns.values():
         if getattr(function.fn, "__module__", "") == "lab.tab_data":
             events.setdefault(function.fn.__name__, []).append(function)
-    for name in ("choose", "show", "run_audit"):
+    for name in ("choose_dataset", "view_outputs", "run_audit"):
         assert events[name], name
         for function in events[name]:
             assert (function.concurrency_id, function.concurrency_limit) == ("data-view", None), name
