@@ -43,6 +43,26 @@ def is_hub_id(text: str) -> bool:
     return bool(HUB_ID.match(str(text).strip()))
 
 
+# Encoder families (BERT / RoBERTa and kin): bidirectional, read through [CLS], no chat template.
+ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "ernie", "electra", "albert", "deberta", "deberta-v2",
+                 "distilbert", "nezha", "megatron-bert", "camembert", "mpnet", "modernbert"}
+
+
+def is_encoder(config_or_path) -> bool:
+    """Whether a model (its config, or its folder) is an encoder that classifies through [CLS]."""
+    if isinstance(config_or_path, (str, Path)):
+        config_file = Path(config_or_path) / "config.json"
+        if not config_file.is_file():
+            return False
+        try:
+            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError):
+            return False
+    else:
+        model_type = getattr(config_or_path, "model_type", None)
+    return model_type in ENCODER_TYPES
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -53,7 +73,8 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     if tokenizer.pad_token_id is None:
         # Batched inference and training need a pad id; eos is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
+    # An encoder classifies the text as it is ([CLS] text [SEP]); only a causal LM needs the template.
+    if not getattr(tokenizer, "chat_template", None) and not is_encoder(path):
         raise ModelError(f"{path}: the tokenizer has no chat template; choose an instruct/chat model")
     return tokenizer
 
@@ -105,17 +126,36 @@ def load_causal_lm(path: str, dtype=None, device: str = "cpu", trust_remote_code
 
 
 def load_sequence_classifier(path: str, tokenizer, dtype=None, device: str = "cpu",
-                             trust_remote_code: bool = False):
+                             trust_remote_code: bool = False, label_names: tuple[str, ...] = ()):
+    """A classifier head of len(label_names) classes (2 without names: the fraud schema)."""
     from transformers import AutoModelForSequenceClassification
 
+    names = tuple(label_names) or saved_class_names(path) or ("false", "true")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=2, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code)
+            path, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={name: index for index, name in enumerate(names)}, dtype=dtype,
+            use_safetensors=True, trust_remote_code=trust_remote_code)
     except OSError as error:
         raise ModelError(f"cannot load a classifier from {path}: {error}") from None
     # Sequence classification reads the last non-pad token, so the model must know the pad id.
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device)
+
+
+def saved_class_names(path: str) -> tuple[str, ...]:
+    """The class names a saved classifier (a full fine-tune's model/) was trained with; () otherwise."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return ()
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if not any(str(name).endswith("ForSequenceClassification") for name in config.get("architectures") or []):
+        return ()
+    classes = config.get("id2label") or {}
+    return tuple(str(classes[key]) for key in sorted(classes, key=int))
 
 
 def end_of_turn_ids(tokenizer, generation_config=None) -> list[int]:

@@ -101,6 +101,19 @@ def _check_numbers(cfg: RunConfig) -> None:
              "a seq-cls head predicts only the label; turn with_reason off or use head=causal-lm")
     if cfg.kfold.mode != "none":
         _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}")
+    _check_mapping(cfg)
+
+
+def _check_mapping(cfg: RunConfig) -> None:
+    from core.data.mapping import mapping_of
+
+    try:
+        mapping = mapping_of(cfg.data)
+    except ValueError as error:
+        raise ConfigError("data.label_names", str(error)) from None
+    _require(mapping.is_fraud or not cfg.data.with_reason, "data.with_reason",
+             "speaker and reason exist in the fraud schema only; turn with_reason off for a dataset with "
+             "label names")
 
 
 def _check_sweep(cfg: RunConfig) -> None:
@@ -183,6 +196,7 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
 
 def _check_data(cfg: RunConfig, workspace: Path):
+    from core.data.mapping import mapping_of
     from core.data.records import DataError, load_records
 
     first = None
@@ -199,7 +213,8 @@ def _check_data(cfg: RunConfig, workspace: Path):
             continue
         _require(path.is_file(), key, f"file not found: {path}")
         try:
-            records = load_records(path, strict=cfg.data.bad_rows == "error").records
+            records = load_records(path, strict=cfg.data.bad_rows == "error",
+                                   mapping=mapping_of(cfg.data)).records
         except DataError as error:
             raise ConfigError(key, str(error)) from None
         if split == "train":

@@ -30,6 +30,12 @@ DEFAULT_INSTRUCTION_WITH_REASON = (
 TRUNCATION_SIDES = ("keep_end", "keep_start")
 
 
+def generic_instruction(label_names) -> str:
+    """The default instruction of a dataset with label names (no fraud wording)."""
+    return (f"请判断下面文本属于哪一类（label: {' / '.join(label_names)}），"
+            "最后以json格式输出你的判断结果。")
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     with_reason: bool = False
@@ -37,6 +43,7 @@ class EncodeOptions:
     system: str | None = None  # None: the template's default system prompt
     max_length: int = 1024
     truncation: str = "keep_end"  # which part of a too-long dialogue survives
+    label_names: tuple[str, ...] = ()  # a non-fraud dataset's classes (core.data.mapping); empty = fraud
 
     def __post_init__(self):
         if self.truncation not in TRUNCATION_SIDES:
@@ -70,6 +77,8 @@ def instruction_for(record: Record, options: EncodeOptions) -> str:
         return options.instruction.strip()
     if record.instruction.strip():
         return record.instruction.strip()
+    if options.label_names:
+        return generic_instruction(options.label_names)
     return DEFAULT_INSTRUCTION_WITH_REASON if options.with_reason else DEFAULT_INSTRUCTION
 
 
@@ -81,7 +90,8 @@ def build_messages(record: Record, options: EncodeOptions, dialogue: str | None 
     content = instruction_for(record, options) + "\n" + (record.input if dialogue is None else dialogue)
     messages.append({"role": "user", "content": content})
     if with_answer:
-        messages.append({"role": "assistant", "content": answer_text(record, options.with_reason)})
+        messages.append({"role": "assistant",
+                         "content": answer_text(record, options.with_reason, options.label_names)})
     return messages
 
 
@@ -117,7 +127,7 @@ def _fit(tokenizer, record: Record, options: EncodeOptions, budget: int, with_an
     prompt_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, False), True)
     extra = 0
     if with_answer:
-        answer = answer_text(record, options.with_reason)
+        answer = answer_text(record, options.with_reason, options.label_names)
         full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
         extra = len(_answer_ids(tokenizer, prompt_ids, full_ids, answer))
     needed = len(prompt_ids) + extra
@@ -137,7 +147,7 @@ def _fit(tokenizer, record: Record, options: EncodeOptions, budget: int, with_an
 def encode(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
     """Prompt + answer + end-of-turn, labels masked on the prompt, never longer than max_length."""
     prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, options.max_length, True)
-    answer = answer_text(record, options.with_reason)
+    answer = answer_text(record, options.with_reason, options.label_names)
     full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
     answer_ids = _answer_ids(tokenizer, prompt_ids, full_ids, answer)
     input_ids = prompt_ids + answer_ids
@@ -152,8 +162,28 @@ def answer_reserve(options: EncodeOptions) -> int:
     return 192 if options.with_reason else 16
 
 
+def encode_text(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
+    """An encoder's input: `[CLS] text [SEP]` (the tokenizer's own special tokens), the text cut to
+    max_length on the `truncation` side. No instruction: an encoder learns the task in its head."""
+    ids = tokenizer.encode(record.input, add_special_tokens=False)
+    specials = len(tokenizer.build_inputs_with_special_tokens([]))
+    keep = max(0, options.max_length - specials)
+    if len(ids) <= keep:
+        kept = ids
+    else:
+        kept = ids[len(ids) - keep:] if options.truncation == "keep_end" else ids[:keep]
+    input_ids = list(tokenizer.build_inputs_with_special_tokens(kept))
+    dialogue = record.input if len(kept) == len(ids) else tokenizer.decode(kept)
+    return Encoded(input_ids=input_ids, labels=[IGNORE_INDEX] * len(input_ids), prompt_length=len(input_ids),
+                   truncated=len(kept) < len(ids), text=tokenizer.decode(input_ids), dialogue=dialogue,
+                   untruncated_length=len(ids) + specials)
+
+
 def encode_prompt(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
-    """The generation prompt alone (ends with the assistant header), room left for the answer."""
+    """The generation prompt alone (ends with the assistant header), room left for the answer.
+    A tokenizer without a chat template (an encoder's) gets the plain text (`encode_text`)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return encode_text(tokenizer, record, options)
     budget = max(8, options.max_length - answer_reserve(options))
     prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, budget, False)
     return Encoded(input_ids=prompt_ids, labels=[IGNORE_INDEX] * len(prompt_ids),
