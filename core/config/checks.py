@@ -26,6 +26,12 @@ def data_file(value: str, split: str, workspace: Path) -> Path | None:
         from core.demo.dataset import ensure_demo_dataset
 
         return Path(ensure_demo_dataset(Path(workspace))[split])
+    from core.demo.reviews import DEMO_REVIEWS
+
+    if text == DEMO_REVIEWS:
+        from core.demo.reviews import ensure_review_dataset
+
+        return Path(ensure_review_dataset(Path(workspace))[split])
     path = Path(text).expanduser()
     if path.is_absolute():
         return path
