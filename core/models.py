@@ -12,6 +12,7 @@ from pathlib import Path
 
 EMBEDDED_MODEL = "embedded"
 EMBEDDED_ALIASES = {"", "embedded", "tiny", "embedded:tiny"}
+ENCODER_ALIASES = {"embedded-encoder", "tiny-encoder"}  # the embedded tiny BERT (core.demo.tiny_encoder)
 PRECISIONS = ("fp32", "bf16", "fp16")
 # A hub id is "owner/name": letters, digits, '-', '_', '.', neither part starting with '.' or '-',
 # no '..' (so "../etc" is a path, never a hub id).
@@ -25,6 +26,10 @@ class ModelError(ValueError):
 def resolve_model_path(model: str, workspace: Path) -> str:
     """Map the name a user gave to something from_pretrained can open without a download."""
     name = (model or "").strip()
+    if name in ENCODER_ALIASES:
+        from core.demo.tiny_encoder import ensure_tiny_encoder
+
+        return str(ensure_tiny_encoder(Path(workspace)))
     if name in EMBEDDED_ALIASES:
         from core.demo.tiny_model import ensure_tiny_model
 
@@ -51,6 +56,8 @@ ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "ernie", "electra", "albert",
 def is_encoder(config_or_path) -> bool:
     """Whether a model (its config, or its folder) is an encoder that classifies through [CLS]."""
     if isinstance(config_or_path, (str, Path)):
+        if not str(config_or_path):
+            return False
         config_file = Path(config_or_path) / "config.json"
         if not config_file.is_file():
             return False
@@ -61,6 +68,15 @@ def is_encoder(config_or_path) -> bool:
     else:
         model_type = getattr(config_or_path, "model_type", None)
     return model_type in ENCODER_TYPES
+
+
+def _adapter_base(path: str) -> str:
+    """The base model folder an adapter folder (with its own tokenizer copy) names; "" otherwise."""
+    config_file = Path(path) / "adapter_config.json"
+    try:
+        return str(json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
@@ -74,7 +90,8 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
         # Batched inference and training need a pad id; eos is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token
     # An encoder classifies the text as it is ([CLS] text [SEP]); only a causal LM needs the template.
-    if not getattr(tokenizer, "chat_template", None) and not is_encoder(path):
+    if not getattr(tokenizer, "chat_template", None) and not is_encoder(path) and not is_encoder(
+            _adapter_base(path)):
         raise ModelError(f"{path}: the tokenizer has no chat template; choose an instruct/chat model")
     return tokenizer
 

@@ -162,17 +162,29 @@ def answer_reserve(options: EncodeOptions) -> int:
     return 192 if options.with_reason else 16
 
 
+def special_wrapping(tokenizer) -> tuple[list[int], list[int]]:
+    """The special ids the tokenizer puts before and after a text (BERT: [CLS] / [SEP]), read off
+    one probe: transformers 5 tokenizers no longer expose build_inputs_with_special_tokens."""
+    probe = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a", add_special_tokens=True)
+    for start in range(len(full) - len(probe) + 1):
+        if full[start:start + len(probe)] == probe:
+            return full[:start], full[start + len(probe):]
+    return [], []
+
+
 def encode_text(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
     """An encoder's input: `[CLS] text [SEP]` (the tokenizer's own special tokens), the text cut to
     max_length on the `truncation` side. No instruction: an encoder learns the task in its head."""
     ids = tokenizer.encode(record.input, add_special_tokens=False)
-    specials = len(tokenizer.build_inputs_with_special_tokens([]))
+    before, after = special_wrapping(tokenizer)
+    specials = len(before) + len(after)
     keep = max(0, options.max_length - specials)
     if len(ids) <= keep:
         kept = ids
     else:
         kept = ids[len(ids) - keep:] if options.truncation == "keep_end" else ids[:keep]
-    input_ids = list(tokenizer.build_inputs_with_special_tokens(kept))
+    input_ids = before + kept + after
     dialogue = record.input if len(kept) == len(ids) else tokenizer.decode(kept)
     return Encoded(input_ids=input_ids, labels=[IGNORE_INDEX] * len(input_ids), prompt_length=len(input_ids),
                    truncated=len(kept) < len(ids), text=tokenizer.decode(input_ids), dialogue=dialogue,

@@ -145,6 +145,8 @@ def fingerprint_mismatch(expected: dict | None, actual: dict) -> list[str]:
 
 
 def model_head(path: str) -> str:
+    if is_encoder(path):  # an encoder answers only through a classifier head
+        return SEQ_CLS
     config_file = Path(path) / "config.json"
     if config_file.is_file():
         architectures = _read_json(config_file).get("architectures") or []
