@@ -18,7 +18,10 @@ from core.config.checks import check_eval_values, data_file
 from core.config.schema import DEMO, ConfigProblems, EvalConfig
 from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
+from core.data.mapping import FRAUD, DataMapping
 from core.data.records import DataError, Record, load_records
+from core.demo.reviews import DEMO_REVIEWS
+from core.demo.reviews import MAPPING as REVIEW_MAPPING
 from core.env import workspace_dir
 from core.eval.predict import AdapterInfo, find_adapter, fingerprint_mismatch, load_predictor
 from core.eval.report import build_metrics, prediction_rows, write_report
@@ -53,6 +56,7 @@ class EvalPlan:
     models: list[ModelPlan]
     train_file: Path | None
     warnings: list[str] = field(default_factory=list)
+    mapping: DataMapping = FRAUD  # the data's columns and label names (core.data.mapping)
 
 
 def _data_path(text: str, split: str, workspace: Path) -> Path | None:
@@ -61,12 +65,12 @@ def _data_path(text: str, split: str, workspace: Path) -> Path | None:
     return path.resolve() if path is not None else None
 
 
-def _load_labelled(path: Path) -> list[Record]:
+def _load_labelled(path: Path, mapping: DataMapping = FRAUD) -> list[Record]:
     """All rows, or ConfigProblems naming every row that has no usable label."""
     try:
-        return load_records(path, strict=True).records
+        return load_records(path, strict=True, mapping=mapping).records
     except DataError as error:
-        label_problems = [problem for problem in error.problems if problem.field == "label"]
+        label_problems = [problem for problem in error.problems if problem.field == mapping.label_column]
         head = (f"{path}: {len(label_problems)} row(s) have no usable label; evaluation compares answers "
                 "with the gold label of every row" if label_problems else f"{path}: the data cannot be read")
         shown = [str(problem) for problem in error.problems[:20]]
@@ -80,7 +84,19 @@ def _sample(count: int, limit: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(count), limit))
 
 
-def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
+def _mapping(cfg: EvalConfig, run_infos: list[dict]) -> DataMapping:
+    """The test data's mapping: the one the checkpoints were trained with, else the review demo's for
+    its data key, else the fraud schema."""
+    for run_info in run_infos:
+        if run_info.get("label_names"):
+            return DataMapping(run_info.get("text_column") or "input",
+                               run_info.get("label_column") or "label", tuple(run_info["label_names"]))
+    if (cfg.data or "").strip() == DEMO_REVIEWS:
+        return REVIEW_MAPPING
+    return FRAUD
+
+
+def _options(cfg: EvalConfig, run_info: dict, mapping: DataMapping = FRAUD) -> EncodeOptions:
     """The prompt a model was trained with, unless the evaluation overrides it."""
     def pick(name: str, default):
         value = getattr(cfg, name)
@@ -89,7 +105,8 @@ def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
     return EncodeOptions(with_reason=cfg.with_reason, instruction=pick("instruction", None) or None,
                          system=pick("system", None),
                          max_length=int(pick("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH),
-                         truncation=run_info.get("truncation") or "keep_end")
+                         truncation=run_info.get("truncation") or "keep_end",
+                         label_names=mapping.label_names)
 
 
 def _checkpoint(path_text: str) -> tuple[str | None, AdapterInfo | None, dict]:
@@ -159,11 +176,6 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     data_path = _data_path(cfg.data, "test", workspace)
     if data_path is None:
         problems.append("data: give a labelled test file, or 'demo'")
-    else:
-        try:
-            records = _load_labelled(data_path)
-        except ConfigProblems as error:
-            problems.extend(error.problems)
     base_path = None
     try:
         base_path = resolve_model_path(cfg.model, workspace)
@@ -191,6 +203,14 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         plans.append(ModelPlan(name=_display_name(text, taken), model=model_folder or base_path or cfg.model,
                                adapter=str(info.path) if info is not None else None,
                                options=_options(cfg, run_info), run_info=run_info))
+    mapping = _mapping(cfg, [plan.run_info for plan in plans])
+    for plan in plans:
+        plan.options = _options(cfg, plan.run_info, mapping)
+    if data_path is not None:
+        try:
+            records = _load_labelled(data_path, mapping)
+        except ConfigProblems as error:
+            problems.extend(error.problems)
     if problems:
         raise ConfigProblems("evaluate", problems)
     if cfg.include_base:
@@ -198,11 +218,11 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         first_run = plans[0].run_info if plans else {}
         plans.insert(0,
                      ModelPlan(name=BASE_NAME, model=base_path, adapter=None,
-                               options=_options(cfg, first_run)))
+                               options=_options(cfg, first_run, mapping)))
     indices = _sample(len(records), cfg.limit, cfg.sample_seed)
     return EvalPlan(config=cfg, data_file=data_path, records=[records[index] for index in indices],
                     row_indices=indices, total_rows=len(records), models=plans,
-                    train_file=_train_file(cfg, plans, workspace), warnings=warnings)
+                    train_file=_train_file(cfg, plans, workspace), warnings=warnings, mapping=mapping)
 
 
 # -- the job ---------------------------------------------------------------------------------------
@@ -217,7 +237,7 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
     loading = time.perf_counter()
     predictor = load_predictor(plan.model, plan.adapter, device=cfg.device, precision=cfg.precision,
                                workspace=workspace, trust_remote_code=cfg.trust_remote_code,
-                               backend=cfg.backend)
+                               backend=cfg.backend, label_names=plan.options.label_names)
     started = time.perf_counter()
     info = {"name": plan.name, "model": plan.model, "adapter": plan.adapter, "device": predictor.device,
             "precision": predictor.precision, "head": predictor.head, "mode": cfg.mode,
@@ -252,8 +272,8 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
 
 
 def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
-    if plan.train_file is None or not plan.train_file.is_file():
-        return None
+    if plan.train_file is None or not plan.train_file.is_file() or not plan.mapping.is_fraud:
+        return None  # the TF-IDF baseline is binary (core.audit.baseline)
     from core.audit.baseline import baseline_predictions
 
     train = load_records(plan.train_file, strict=False).records

@@ -532,13 +532,15 @@ def _has_tokenizer(folder: Path) -> bool:
 
 def load_predictor(model: str | None, adapter: str | Path | None = None, device: str | None = None,
                    precision: str | None = "auto", workspace=None, trust_remote_code: bool = False,
-                   merge_adapter: bool = True, backend: str = "transformers"):
+                   merge_adapter: bool = True, backend: str = "transformers",
+                   label_names: tuple[str, ...] = ()):
     """Load a model (and adapter) for inference on `device` (GPU with bf16 when present, else CPU).
 
     `model` may be empty when the adapter's run names its base. The adapter is merged into the
     weights by default: inference then runs at the base model's speed. `backend` "auto" or
     "vllm" hands a causal LM on a GPU to vLLM when it is installed (core.eval.vllm_backend); the
-    result then has the Predictor's generate/score/free and `backend` == "vllm".
+    result then has the Predictor's generate/score/free and `backend` == "vllm". `label_names` give
+    a classifier head without a training run of its own (a base encoder) its N classes.
     """
     workspace = workspace_dir(workspace)
     info = find_adapter(adapter) if adapter else None
@@ -562,7 +564,8 @@ def load_predictor(model: str | None, adapter: str | Path | None = None, device:
         return load_vllm_predictor(base_path, info, device, precision, trust_remote_code, tokenizer_folder,
                                    max_model_len=_context_length(base_path))
     if head == SEQ_CLS:
-        label_names = tuple(info.run_info.get("label_names") or ()) if info is not None else ()
+        if info is not None and info.run_info.get("label_names"):
+            label_names = tuple(info.run_info["label_names"])
         network = load_sequence_classifier(base_path, tokenizer, dtype, device, trust_remote_code,
                                            label_names)
     else:

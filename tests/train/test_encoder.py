@@ -66,13 +66,45 @@ def test_the_encoder_tokenizes_cls_text_sep_without_a_chat_template(session_work
     assert len(cut.input_ids) == 16 and cut.truncated and cut.untruncated_length == len(encoded.input_ids)
 
 
-def test_full_fine_tuning_learns_the_three_classes(session_workspace, review_data, tmp_path):
-    cfg = encoder_config(review_data, "method=full", "train.learning_rate=2e-3", "train.max_steps=80")
-    summary = train_run(cfg, tmp_path / "run", session_workspace)
-    losses = [line["loss"] for line in RunDir(tmp_path / "run").read_metrics() if line["kind"] == "train"]
-    assert summary["output"] == "model" and losses[-1] < losses[0]
-    metrics = _evaluate(str(RunDir(tmp_path / "run").model_dir), None, review_data, cfg)
+FULL = ("method=full", "train.learning_rate=2e-3", "train.max_steps=80")
+
+
+@pytest.fixture(scope="module")
+def full_run(session_workspace, review_data, tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("encoder-full") / "run"
+    summary = train_run(encoder_config(review_data, *FULL), run_dir, session_workspace)
+    return {"run_dir": run_dir, "summary": summary}
+
+
+def test_full_fine_tuning_learns_the_three_classes(full_run, review_data):
+    run = RunDir(full_run["run_dir"])
+    losses = [line["loss"] for line in run.read_metrics() if line["kind"] == "train"]
+    assert full_run["summary"]["output"] == "model" and losses[-1] < losses[0]
+    metrics = _evaluate(str(run.model_dir), None, review_data, encoder_config(review_data, *FULL))
     assert metrics["accuracy"] > 0.6  # chance is 1/3
+
+
+def test_the_evaluation_job_compares_base_and_fine_tuned_encoder_per_class(session_workspace, full_run,
+                                                                           review_data):
+    from core.config.schema import EvalConfig
+    from core.eval.evaluation import evaluate_and_wait
+    from core.eval.report import load_evaluation
+
+    result = evaluate_and_wait(EvalConfig(model="embedded-encoder", adapters=[str(full_run["run_dir"])],
+                                          data=str(review_data["test"]), device="cpu"), session_workspace,
+                               timeout=300)
+    assert result["status"] == "finished", result["error"]
+    models = {entry["name"]: entry["classification"] for entry in result["metrics"]["models"]}
+    assert list(models)[0] == "base" and len(models) == 2
+    gold = [record.label for record in load_records(review_data["test"], mapping=MAPPING).records]
+    for classification in models.values():
+        assert classification["labels"] == list(LABEL_NAMES)
+        for label, row in enumerate(classification["confusion"]):
+            assert sum(row) + classification["invalid_by_class"][label] == gold.count(label)
+    tuned = models[list(models)[1]]
+    assert tuned["accuracy"] > models["base"]["accuracy"]
+    rows = load_evaluation(result["run_dir"]).predictions
+    assert rows[0]["gold"] == {"label": LABEL_NAMES[gold[0]]}
 
 
 def test_lora_trains_the_encoder_and_its_adapter_reloads(session_workspace, review_data, tmp_path):
