@@ -138,8 +138,8 @@ def _display_name(path_text: str, taken: set[str]) -> str:
 def _train_file(cfg: EvalConfig, plans: list[ModelPlan], workspace: Path) -> Path | None:
     if cfg.train_data:
         return _data_path(cfg.train_data, "train", workspace)
-    if (cfg.data or "").strip() == DEMO:
-        return _data_path(DEMO, "train", workspace)
+    if (cfg.data or "").strip() in (DEMO, DEMO_REVIEWS):
+        return _data_path(cfg.data.strip(), "train", workspace)
     for plan in plans:
         run = run_folder_of(plan.adapter or plan.model, marker=CONFIG_FILE)
         train = _training_file_of_run(run.config_file) if run is not None else None
@@ -271,10 +271,15 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
     return predictions, info
 
 
-def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
-    if plan.train_file is None or not plan.train_file.is_file() or not plan.mapping.is_fraud:
-        return None  # the TF-IDF baseline is binary (core.audit.baseline)
-    from core.audit.baseline import baseline_predictions
+def _baseline(plan: EvalPlan) -> tuple[list, list, str] | None:
+    if plan.train_file is None or not plan.train_file.is_file():
+        return None
+    from core.audit.baseline import baseline_predictions, class_baseline_predictions
+
+    if not plan.mapping.is_fraud:
+        train = load_records(plan.train_file, strict=False, mapping=plan.mapping).records
+        labels, probabilities = class_baseline_predictions(train, plan.records, plan.mapping.num_classes)
+        return labels, probabilities, str(plan.train_file)
 
     train = load_records(plan.train_file, strict=False).records
     labels, p_true = baseline_predictions(train, plan.records)

@@ -44,7 +44,9 @@ def prediction_rows(plan, results: dict[str, list], baseline) -> list[dict]:
         row = {"row": position, "file_row": plan.row_indices[position], "line": record.line,
                "input": record.input, "gold": gold,
                "models": {name: predictions[position].to_dict() for name, predictions in results.items()}}
-        if baseline is not None:
+        if baseline is not None and _generic(plan):
+            row["baseline"] = {"label": baseline[0][position], "probabilities": baseline[1][position]}
+        elif baseline is not None:
             row["baseline"] = {"is_fraud": baseline[0][position], "p_true": baseline[1][position]}
         rows.append(row)
     return rows
@@ -115,12 +117,14 @@ def build_metrics(plan, infos: list[dict], results: dict[str, list], baseline, s
         "baseline": None,
     }
     if baseline is not None:
-        labels, p_true, train_file = baseline
+        labels, scores, train_file = baseline
+        generic = _generic(plan)
+        answers = predicted_classes if generic else predicted_labels
         metrics["baseline"] = {
             "train_file": train_file,
-            "classification": classification_metrics(gold, labels, p_true),
-            "versus": {name: compare_pair(gold, labels, predicted_labels(predictions),
-                                          seed=plan.config.sample_seed)
+            "classification": (multiclass_metrics(gold, labels, plan.mapping.names, scores) if generic
+                               else classification_metrics(gold, labels, scores)),
+            "versus": {name: compare_pair(gold, labels, answers(predictions), seed=plan.config.sample_seed)
                        for name, predictions in results.items()},
         }
     return metrics

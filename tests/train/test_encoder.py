@@ -91,7 +91,8 @@ def test_the_evaluation_job_compares_base_and_fine_tuned_encoder_per_class(sessi
     from core.eval.report import load_evaluation
 
     result = evaluate_and_wait(EvalConfig(model="embedded-encoder", adapters=[str(full_run["run_dir"])],
-                                          data=str(review_data["test"]), device="cpu"), session_workspace,
+                                          data=str(review_data["test"]), train_data=str(review_data["train"]),
+                                          device="cpu"), session_workspace,
                                timeout=300)
     assert result["status"] == "finished", result["error"]
     models = {entry["name"]: entry["classification"] for entry in result["metrics"]["models"]}
@@ -105,6 +106,11 @@ def test_the_evaluation_job_compares_base_and_fine_tuned_encoder_per_class(sessi
     assert tuned["accuracy"] > models["base"]["accuracy"]
     rows = load_evaluation(result["run_dir"]).predictions
     assert rows[0]["gold"] == {"label": LABEL_NAMES[gold[0]]}
+    # The TF-IDF baseline, fitted on the training file, classifies the three classes too.
+    baseline = result["metrics"]["baseline"]["classification"]
+    assert sum(map(sum, baseline["confusion"])) == len(gold) and baseline["accuracy"] > 0.6
+    assert [row["baseline"]["label"] for row in rows] == [
+        max(range(3), key=row["baseline"]["probabilities"].__getitem__) for row in rows]
 
 
 def test_lora_trains_the_encoder_and_its_adapter_reloads(session_workspace, review_data, tmp_path):
