@@ -37,7 +37,8 @@ def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     return EncodeOptions(with_reason=bool(with_reason), instruction=info.get("instruction") or None,
                          system=info.get("system") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),
-                         truncation=info.get("truncation") or "keep_end")
+                         truncation=info.get("truncation") or "keep_end",
+                         label_names=tuple(info.get("label_names") or ()))
 
 
 @dataclass
@@ -71,7 +72,7 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
         names = slot.describe()
     finished = time.perf_counter()
     tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"],
-                              language)
+                              language, options.label_names)
                   if "tuned" in answers else f"<p>{html.escape(t('predict.no_checkpoint', language))}</p>")
     status = t("predict.status", language, models=", ".join(names), loads=slot.loads - loads_before,
                load_seconds=f"{loaded - started:.1f}", seconds=f"{finished - loaded:.2f}")
@@ -79,7 +80,7 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
         status += " " + t("predict.truncated", language, tokens=prompt.untruncated_length,
                           max_length=options.max_length)
     return PredictView(base=answer_html(t("predict.base_title", language, name=str(base or EMBEDDED_MODEL)),
-                                        answers["base"], language),
+                                        answers["base"], language, options.label_names),
                        tuned=tuned_html, prompt=prompt_html(prompt.text, language),
                        status=f"<p>{html.escape(status)}</p>", answers=answers)
 
@@ -95,8 +96,27 @@ def _pre(text: str) -> str:
             f"{html.escape(text)}</pre>")
 
 
-def answer_html(title: str, answer: Prediction, language: str) -> str:
+def class_answer_html(title: str, answer: Prediction, label_names: tuple[str, ...]) -> str:
+    """A dataset with label names: the class read, each class's probability with a bar; escaped."""
+    if answer.valid and answer.label is not None:
+        verdict = (f'<span style="background:#1f77b4;color:#fff;border-radius:4px;padding:1px 8px">'
+                   f"{html.escape(label_names[answer.label])}</span>")
+    else:
+        verdict = html.escape(f"— {answer.error}")
+    rows = [_row("label", verdict)]
+    for name, share in zip(label_names, answer.probabilities or []):
+        share = max(0.0, min(1.0, float(share)))
+        rows.append(_row(name, f'{share:.3f} <span style="display:inline-block;width:160px;height:10px;'
+                               f'background:#eee;vertical-align:middle"><span style="display:block;'
+                               f'width:{share * 100:.1f}%;height:10px;background:#1f77b4"></span></span>'))
+    rows.append(_row("raw", _pre(answer.raw_text or "")))
+    return f'<h4>{html.escape(title)}</h4><table style="width:100%">{"".join(rows)}</table>'
+
+
+def answer_html(title: str, answer: Prediction, language: str, label_names: tuple[str, ...] = ()) -> str:
     """One model's answer: is_fraud, P(true) with a bar, fraud_speaker, reason, raw text; escaped."""
+    if label_names:
+        return class_answer_html(title, answer, label_names)
     if answer.valid and answer.is_fraud is not None:
         color = "#d62728" if answer.is_fraud else "#1f77b4"
         verdict = (f'<span style="background:{color};color:#fff;border-radius:4px;padding:1px 8px">'
