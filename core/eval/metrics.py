@@ -245,7 +245,7 @@ def multiclass_metrics(gold: list[int], predicted: list[int | None], label_names
         result[f"macro_{name}"] = float(np.mean(values)) if classes else 0.0
     # The page's summary columns read these keys whatever the schema.
     result.update(precision=result["macro_precision"], recall=result["macro_recall"], f1=result["macro_f1"],
-                  roc_auc=None, scored_rows=0)
+                  roc_auc=None, pr_auc=None, scored_rows=0)
     scored = [(gold[index], row) for index, row in enumerate(probabilities or []) if row is not None]
     scored_gold = [label for label, _ in scored]
     if scored and len(set(scored_gold)) == len(classes):
