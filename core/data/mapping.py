@@ -132,12 +132,17 @@ def propose_mapping(path: str | Path) -> DataMapping:
         return text_lengths[column] > 0
 
     if FRAUD_TEXT in columns and FRAUD_LABEL in columns:
-        try:
-            for value in values[FRAUD_LABEL]:
+        # The fraud schema's columns with mostly true/false values: the fraud schema, whose loader then
+        # names the few bad values (a bad value must not become a class of its own).
+        readable = 0
+        for value, count in values[FRAUD_LABEL].items():
+            try:
                 parse_label(value)
+                readable += count
+            except ValueError:
+                pass
+        if readable * 2 > sum(values[FRAUD_LABEL].values()):
             return FRAUD
-        except ValueError:
-            pass
     label = _pick(columns, LABEL_NAMES, is_label) or next(
         (column for column in sorted(columns, key=lambda name: len(values[name])) if is_label(column)
          and text_lengths[column] / max(1, sum(values[column].values())) < 20), None)

@@ -135,3 +135,14 @@ def test_train_skips_bad_rows_loudly_or_refuses_them(tmp_path, session_workspace
     assert summary["skipped_rows"] == 2 and summary["train_rows"] + summary["eval_rows"] == 40
     assert [(p["line"], p["field"]) for p in summary["skipped_problems"]] == [(3, "input"), (7, "input")]
     assert "skipped 2 bad row(s)" in (Path(run_dir) / "log.txt").read_text(encoding="utf-8")
+
+
+def test_check_data_detects_or_takes_a_column_mapping(tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("review,label\n房间很干净,1\n太吵了,0\n还不错,1\n", encoding="utf-8")
+    report = json.loads(run_lab("check-data", reviews, "--json").stdout)
+    assert report["mapping"] == {"text_column": "review", "label_column": "label", "label_names": ["0", "1"]}
+    assert report["rows"] == 3 and report["labels"] == {"0": 1, "1": 2}
+    result = run_lab("check-data", reviews, "--text-column", "review", "--label-names", "1,2")
+    assert result.returncode == 1
+    assert f"{reviews}:3: label: unknown label value '0' (expected one of: 1, 2)" in result.stdout
