@@ -222,13 +222,30 @@ def _check_data(cfg: RunConfig, workspace: Path):
             records = load_records(path, strict=cfg.data.bad_rows == "error",
                                    mapping=mapping_of(cfg.data)).records
         except DataError as error:
-            raise ConfigError(key, str(error)) from None
+            raise ConfigError(key, str(error) + _mapping_hint(path, mapping_of(cfg.data))) from None
         if split == "train":
             first = records[0]
             if cfg.kfold.mode != "none":
                 _require(len(records) >= cfg.kfold.k, "kfold.k",
                          f"{cfg.kfold.k} folds need at least {cfg.kfold.k} rows; {path} has {len(records)}")
     return first
+
+
+def _mapping_hint(path: Path, mapping) -> str:
+    """For a file that does not fit the mapping asked for, the mapping it seems to follow."""
+    from core.data.mapping import propose_mapping
+    from core.data.records import DataError
+
+    try:
+        proposed = propose_mapping(path)
+    except DataError:
+        return ""
+    if proposed == mapping:
+        return ""
+    names = ",".join(proposed.label_names)
+    return (f"\nthis file looks like: data.text_column={proposed.text_column} "
+            f"data.label_column={proposed.label_column} data.label_names={names}"
+            if not proposed.is_fraud else "\nthis file looks like the fraud schema: data.label_names empty")
 
 
 def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None:

@@ -46,3 +46,17 @@ def test_recipes_parse_validate_and_describe_their_datasets():
     assert validate(rbt3, deep=False) is rbt3
     assert mapping_of(rbt3.data) == DataMapping("review", "label", ("0", "1"))
     assert (rbt3.model, rbt3.head, rbt3.method) == ("hfl/rbt3", "seq-cls", "full")
+
+
+def test_training_on_reviews_without_their_mapping_is_refused_with_the_mapping_to_use(tmp_path):
+    import pytest
+
+    from core.config.schema import ConfigError, RunConfig
+    from core.config.text import apply_overrides
+
+    cfg = apply_overrides(RunConfig(), ["data.train=demo-reviews", "data.validation=", "data.test="])
+    with pytest.raises(ConfigError) as caught:
+        validate(cfg, tmp_path)
+    assert caught.value.key == "data.train"
+    assert "train.jsonl:1: review" not in str(caught.value)  # the fraud loader names its own fields
+    assert "data.text_column=review data.label_column=label data.label_names=" in str(caught.value)
