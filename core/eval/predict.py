@@ -560,6 +560,8 @@ def load_predictor(model: str | None, adapter: str | Path | None = None, device:
     tokenizer_folder = info.path if info is not None and _has_tokenizer(info.path) else Path(base_path)
     tokenizer = load_tokenizer(str(tokenizer_folder), trust_remote_code=trust_remote_code)
     head = info.head if info is not None else model_head(base_path)
+    if label_names or (info is not None and info.run_info.get("label_names")):
+        backend = "transformers"  # the vLLM backend reads fraud answers only
     if resolve_backend(backend, device, head) == VLLM:
         return load_vllm_predictor(base_path, info, device, precision, trust_remote_code, tokenizer_folder,
                                    max_model_len=_context_length(base_path))
