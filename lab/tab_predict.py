@@ -113,10 +113,11 @@ def class_answer_html(title: str, answer: Prediction, label_names: tuple[str, ..
     return f'<h4>{html.escape(title)}</h4><table style="width:100%">{"".join(rows)}</table>'
 
 
-def answer_html(title: str, answer: Prediction, language: str, label_names: tuple[str, ...] = ()) -> str:
-    """One model's answer: is_fraud, P(true) with a bar, fraud_speaker, reason, raw text; escaped."""
-    if label_names:
-        return class_answer_html(title, answer, label_names)
+def answer_html(title: str, answer: Prediction, language: str, classes: tuple[str, ...] = ()) -> str:
+    """One model's answer: is_fraud, P(true) with a bar, fraud_speaker, reason, raw text; escaped.
+    `classes`: the label names of a checkpoint trained on them (its answer is a class)."""
+    if classes:
+        return class_answer_html(title, answer, classes)
     if answer.valid and answer.is_fraud is not None:
         color = "#d62728" if answer.is_fraud else "#1f77b4"
         verdict = (f'<span style="background:{color};color:#fff;border-radius:4px;padding:1px 8px">'

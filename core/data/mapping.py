@@ -78,6 +78,16 @@ def _spelling(value) -> str:
     return str(value).strip().lower()
 
 
+def _fraud_value(value: str) -> bool:
+    from core.data.records import parse_label
+
+    try:
+        parse_label(value)
+        return True
+    except ValueError:
+        return False
+
+
 def mapping_of(data) -> DataMapping:
     """The mapping a config's data section (core.config.schema.DataSection) describes."""
     return DataMapping(text_column=getattr(data, "text_column", FRAUD_TEXT) or FRAUD_TEXT,
@@ -107,7 +117,7 @@ def propose_mapping(path: str | Path) -> DataMapping:
 
     Raises core.data.records.DataError when the file cannot be read or has no such columns.
     """
-    from core.data.records import DataError, Problem, parse_label, read_rows
+    from core.data.records import DataError, Problem, read_rows
 
     file = str(path)
     rows = [row for _, row in read_rows(path, limit=SAMPLED_ROWS, required=()) if isinstance(row, dict)]
@@ -132,16 +142,9 @@ def propose_mapping(path: str | Path) -> DataMapping:
         return text_lengths[column] > 0
 
     if FRAUD_TEXT in columns and FRAUD_LABEL in columns:
-        # The fraud schema's columns with mostly true/false values: the fraud schema, whose loader then
-        # names the few bad values (a bad value must not become a class of its own).
-        readable = 0
-        for value, count in values[FRAUD_LABEL].items():
-            try:
-                parse_label(value)
-                readable += count
-            except ValueError:
-                pass
-        if readable * 2 > sum(values[FRAUD_LABEL].values()):
+        # The fraud schema's columns with any true/false value: the fraud schema, whose loader then
+        # names the bad values (a bad value must not become a class of its own).
+        if any(_fraud_value(value) for value in values[FRAUD_LABEL]):
             return FRAUD
     label = _pick(columns, LABEL_NAMES, is_label) or next(
         (column for column in sorted(columns, key=lambda name: len(values[name])) if is_label(column)
