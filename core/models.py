@@ -12,6 +12,7 @@ from pathlib import Path
 
 EMBEDDED_MODEL = "embedded"
 EMBEDDED_ALIASES = {"", "embedded", "tiny", "embedded:tiny"}
+ENCODER_ALIASES = {"embedded-encoder", "tiny-encoder"}  # the embedded tiny BERT (core.demo.tiny_encoder)
 PRECISIONS = ("fp32", "bf16", "fp16")
 # A hub id is "owner/name": letters, digits, '-', '_', '.', neither part starting with '.' or '-',
 # no '..' (so "../etc" is a path, never a hub id).
@@ -25,6 +26,10 @@ class ModelError(ValueError):
 def resolve_model_path(model: str, workspace: Path) -> str:
     """Map the name a user gave to something from_pretrained can open without a download."""
     name = (model or "").strip()
+    if name in ENCODER_ALIASES:
+        from core.demo.tiny_encoder import ensure_tiny_encoder
+
+        return str(ensure_tiny_encoder(Path(workspace)))
     if name in EMBEDDED_ALIASES:
         from core.demo.tiny_model import ensure_tiny_model
 
@@ -50,6 +55,37 @@ def in_hub_cache(model_id: str) -> bool:
     return isinstance(try_to_load_from_cache(str(model_id).strip(), "config.json"), str)
 
 
+# Encoder families (BERT / RoBERTa and kin): bidirectional, read through [CLS], no chat template.
+ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "ernie", "electra", "albert", "deberta", "deberta-v2",
+                 "distilbert", "nezha", "megatron-bert", "camembert", "mpnet", "modernbert"}
+
+
+def is_encoder(config_or_path) -> bool:
+    """Whether a model (its config, or its folder) is an encoder that classifies through [CLS]."""
+    if isinstance(config_or_path, (str, Path)):
+        if not str(config_or_path):
+            return False
+        config_file = Path(config_or_path) / "config.json"
+        if not config_file.is_file():
+            return False
+        try:
+            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError):
+            return False
+    else:
+        model_type = getattr(config_or_path, "model_type", None)
+    return model_type in ENCODER_TYPES
+
+
+def _adapter_base(path: str) -> str:
+    """The base model folder an adapter folder (with its own tokenizer copy) names; "" otherwise."""
+    config_file = Path(path) / "adapter_config.json"
+    try:
+        return str(json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -60,7 +96,9 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     if tokenizer.pad_token_id is None:
         # Batched inference and training need a pad id; eos is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
+    # An encoder classifies the text as it is ([CLS] text [SEP]); only a causal LM needs the template.
+    if not getattr(tokenizer, "chat_template", None) and not is_encoder(path) and not is_encoder(
+            _adapter_base(path)):
         raise ModelError(f"{path}: the tokenizer has no chat template; choose an instruct/chat model")
     return tokenizer
 
@@ -112,17 +150,36 @@ def load_causal_lm(path: str, dtype=None, device: str = "cpu", trust_remote_code
 
 
 def load_sequence_classifier(path: str, tokenizer, dtype=None, device: str = "cpu",
-                             trust_remote_code: bool = False):
+                             trust_remote_code: bool = False, label_names: tuple[str, ...] = ()):
+    """A classifier head of len(label_names) classes (2 without names: the fraud schema)."""
     from transformers import AutoModelForSequenceClassification
 
+    names = tuple(label_names) or saved_class_names(path) or ("false", "true")
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=2, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code)
+            path, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={name: index for index, name in enumerate(names)}, dtype=dtype,
+            use_safetensors=True, trust_remote_code=trust_remote_code)
     except OSError as error:
         raise ModelError(f"cannot load a classifier from {path}: {error}") from None
     # Sequence classification reads the last non-pad token, so the model must know the pad id.
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device)
+
+
+def saved_class_names(path: str) -> tuple[str, ...]:
+    """The class names a saved classifier (a full fine-tune's model/) was trained with; () otherwise."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return ()
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if not any(str(name).endswith("ForSequenceClassification") for name in config.get("architectures") or []):
+        return ()
+    classes = config.get("id2label") or {}
+    return tuple(str(classes[key]) for key in sorted(classes, key=int))
 
 
 def end_of_turn_ids(tokenizer, generation_config=None) -> list[int]:

@@ -37,23 +37,48 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _check_mapping(args):
+    """The mapping given by --text-column / --label-column / --label-names, else the one proposed
+    from the file (the fraud schema when it cannot be read)."""
+    from core.data.mapping import FRAUD, DataMapping, propose_mapping
+    from core.data.records import DataError
+
+    names = [name.strip() for name in (args.label_names or "").split(",") if name.strip()]
+    if args.text_column or args.label_column or names:
+        return DataMapping(args.text_column or "input", args.label_column or "label", tuple(names))
+    try:
+        return propose_mapping(args.file)
+    except DataError:
+        return FRAUD
+
+
 def cmd_check_data(args) -> int:
     from core.data.records import DataError, load_records
 
+    mapping = _check_mapping(args)
     try:
-        result = load_records(args.file, strict=False)
+        result = load_records(args.file, strict=False, mapping=mapping)
         records, problems, warnings = result.records, result.problems, result.warnings
     except DataError as error:
         records, problems, warnings = [], error.problems, []
-    positives = sum(record.label for record in records)
-    report = {"file": args.file, "rows": len(records),
-              "labels": {"true": positives, "false": len(records) - positives},
+    counts = {name: sum(int(record.label) == index for record in records)
+              for index, name in enumerate(mapping.names)}
+    if mapping.is_fraud:
+        counts = {"true": counts["true"], "false": counts["false"]}
+    report = {"file": args.file, "rows": len(records), "labels": counts,
+              "mapping": {"text_column": mapping.text_column, "label_column": mapping.label_column,
+                          "label_names": list(mapping.label_names)},
               "problems": [problem.to_dict() for problem in problems],
               "warnings": [warning.to_dict() for warning in warnings]}
     if args.json:
         _print_json(report)
     else:
-        print(f"{args.file}: {len(records)} good rows (true {positives}, false {len(records) - positives})")
+        shown = ", ".join(f"{name} {count}" for name, count in counts.items())
+        if not mapping.is_fraud:
+            print(f"text column {mapping.text_column!r}, label column {mapping.label_column!r}, label names "
+                  f"{', '.join(mapping.label_names)} (change with --text-column, --label-column, "
+                  "--label-names)")
+        print(f"{args.file}: {len(records)} good rows ({shown})")
         for problem in problems:
             print(f"  {problem}")
         for warning in warnings:
@@ -235,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-data", parents=[common], help="validate a dataset file")
     check.add_argument("file")
+    check.add_argument("--text-column", help="the column holding the text (default: detected)")
+    check.add_argument("--label-column", help="the column holding the label (default: detected)")
+    check.add_argument("--label-names", help="the label names in class order, comma-separated "
+                       "(default: detected; none = the fraud schema)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_check_data)
 

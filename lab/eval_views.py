@@ -65,12 +65,25 @@ def has_baseline(result: EvalResult) -> bool:
     return bool((result.metrics or {}).get("baseline"))
 
 
-def gold_labels(result: EvalResult) -> list[bool]:
+def class_names(result: EvalResult) -> list[str] | None:
+    """The label names of an evaluation on a dataset with label names; None for the fraud schema."""
+    models = (result.metrics or {}).get("models") or []
+    return models[0]["classification"].get("labels") if models else None
+
+
+def gold_labels(result: EvalResult) -> list:
+    """is_fraud of each row; a dataset with label names: the class index of its gold label."""
+    names = class_names(result)
+    if names:
+        return [names.index(row["gold"]["label"]) for row in result.predictions]
     return [bool(row["gold"]["is_fraud"]) for row in result.predictions]
 
 
 def scores(result: EvalResult) -> dict[str, list[float | None]]:
-    """P(true) of every row, per model and for the baseline (when it ran)."""
+    """P(true) of every row, per model and for the baseline (when it ran); none for N classes,
+    whose probabilities have no single threshold."""
+    if class_names(result):
+        return {}
     found = {name: [row["models"][name].get("p_true") for row in result.predictions]
              for name in model_names(result)}
     if has_baseline(result) and all("baseline" in row for row in result.predictions):
@@ -79,7 +92,10 @@ def scores(result: EvalResult) -> dict[str, list[float | None]]:
 
 
 def answer_label(answer: dict | None) -> bool | None:
-    """is_fraud of one model's answer; None when it could not be read (core.eval.report's rule)."""
+    """is_fraud of one model's answer (the class, for a dataset with label names); None when it
+    could not be read (core.eval.report's rule)."""
+    if answer and answer.get("label") is not None and answer.get("is_fraud") is None:
+        return answer["label"] if answer.get("valid", True) else None
     if not answer or not answer.get("valid", True) or answer.get("is_fraud") is None:
         return None
     return bool(answer["is_fraud"])
@@ -212,10 +228,20 @@ def chosen_rows(result: EvalResult, which: str) -> list[int]:
     return chosen
 
 
-def _label_text(value: bool | None, language: str) -> str:
+def _label_text(value, language: str, names: list[str] | None = None) -> str:
     if value is None:
         return t("eval.invalid", language)
+    if names:
+        return names[value] if isinstance(value, int) else str(value)
     return label_names(language)[bool(value)]
+
+
+def _gold_text(gold: dict, language: str, names: list[str] | None) -> str:
+    return str(gold["label"]) if names else _label_text(gold["is_fraud"], language)
+
+
+def _baseline_label(answer: dict):
+    return answer["label"] if "label" in answer else answer["is_fraud"]
 
 
 def _preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -228,6 +254,7 @@ def rows_table(result: EvalResult, which: str, language: str) -> pd.DataFrame:
     labels = row_labels(result)
     by_row = {row["row"]: position for position, row in enumerate(result.predictions)}
     names = list(labels)
+    classes = class_names(result)
     with_baseline = has_baseline(result)
     records = []
     for number in chosen_rows(result, which):
@@ -235,11 +262,11 @@ def rows_table(result: EvalResult, which: str, language: str) -> pd.DataFrame:
         row = result.predictions[position]
         record = {t("eval.col.row", language): str(number),
                   t("eval.col.line", language): str(row.get("line", "")),
-                  t("eval.col.gold", language): _label_text(row["gold"]["is_fraud"], language)}
+                  t("eval.col.gold", language): _gold_text(row["gold"], language, classes)}
         for name in names:
-            record[name] = _label_text(labels[name][position], language)
+            record[name] = _label_text(labels[name][position], language, classes)
         if with_baseline and "baseline" in row:
-            record[BASELINE] = _label_text(row["baseline"]["is_fraud"], language)
+            record[BASELINE] = _label_text(_baseline_label(row["baseline"]), language, classes)
         record[t("eval.col.dialogue", language)] = _preview(row["input"])
         records.append(record)
     columns = [t("eval.col.row", language), t("eval.col.line", language), t("eval.col.gold", language),
@@ -265,9 +292,10 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
     if row is None:
         return f"<p>{html.escape(t('eval.no_such_row', language, row=number))}</p>"
     gold = row["gold"]
+    classes = class_names(result)
     header = t("eval.detail_title", language, row=number, line=row.get("line", ""))
     gold_parts = [f"<b>{html.escape(t('eval.gold', language))}</b>: "
-                  f"{html.escape(_label_text(gold['is_fraud'], language))}"]
+                  f"{html.escape(_gold_text(gold, language, classes))}"]
     for key, field in (("eval.col.speaker", "fraud_speaker"), ("eval.col.reason", "reason")):
         if gold.get(field):
             gold_parts.append(f"{html.escape(t(key, language))}: {html.escape(gold[field])}")
@@ -279,7 +307,7 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
     scored = scored_models(result)
     for name, answer in row["models"].items():
         label = answer_label(answer)
-        shown = _label_text(label, language)
+        shown = _label_text(label, language, classes)
         if label is None and answer.get("error"):
             shown += f" ({answer_error(answer, language)})"
         if name in scored:  # no text was generated: whatever raw_text holds was never written by the model
@@ -289,8 +317,8 @@ def row_detail_html(result: EvalResult, number: int, language: str) -> str:
         body.append(_detail_row(name, shown, answer.get("p_true"), answer.get("fraud_speaker") or "",
                                 answer.get("reason") or "", answer.get("raw_text") or ""))
     if "baseline" in row:
-        body.append(_detail_row(BASELINE, _label_text(row["baseline"]["is_fraud"], language),
-                                row["baseline"]["p_true"], "", "", ""))
+        body.append(_detail_row(BASELINE, _label_text(_baseline_label(row["baseline"]), language, classes),
+                                row["baseline"].get("p_true"), "", "", ""))
     parts.append(f'<table style="border-collapse:collapse;width:100%"><tr>{head}</tr>{"".join(body)}</table>')
     return "".join(parts)
 
@@ -329,13 +357,14 @@ def confusion_figure(result: EvalResult, language: str) -> go.Figure:
     if metrics.get("baseline"):
         entries.append((BASELINE, metrics["baseline"]["classification"]))
     names = label_names(language)
-    axis = [names[False], names[True]]
+    axis = class_names(result) or [names[False], names[True]]
     columns = max(1, len(entries))
     figure = make_subplots(rows=1, cols=columns,
                            subplot_titles=[html.escape(name) for name, _ in entries] or [""],
                            horizontal_spacing=0.08)
     for index, (name, classification) in enumerate(entries, start=1):
-        z = [[classification["tn"], classification["fp"]], [classification["fn"], classification["tp"]]]
+        z = classification.get("confusion") or [[classification["tn"], classification["fp"]],
+                                                [classification["fn"], classification["tp"]]]
         figure.add_trace(go.Heatmap(z=z, x=axis, y=axis, name=html.escape(name), colorscale="Blues",
                                     showscale=False, texttemplate="%{z}", textfont=dict(size=16),
                                     hovertemplate=t("eval.confusion_hover", language) + "<extra></extra>"),

@@ -14,7 +14,7 @@ import gradio as gr
 
 from core.config.schema import DEMO
 from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
-from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, in_hub_cache, is_hub_id
+from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, ENCODER_ALIASES, in_hub_cache, is_hub_id
 from core.workspace import ADAPTER_CONFIG_FILE, CACHE_DIR, OUTPUT_FOLDERS, RUNS_DIR, UPLOADS_DIR, RunDir
 from lab.i18n import DEFAULT_LANGUAGE, t
 
@@ -92,12 +92,21 @@ def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
     raise _error("error.model_building", language)
 
 
+def embedded_encoder(workspace: Path) -> Path:
+    """The embedded tiny encoder's folder; built in the request when missing (it takes seconds)."""
+    from core.demo.tiny_encoder import ensure_tiny_encoder
+
+    return ensure_tiny_encoder(Path(workspace))
+
+
 def base_model(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> str:
     """What load_predictor, a RunConfig or an EvalConfig get as the model: the embedded model's
     folder, a model folder under the allowed roots, or a hub id (checked in that order)."""
     text = str(text or "").strip()
     if text in EMBEDDED_ALIASES:
         return str(embedded_model(workspace, language))
+    if text in ENCODER_ALIASES:
+        return str(embedded_encoder(workspace))
     folder = user_path(text, workspace, language)
     if folder.is_dir():
         return str(folder)
@@ -123,6 +132,8 @@ def tokenizer_folder(text: str, workspace: Path, language: str = DEFAULT_LANGUAG
     text = str(text or "").strip()
     if text in EMBEDDED_ALIASES:
         return embedded_model(workspace, language)
+    if text in ENCODER_ALIASES:
+        return embedded_encoder(workspace)
     return checkpoint(text, workspace, language)
 
 

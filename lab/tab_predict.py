@@ -48,7 +48,8 @@ def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
                          system=info.get("system") or None,
                          prompt_template=info.get("prompt_template") or None,
                          max_length=int(info.get("max_length") or DEFAULT_MAX_LENGTH),
-                         truncation=info.get("truncation") or "keep_end")
+                         truncation=info.get("truncation") or "keep_end",
+                         label_names=tuple(info.get("label_names") or ()))
 
 
 @dataclass
@@ -82,14 +83,14 @@ def predict(workspace: Path, dialogue: str, base: str, checkpoint: str | None, w
         names = slot.describe()
     finished = time.perf_counter()
     tuned_html = (answer_html(t("predict.tuned_title", language, name=str(checkpoint)), answers["tuned"],
-                              language)
+                              language, options.label_names)
                   if "tuned" in answers else f"<p>{html.escape(t('predict.no_checkpoint', language))}</p>")
     status = t("predict.status", language, models=", ".join(names), loads=slot.loads - loads_before,
                load_seconds=f"{loaded - started:.1f}", seconds=f"{finished - loaded:.2f}")
     if prompt.truncated:
         status += " " + truncation_text(record, prompt, options, language)
     return PredictView(base=answer_html(t("predict.base_title", language, name=str(base or EMBEDDED_MODEL)),
-                                        answers["base"], language),
+                                        answers["base"], language, options.label_names),
                        tuned=tuned_html, prompt=prompt_html(prompt.text, language),
                        status=f"<p>{html.escape(status)}</p>", answers=answers)
 
@@ -115,8 +116,28 @@ def _pre(text: str) -> str:
             f"{html.escape(text)}</pre>")
 
 
-def answer_html(title: str, answer: Prediction, language: str) -> str:
-    """One model's answer: is_fraud, P(true) with a bar, fraud_speaker, reason, raw text; escaped."""
+def class_answer_html(title: str, answer: Prediction, label_names: tuple[str, ...]) -> str:
+    """A dataset with label names: the class read, each class's probability with a bar; escaped."""
+    if answer.valid and answer.label is not None:
+        verdict = (f'<span style="background:#1f77b4;color:#fff;border-radius:4px;padding:1px 8px">'
+                   f"{html.escape(label_names[answer.label])}</span>")
+    else:
+        verdict = html.escape(f"— {answer.error}")
+    rows = [_row("label", verdict)]
+    for name, share in zip(label_names, answer.probabilities or []):
+        share = max(0.0, min(1.0, float(share)))
+        rows.append(_row(name, f'{share:.3f} <span style="display:inline-block;width:160px;height:10px;'
+                               f'background:#eee;vertical-align:middle"><span style="display:block;'
+                               f'width:{share * 100:.1f}%;height:10px;background:#1f77b4"></span></span>'))
+    rows.append(_row("raw", _pre(answer.raw_text or "")))
+    return f'<h4>{html.escape(title)}</h4><table style="width:100%">{"".join(rows)}</table>'
+
+
+def answer_html(title: str, answer: Prediction, language: str, classes: tuple[str, ...] = ()) -> str:
+    """One model's answer: is_fraud, P(true) with a bar, fraud_speaker, reason, raw text; escaped.
+    `classes`: the label names of a checkpoint trained on them (its answer is a class)."""
+    if classes:
+        return class_answer_html(title, answer, classes)
     if answer.valid and answer.is_fraud is not None:
         color = "#d62728" if answer.is_fraud else "#1f77b4"
         verdict = (f'<span style="background:{color};color:#fff;border-radius:4px;padding:1px 8px">'

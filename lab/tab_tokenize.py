@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from core.config.schema import DEMO, PROMPT_KEYS, DataSection, field_specs, prompt_options
 from core.config.text import config_from_dict
-from core.data.encoding import EncodeOptions, Encoded, encode, template_for, token_view
+from core.data.encoding import EncodeOptions, Encoded, encode, encode_prompt, template_for, token_view
 from core.data.records import Record
 from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
@@ -120,7 +120,9 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
         if request.source == ROW else None
     record = pick_record(dataset, request, language)
     options = request.options()
-    encoded = encode(tokenizer, record, options)
+    # An encoder's tokenizer has no chat template: it is shown [CLS] text [SEP] as it classifies it.
+    encoded = (encode(tokenizer, record, options) if getattr(tokenizer, "chat_template", None)
+               else encode_prompt(tokenizer, record, options))
     tokens = token_view(tokenizer, encoded)
     total, trained = len(encoded.input_ids), encoded.num_trained
     counts = t("tok.counts", language, total=total, trained=trained, masked=total - trained,

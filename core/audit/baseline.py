@@ -47,6 +47,15 @@ class BaselineReport:
 MODEL_NAME = f"TF-IDF char 1-{BASELINE_MAX_N}-grams + LogisticRegression(C={BASELINE_C})"
 
 
+def _columns(matrix: NgramMatrix, fit_counts) -> np.ndarray:
+    """The n-grams of length <= BASELINE_MAX_N in >= BASELINE_MIN_DF fit rows (any, if none is)."""
+    frequencies = document_frequencies(fit_counts)
+    columns = np.flatnonzero((matrix.lengths <= BASELINE_MAX_N) & (frequencies >= BASELINE_MIN_DF))
+    if not len(columns):
+        columns = np.flatnonzero((matrix.lengths <= BASELINE_MAX_N) & (frequencies > 0))
+    return columns
+
+
 def fit_predict(matrix: NgramMatrix, fit_rows: np.ndarray, predict_rows: np.ndarray, labels: np.ndarray):
     """Train on `fit_rows` of the matrix with `labels`, return (labels, P(true)) for `predict_rows`."""
     labels = np.asarray(labels, dtype=bool)
@@ -54,10 +63,7 @@ def fit_predict(matrix: NgramMatrix, fit_rows: np.ndarray, predict_rows: np.ndar
         constant = bool(labels[0]) if len(labels) else False
         return np.full(len(predict_rows), constant), np.full(len(predict_rows), float(constant))
     fit_counts = matrix.counts[fit_rows]
-    frequencies = document_frequencies(fit_counts)
-    columns = np.flatnonzero((matrix.lengths <= BASELINE_MAX_N) & (frequencies >= BASELINE_MIN_DF))
-    if not len(columns):
-        columns = np.flatnonzero((matrix.lengths <= BASELINE_MAX_N) & (frequencies > 0))
+    columns = _columns(matrix, fit_counts)
     fit_counts = fit_counts[:, columns]  # the full-width copy is freed before TF-IDF copies this one
     tfidf = TfidfTransformer(sublinear_tf=True)
     fit_features = tfidf.fit_transform(fit_counts)
@@ -124,3 +130,29 @@ def baseline_predictions(train, rows) -> tuple[list[bool], list[float]]:
     predictions, p_true = fit_predict(matrix, np.arange(len(train)),
                                       np.arange(len(train), len(train) + len(rows)), labels)
     return [bool(value) for value in predictions], [float(value) for value in p_true]
+
+
+def class_baseline_predictions(train, rows, num_classes: int) -> tuple[list[int], list[list[float]]]:
+    """The same baseline for N classes (rows' .label is a class index): (classes, probabilities).
+
+    lbfgs fits the N-way (multinomial) model; liblinear, the binary baseline's solver, is one-vs-rest
+    only and deprecated for more than two classes in scikit-learn.
+    """
+    if not train:
+        raise ValueError("class_baseline_predictions needs at least one training row")
+    matrix = char_ngram_matrix([row.input for row in train] + [row.input for row in rows], 1, BASELINE_MAX_N)
+    labels = np.array([int(row.label) for row in train])
+    fit_counts = matrix.counts[np.arange(len(train))]
+    columns = _columns(matrix, fit_counts)
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    features = tfidf.fit_transform(fit_counts[:, columns])
+    probabilities = np.zeros((len(rows), num_classes))
+    if len(set(labels.tolist())) == 1:  # one class: nothing to learn, predict it with certainty
+        probabilities[:, labels[0]] = 1.0
+    else:
+        model = LogisticRegression(C=BASELINE_C, max_iter=1000, random_state=0)
+        model.fit(features, labels)
+        predicted = model.predict_proba(tfidf.transform(matrix.counts[len(train):][:, columns]))
+        probabilities[:, model.classes_] = predicted
+    return ([int(row.argmax()) for row in probabilities],
+            [[float(value) for value in row] for row in probabilities])

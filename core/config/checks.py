@@ -26,6 +26,12 @@ def data_file(value: str, split: str, workspace: Path) -> Path | None:
         from core.demo.dataset import ensure_demo_dataset
 
         return Path(ensure_demo_dataset(Path(workspace))[split])
+    from core.demo.reviews import DEMO_REVIEWS
+
+    if text == DEMO_REVIEWS:
+        from core.demo.reviews import ensure_review_dataset
+
+        return Path(ensure_review_dataset(Path(workspace))[split])
     path = Path(text).expanduser()
     if path.is_absolute():
         return path
@@ -123,6 +129,19 @@ def _check_numbers(cfg: RunConfig) -> None:
              "a seq-cls head predicts only the label; turn with_reason off or use head=causal-lm")
     if cfg.kfold.mode != "none":
         _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}")
+    _check_mapping(cfg)
+
+
+def _check_mapping(cfg: RunConfig) -> None:
+    from core.data.mapping import mapping_of
+
+    try:
+        mapping = mapping_of(cfg.data)
+    except ValueError as error:
+        raise ConfigError("data.label_names", str(error)) from None
+    _require(mapping.is_fraud or not cfg.data.with_reason, "data.with_reason",
+             "speaker and reason exist in the fraud schema only; turn with_reason off for a dataset with "
+             "label names")
 
 
 def _require_template(template: str, key: str) -> None:
@@ -217,6 +236,7 @@ def _check_model(cfg: RunConfig, workspace: Path):
 
 
 def _check_data(cfg: RunConfig, workspace: Path):
+    from core.data.mapping import mapping_of
     from core.data.records import DataError, load_records
 
     first = None
@@ -233,15 +253,33 @@ def _check_data(cfg: RunConfig, workspace: Path):
             continue
         _require(path.is_file(), key, f"file not found: {path}")
         try:
-            records = load_records(path, strict=cfg.data.bad_rows == "error").records
+            records = load_records(path, strict=cfg.data.bad_rows == "error",
+                                   mapping=mapping_of(cfg.data)).records
         except DataError as error:
-            raise ConfigError(key, str(error)) from None
+            raise ConfigError(key, str(error) + _mapping_hint(path, mapping_of(cfg.data))) from None
         if split == "train":
             first = records[0]
             if cfg.kfold.mode != "none":
                 _require(len(records) >= cfg.kfold.k, "kfold.k",
                          f"{cfg.kfold.k} folds need at least {cfg.kfold.k} rows; {path} has {len(records)}")
     return first
+
+
+def _mapping_hint(path: Path, mapping) -> str:
+    """For a file that does not fit the mapping asked for, the mapping it seems to follow."""
+    from core.data.mapping import propose_mapping
+    from core.data.records import DataError
+
+    try:
+        proposed = propose_mapping(path)
+    except DataError:
+        return ""
+    if proposed == mapping:
+        return ""
+    names = ",".join(proposed.label_names)
+    return (f"\nthis file looks like: data.text_column={proposed.text_column} "
+            f"data.label_column={proposed.label_column} data.label_names={names}"
+            if not proposed.is_fraud else "\nthis file looks like the fraud schema: data.label_names empty")
 
 
 def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None:

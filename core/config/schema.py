@@ -92,6 +92,10 @@ class DataSection:
                                      "is given (stratified, seeded; indices saved in the run folder)")
     bad_rows: str = option("skip", "a row that cannot be used: skip = train on the good rows and list the "
                            "skipped lines in the log and summary; error = refuse the file", BAD_ROWS)
+    text_column: str = option("input", "the column holding the text to classify")
+    label_column: str = option("label", "the column holding the label")
+    label_names: list[str] = option([], "the label names, two or more, in class order (e.g. human, chatgpt "
+                                    "or 0, 1); empty = the fraud schema (true/false, speaker, reason)")
 
 
 @dataclass
@@ -274,7 +278,8 @@ def prompt_options(data: DataSection):
 
     return EncodeOptions(with_reason=data.with_reason, instruction=data.instruction or None,
                          system=data.system, max_length=data.max_length, truncation=data.truncation,
-                         prompt_template=data.prompt_template or None)
+                         prompt_template=data.prompt_template or None,
+                         label_names=tuple(data.label_names or ()))
 
 
 def encode_options(cfg: RunConfig):

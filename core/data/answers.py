@@ -9,14 +9,20 @@ from dataclasses import dataclass
 from core.data.records import Record, parse_label
 
 
-def answer_dict(record: Record, with_reason: bool) -> dict:
+LABEL_FIELD = "label"
+
+
+def answer_dict(record: Record, with_reason: bool, label_names: tuple[str, ...] = ()) -> dict:
+    """The fraud answer, or for a dataset with label names `{"label": "<name>"}`."""
+    if label_names:
+        return {LABEL_FIELD: label_names[int(record.label)]}
     if not with_reason:
         return {"is_fraud": bool(record.label)}
     return {"is_fraud": bool(record.label), "fraud_speaker": record.fraud_speaker, "reason": record.reason}
 
 
-def answer_text(record: Record, with_reason: bool) -> str:
-    return json.dumps(answer_dict(record, with_reason), ensure_ascii=False)
+def answer_text(record: Record, with_reason: bool, label_names: tuple[str, ...] = ()) -> str:
+    return json.dumps(answer_dict(record, with_reason, label_names), ensure_ascii=False)
 
 
 # Parsing what a model produced.
@@ -184,3 +190,51 @@ def parse_answer(text: str) -> ParsedAnswer:
     return ParsedAnswer(False, None, raw=raw,
                         error="no JSON object with is_fraud and no bare 是/否/true/false answer",
                         error_kind="no_answer")
+
+
+# A dataset with label names: {"label": "<name>"}.
+_LABEL_PATTERN = re.compile(r"""["'“”‘’]?label["'“”‘’]?\s*[:：=]\s*["'“”‘’]?([^"'“”‘’,，}\n]+)""",
+                            re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedLabel:
+    valid: bool
+    label: int | None  # the index of the label name
+    raw: str = ""
+    error: str = ""
+
+
+def _name_index(value, label_names: tuple[str, ...]) -> int | None:
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip(_EDGE_PUNCTUATION).lower()
+    folded = [name.strip().lower() for name in label_names]
+    return folded.index(text) if text in folded else None
+
+
+def parse_label_answer(text: str, label_names: tuple[str, ...]) -> ParsedLabel:
+    """Read `{"label": "<name>"}` (or a bare label name) from a model's answer; an answer that names
+    no label of the set is `valid=False`, never a guess. The same readers as `parse_answer`."""
+    raw = text if isinstance(text, str) else ("" if text is None else str(text))
+    body = _FENCE.sub(" ", _THINK.sub(" ", raw)).strip()
+    if not body:
+        return ParsedLabel(False, None, raw, "empty answer")
+    for candidate in dict.fromkeys((body, _normalise_punctuation(body))):
+        for found in _objects(candidate):
+            fields = {str(key).strip().lower(): value for key, value in found.items()}
+            if LABEL_FIELD in fields:
+                index = _name_index(fields[LABEL_FIELD], label_names)
+                if index is None:
+                    return ParsedLabel(False, None, raw, f"label is {fields[LABEL_FIELD]!r}, not one of "
+                                       f"{', '.join(label_names)}")
+                return ParsedLabel(True, index, raw)
+        match = _LABEL_PATTERN.search(candidate)
+        if match and _name_index(match.group(1), label_names) is not None:
+            return ParsedLabel(True, _name_index(match.group(1), label_names), raw)
+    index = _name_index(body, label_names)
+    if index is not None:
+        return ParsedLabel(True, index, raw)
+    return ParsedLabel(False, None, raw, f"no JSON object with a label among {', '.join(label_names)}")

@@ -54,6 +54,12 @@ def check_prompt_template(template: str) -> None:
         raise ValueError(f"prompt template {template!r} has no {{input}}: the dialogue would be left out")
 
 
+def generic_instruction(label_names) -> str:
+    """The default instruction of a dataset with label names (no fraud wording)."""
+    return (f"请判断下面文本属于哪一类（label: {' / '.join(label_names)}），"
+            "最后以json格式输出你的判断结果。")
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     with_reason: bool = False
@@ -63,6 +69,7 @@ class EncodeOptions:
     truncation: str = "keep_end"  # which part of a too-long dialogue survives
     # None: ROW_TEMPLATE for a row's own instruction, LAB_TEMPLATE for the default or a run's instruction.
     prompt_template: str | None = None
+    label_names: tuple[str, ...] = ()  # a non-fraud dataset's classes (core.data.mapping); empty = fraud
 
     def __post_init__(self):
         if self.prompt_template is not None:
@@ -98,6 +105,8 @@ def instruction_for(record: Record, options: EncodeOptions) -> str:
         return options.instruction.strip()
     if record.instruction.strip():
         return record.instruction  # verbatim: its leading and trailing line breaks are part of the prompt
+    if options.label_names:
+        return generic_instruction(options.label_names)
     return DEFAULT_INSTRUCTION_WITH_REASON if options.with_reason else DEFAULT_INSTRUCTION
 
 
@@ -121,7 +130,8 @@ def build_messages(record: Record, options: EncodeOptions, dialogue: str | None 
         messages.append({"role": "system", "content": options.system})
     messages.append({"role": "user", "content": user_message(record, options, dialogue)})
     if with_answer:
-        messages.append({"role": "assistant", "content": answer_text(record, options.with_reason)})
+        messages.append({"role": "assistant",
+                         "content": answer_text(record, options.with_reason, options.label_names)})
     return messages
 
 
@@ -157,7 +167,7 @@ def _fit(tokenizer, record: Record, options: EncodeOptions, budget: int, with_an
     prompt_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, False), True)
     extra = 0
     if with_answer:
-        answer = answer_text(record, options.with_reason)
+        answer = answer_text(record, options.with_reason, options.label_names)
         full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
         extra = len(_answer_ids(tokenizer, prompt_ids, full_ids, answer))
     needed = len(prompt_ids) + extra
@@ -177,7 +187,7 @@ def _fit(tokenizer, record: Record, options: EncodeOptions, budget: int, with_an
 def encode(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
     """Prompt + answer + end-of-turn, labels masked on the prompt, never longer than max_length."""
     prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, options.max_length, True)
-    answer = answer_text(record, options.with_reason)
+    answer = answer_text(record, options.with_reason, options.label_names)
     full_ids = _template_ids(tokenizer, build_messages(record, options, dialogue, True), False)
     answer_ids = _answer_ids(tokenizer, prompt_ids, full_ids, answer)
     input_ids = prompt_ids + answer_ids
@@ -192,13 +202,45 @@ def answer_reserve(options: EncodeOptions) -> int:
     return 192 if options.with_reason else 16
 
 
+def special_wrapping(tokenizer) -> tuple[list[int], list[int]]:
+    """The special ids the tokenizer puts before and after a text (BERT: [CLS] / [SEP]), read off
+    one probe: transformers 5 tokenizers no longer expose build_inputs_with_special_tokens."""
+    probe = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a", add_special_tokens=True)
+    for start in range(len(full) - len(probe) + 1):
+        if full[start:start + len(probe)] == probe:
+            return full[:start], full[start + len(probe):]
+    return [], []
+
+
+def encode_text(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
+    """An encoder's input: `[CLS] text [SEP]` (the tokenizer's own special tokens), the text cut to
+    max_length on the `truncation` side. No instruction: an encoder learns the task in its head."""
+    ids = tokenizer.encode(record.input, add_special_tokens=False)
+    before, after = special_wrapping(tokenizer)
+    specials = len(before) + len(after)
+    keep = max(0, options.max_length - specials)
+    if len(ids) <= keep:
+        kept = ids
+    else:
+        kept = ids[len(ids) - keep:] if options.truncation == "keep_end" else ids[:keep]
+    input_ids = before + kept + after
+    dialogue = record.input if len(kept) == len(ids) else tokenizer.decode(kept)
+    return Encoded(input_ids=input_ids, labels=[IGNORE_INDEX] * len(input_ids), prompt_length=len(input_ids),
+                   truncated=len(kept) < len(ids), text=tokenizer.decode(input_ids), dialogue=dialogue,
+                   untruncated_length=len(ids) + specials)
+
+
 def prompt_budget(options: EncodeOptions) -> int:
     """Most tokens of a generation prompt: max_length less the room kept for the answer."""
     return max(8, options.max_length - answer_reserve(options))
 
 
 def encode_prompt(tokenizer, record: Record, options: EncodeOptions) -> Encoded:
-    """The generation prompt alone (ends with the assistant header), room left for the answer."""
+    """The generation prompt alone (ends with the assistant header), room left for the answer.
+    A tokenizer without a chat template (an encoder's) gets the plain text (`encode_text`)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return encode_text(tokenizer, record, options)
     budget = prompt_budget(options)
     prompt_ids, dialogue, untruncated = _fit(tokenizer, record, options, budget, False)
     return Encoded(input_ids=prompt_ids, labels=[IGNORE_INDEX] * len(prompt_ids),

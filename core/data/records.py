@@ -2,6 +2,7 @@
 
 Accepted files: JSONL (one object a line), a JSON list of objects, or CSV with a header.
 Fields: `instruction, input, label, fraud_speaker, reason`; only `input` and `label` are required.
+Another dataset's columns and label names are given by a `core.data.mapping.DataMapping`.
 Strict mode raises one `DataError` listing every problem; lenient mode skips bad rows and
 returns the problems beside the good rows (`data.bad_rows: skip`).
 
@@ -44,7 +45,7 @@ _JSON_SPACE = re.compile(r"[ \t\r\n]*")
 @dataclass(frozen=True)
 class Record:
     input: str
-    label: bool
+    label: bool  # the fraud schema; any other dataset: the int index of the label name (core.data.mapping)
     instruction: str = ""
     fraud_speaker: str = ""
     reason: str = ""
@@ -92,7 +93,11 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
-    def label_counts(self) -> dict[str, int]:
+    def label_counts(self, names: tuple[str, ...] | None = None) -> dict[str, int]:
+        """Rows per label name; without `names`, the fraud schema's true/false."""
+        if names:
+            return {name: sum(int(record.label) == index for record in self.records)
+                    for index, name in enumerate(names)}
         positives = sum(record.label for record in self.records)
         return {"true": positives, "false": len(self.records) - positives}
 
@@ -343,7 +348,7 @@ def _csv_message(error: csv.Error) -> str:
     return f"not valid CSV: {error}"
 
 
-def _csv_rows(text: str, file: str, problems: list[Problem]):
+def _csv_rows(text: str, file: str, problems: list[Problem], required: tuple[str, ...] = ("input", "label")):
     # A dialogue may be longer than csv's default cell limit (131,072 characters); no cell can
     # be longer than the file.
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
@@ -359,7 +364,7 @@ def _csv_rows(text: str, file: str, problems: list[Problem]):
         raise DataError([Problem(file, 1, name,
                                  f"the header names this column {names.count(name)} times; which "
                                  "one is meant is unclear") for name in repeated])
-    missing = [name for name in ("input", "label") if name not in names]
+    missing = [name for name in required if name not in names]
     if missing:
         raise DataError([Problem(file, 1, name, f"the header has no {name} column (it names: "
                                  f"{', '.join(filter(None, names)) or 'nothing'})") for name in missing])
@@ -385,9 +390,10 @@ def _csv_rows(text: str, file: str, problems: list[Problem]):
         start = reader.line_num + 1
 
 
-def load_records(path: str | Path, strict: bool = True) -> LoadResult:
-    """Every good row of the file. strict: any bad row raises DataError; else it is skipped and
-    named in `problems`. A broken file raises DataError in both modes."""
+def read_rows(path: str | Path, problems: list[Problem] | None = None, limit: int | None = None,
+              required: tuple[str, ...] = ("input", "label")):
+    """Yield (line, parsed row) of a data file, whatever its format; rows that cannot be parsed
+    are added to `problems`. A broken file raises DataError. `required`: columns a CSV must name."""
     path = Path(path)
     file = str(path)
     if not path.is_file():
@@ -395,18 +401,36 @@ def load_records(path: str | Path, strict: bool = True) -> LoadResult:
     text = _read_text(path)
     if not text.strip():
         raise DataError([Problem(file, 0, "", "the file is empty")])
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
+    problems = [] if problems is None else problems
     if path.suffix.lower() == ".csv":
-        rows = _csv_rows(text, file, problems)
+        rows = _csv_rows(text, file, problems, required)
     elif text.lstrip().startswith("["):
         rows = _json_list_rows(text, file)
     else:
         rows = _jsonl_rows(text, file, problems)
+    for count, item in enumerate(rows):
+        if limit is not None and count >= limit:
+            return
+        yield item
+
+
+def load_records(path: str | Path, strict: bool = True, mapping=None) -> LoadResult:
+    """Every good row of the file. strict: any bad row raises DataError; else it is skipped and
+    named in `problems`. A broken file raises DataError in both modes. `mapping`
+    (core.data.mapping.DataMapping) names the text and label columns and the label names; None is
+    the fraud schema."""
+    file = str(Path(path))
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    generic = mapping is not None and not mapping.is_fraud
+    required = mapping.required_columns() if generic else ("input", "label")
     records: list[Record] = []
     try:
-        for line, row in rows:
-            record, row_problems = row_to_record(row, file, line, warnings)
+        for line, row in read_rows(path, problems, required=required):
+            if generic:
+                record, row_problems = mapped_row_to_record(row, file, line, mapping, warnings)
+            else:
+                record, row_problems = row_to_record(row, file, line, warnings)
             problems.extend(row_problems)
             if record is not None:
                 records.append(record)
@@ -420,3 +444,38 @@ def load_records(path: str | Path, strict: bool = True) -> LoadResult:
     if not records:
         raise DataError(problems)
     return LoadResult(records, problems, warnings)
+
+
+def mapped_row_to_record(row, file: str, line: int, mapping,
+                         warnings: list[Problem] | None = None) -> tuple[Record | None, list[Problem]]:
+    """A row of a non-fraud dataset: the mapping's text column and label column, the label as the
+    index of its name. Problems name the file's own column names."""
+    if not isinstance(row, dict):
+        return None, [Problem(file, line, "", f"expected an object with fields, found {_describe(row)}")]
+    text_column, label_column = mapping.required_columns()
+    problems: list[Problem] = [
+        Problem(file, line, key, "given more than once in this row; which value is meant is unclear")
+        for key in getattr(row, "repeated", ()) if key in (text_column, label_column)]
+    text = row.get(text_column)
+    if text is None:
+        problems.append(Problem(file, line, text_column, "missing (required: the text column)"))
+    elif not isinstance(text, str):
+        problems.append(Problem(file, line, text_column, f"expected text, found {_describe(text)}"))
+    else:
+        text = _clean_text(text, file, line, text_column, problems, warnings)
+        if not text.strip():
+            problems.append(Problem(file, line, text_column, "empty text"))
+    label = None
+    value = row.get(label_column)
+    if value is None or value == "":
+        problems.append(Problem(file, line, label_column, "missing (required: the label column)"))
+    elif isinstance(value, (dict, list, LongNumber)):
+        problems.append(Problem(file, line, label_column, f"expected a label, found {_describe(value)}"))
+    else:
+        try:
+            label = mapping.label_index(value)
+        except ValueError as error:
+            problems.append(Problem(file, line, label_column, str(error)))
+    if problems:
+        return None, problems
+    return Record(input=text, label=label, source=file, line=line), []

@@ -81,6 +81,10 @@ def untruncated_lengths(tokenizer, records: list[Record], options: EncodeOptions
     """
     if not records:
         return []
+    if not getattr(tokenizer, "chat_template", None):  # an encoder: [CLS] text [SEP]
+        extra = len(tokenizer.encode("", add_special_tokens=True))
+        return [len(ids) + extra for ids in tokenizer([record.input for record in records],
+                                                      add_special_tokens=False)["input_ids"]]
     texts = tokenizer.apply_chat_template([build_messages(record, options) for record in records],
                                           tokenize=False)
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]

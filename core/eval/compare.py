@@ -7,7 +7,8 @@ from scipy import stats
 
 def _correct(gold: list[bool], predicted: list[bool | None]) -> np.ndarray:
     # An invalid answer (None) is wrong, as in core.eval.metrics.classification_metrics.
-    return np.array([guess is not None and bool(guess) == bool(label)
+    # int(): a bool verdict is class 0/1, a class of a dataset with label names its index.
+    return np.array([guess is not None and int(guess) == int(label)
                      for label, guess in zip(gold, predicted)],
                     dtype=bool)
 

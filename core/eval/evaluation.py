@@ -18,7 +18,10 @@ from core.config.checks import absolute_path_value, check_eval_values, data_file
 from core.config.schema import DEMO, ConfigProblems, EvalConfig
 from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
+from core.data.mapping import FRAUD, DataMapping
 from core.data.records import DataError, LoadResult, Problem, Record, load_records
+from core.demo.reviews import DEMO_REVIEWS
+from core.demo.reviews import MAPPING as REVIEW_MAPPING
 from core.env import workspace_dir
 from core.eval.predict import AdapterInfo, find_adapter, fingerprint_mismatch, load_predictor
 from core.eval.report import build_metrics, prediction_rows, write_report
@@ -56,6 +59,7 @@ class EvalPlan:
     warnings: list[str] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)  # rows of the data file left out (bad_rows=skip)
     skipped_report: str = ""  # says how many and which, for the job's log
+    mapping: DataMapping = FRAUD  # the data's columns and label names (core.data.mapping)
 
 
 def _data_path(text: str, split: str, workspace: Path) -> Path | None:
@@ -64,18 +68,18 @@ def _data_path(text: str, split: str, workspace: Path) -> Path | None:
     return path.resolve() if path is not None else None
 
 
-def _load_labelled(path: Path, bad_rows: str) -> LoadResult:
+def _load_labelled(path: Path, bad_rows: str, mapping: DataMapping = FRAUD) -> LoadResult:
     """The rows to evaluate; `skip` leaves out the rows without input or usable label (listed in
     `problems`), `error` raises ConfigProblems naming every such row. A file with no good row at all,
     or broken as a whole, is refused either way."""
     try:
-        result = load_records(path, strict=bad_rows == "error")
+        result = load_records(path, strict=bad_rows == "error", mapping=mapping)
         if result.records:
             return result
         problems = result.problems
     except DataError as error:
         problems = error.problems
-    label_problems = [problem for problem in problems if problem.field == "label"]
+    label_problems = [problem for problem in problems if problem.field == mapping.label_column]
     if not problems:
         head = f"{path}: the file holds no rows"
     elif label_problems:
@@ -94,7 +98,19 @@ def _sample(count: int, limit: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(count), limit))
 
 
-def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
+def _mapping(cfg: EvalConfig, run_infos: list[dict]) -> DataMapping:
+    """The test data's mapping: the one the checkpoints were trained with, else the review demo's for
+    its data key, else the fraud schema."""
+    for run_info in run_infos:
+        if run_info.get("label_names"):
+            return DataMapping(run_info.get("text_column") or "input",
+                               run_info.get("label_column") or "label", tuple(run_info["label_names"]))
+    if (cfg.data or "").strip() == DEMO_REVIEWS:
+        return REVIEW_MAPPING
+    return FRAUD
+
+
+def _options(cfg: EvalConfig, run_info: dict, mapping: DataMapping = FRAUD) -> EncodeOptions:
     """The prompt a model was trained with, unless the evaluation overrides it."""
     def pick(name: str, default):
         value = getattr(cfg, name)
@@ -103,7 +119,8 @@ def _options(cfg: EvalConfig, run_info: dict) -> EncodeOptions:
     return EncodeOptions(with_reason=cfg.with_reason, instruction=pick("instruction", None) or None,
                          system=pick("system", None), prompt_template=pick("prompt_template", None) or None,
                          max_length=int(pick("max_length", DEFAULT_MAX_LENGTH) or DEFAULT_MAX_LENGTH),
-                         truncation=run_info.get("truncation") or "keep_end")
+                         truncation=run_info.get("truncation") or "keep_end",
+                         label_names=mapping.label_names)
 
 
 def _checkpoint(path_text: str) -> tuple[str | None, AdapterInfo | None, dict]:
@@ -135,8 +152,8 @@ def _display_name(path_text: str, taken: set[str]) -> str:
 def _train_file(cfg: EvalConfig, plans: list[ModelPlan], workspace: Path) -> Path | None:
     if cfg.train_data:
         return _data_path(cfg.train_data, "train", workspace)
-    if (cfg.data or "").strip() == DEMO:
-        return _data_path(DEMO, "train", workspace)
+    if (cfg.data or "").strip() in (DEMO, DEMO_REVIEWS):
+        return _data_path(cfg.data.strip(), "train", workspace)
     for plan in plans:
         run = run_folder_of(plan.adapter or plan.model, marker=CONFIG_FILE)
         train = _training_file_of_run(run.config_file) if run is not None else None
@@ -174,12 +191,6 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     data_path = _data_path(cfg.data, "test", workspace)
     if data_path is None:
         problems.append("data: give a labelled test file, or 'demo'")
-    else:
-        try:
-            loaded = _load_labelled(data_path, cfg.bad_rows)
-            records, skipped = loaded.records, loaded.problems
-        except ConfigProblems as error:
-            problems.extend(error.problems)
     base_path = None
     try:
         base_path = resolve_model_path(cfg.model, workspace)
@@ -207,6 +218,15 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         plans.append(ModelPlan(name=_display_name(text, taken), model=model_folder or base_path or cfg.model,
                                adapter=str(info.path) if info is not None else None,
                                options=_options(cfg, run_info), run_info=run_info))
+    mapping = _mapping(cfg, [plan.run_info for plan in plans])
+    for plan in plans:
+        plan.options = _options(cfg, plan.run_info, mapping)
+    if data_path is not None:
+        try:
+            loaded = _load_labelled(data_path, cfg.bad_rows, mapping)
+            records, skipped = loaded.records, loaded.problems
+        except ConfigProblems as error:
+            problems.extend(error.problems)
     if problems:
         raise ConfigProblems("evaluate", problems)
     if cfg.include_base:
@@ -214,7 +234,7 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
         first_run = plans[0].run_info if plans else {}
         plans.insert(0,
                      ModelPlan(name=BASE_NAME, model=base_path, adapter=None,
-                               options=_options(cfg, first_run)))
+                               options=_options(cfg, first_run, mapping)))
     skipped_report = LoadResult(records, skipped).skipped_text(str(data_path)) if skipped else ""
     if skipped:  # the page shows the warnings: the file's name only, not where the workspace lies
         warnings.insert(0, LoadResult(records, skipped).skipped_text(data_path.name).splitlines()[0]
@@ -223,7 +243,7 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
     return EvalPlan(config=cfg, data_file=data_path, records=[records[index] for index in indices],
                     row_indices=indices, total_rows=len(records), models=plans,
                     train_file=_train_file(cfg, plans, workspace), warnings=warnings, skipped=skipped,
-                    skipped_report=skipped_report)
+                    skipped_report=skipped_report, mapping=mapping)
 
 
 # -- the job ---------------------------------------------------------------------------------------
@@ -238,7 +258,7 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
     loading = time.perf_counter()
     predictor = load_predictor(plan.model, plan.adapter, device=cfg.device, precision=cfg.precision,
                                workspace=workspace, trust_remote_code=cfg.trust_remote_code,
-                               backend=cfg.backend)
+                               backend=cfg.backend, label_names=plan.options.label_names)
     started = time.perf_counter()
     info = {"name": plan.name, "model": plan.model, "adapter": plan.adapter, "device": predictor.device,
             "precision": predictor.precision, "head": predictor.head, "mode": cfg.mode,
@@ -272,10 +292,15 @@ def _run_model(plan: ModelPlan, eval_plan: EvalPlan, run_dir: Path, workspace: P
     return predictions, info
 
 
-def _baseline(plan: EvalPlan) -> tuple[list[bool], list[float], str] | None:
+def _baseline(plan: EvalPlan) -> tuple[list, list, str] | None:
     if plan.train_file is None or not plan.train_file.is_file():
         return None
-    from core.audit.baseline import baseline_predictions
+    from core.audit.baseline import baseline_predictions, class_baseline_predictions
+
+    if not plan.mapping.is_fraud:
+        train = load_records(plan.train_file, strict=False, mapping=plan.mapping).records
+        labels, probabilities = class_baseline_predictions(train, plan.records, plan.mapping.num_classes)
+        return labels, probabilities, str(plan.train_file)
 
     train = load_records(plan.train_file, strict=False).records
     labels, p_true = baseline_predictions(train, plan.records)

@@ -205,3 +205,51 @@ def rouge_scores(references: list[str], predictions: list[str]) -> dict:
 def throughput(rows: int, seconds: float) -> float | None:
     """Rows per second; None when no time was measured."""
     return rows / seconds if seconds and seconds > 0 else None
+
+
+
+def multiclass_metrics(gold: list[int], predicted: list[int | None], label_names: list[str] | tuple[str, ...],
+                       probabilities: list[list[float] | None] | None = None) -> dict:
+    """Metrics of N classes: the N x N confusion matrix (rows gold, columns predicted) of the valid
+    answers, per-class and macro precision / recall / F1, accuracy.
+
+    An invalid answer (None) is wrong: it is a miss of its gold class (recall) and no class's
+    prediction (precision); `invalid_by_class` counts them per gold class, so each gold class's row
+    of the matrix plus its invalid count is that class's number of rows.
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rows = _check_lengths(gold=gold, predicted=predicted, probabilities=probabilities)
+    classes = list(range(len(label_names)))
+    gold = [int(label) for label in gold]
+    effective = [-1 if guess is None else int(guess) for guess in predicted]
+    valid = [index for index, guess in enumerate(predicted) if guess is not None]
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    if valid:
+        matrix = confusion_matrix([gold[index] for index in valid], [effective[index] for index in valid],
+                                  labels=classes)
+    invalid_by_class = [sum(gold[index] == label and predicted[index] is None for index in range(rows))
+                        for label in classes]
+    result = {"rows": rows, "labels": list(label_names), "confusion": matrix.astype(int).tolist(),
+              "invalid": rows - len(valid), "invalid_rate": (rows - len(valid)) / rows if rows else 0.0,
+              "invalid_by_class": invalid_by_class,
+              "accuracy": float(accuracy_score(gold, effective)) if rows else 0.0}
+    zeros = [0.0] * len(classes)
+    precision, recall, f1, support = (precision_recall_fscore_support(gold, effective, labels=classes,
+                                                                      zero_division=0)
+                                      if rows else (zeros, zeros, zeros, [0] * len(classes)))
+    result["per_class"] = [{"label": name, "precision": float(precision[index]),
+                            "recall": float(recall[index]), "f1": float(f1[index]),
+                            "support": int(support[index])} for index, name in enumerate(label_names)]
+    for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+        result[f"macro_{name}"] = float(np.mean(values)) if classes else 0.0
+    # The page's summary columns read these keys whatever the schema.
+    result.update(precision=result["macro_precision"], recall=result["macro_recall"], f1=result["macro_f1"],
+                  roc_auc=None, pr_auc=None, scored_rows=0)
+    scored = [(gold[index], row) for index, row in enumerate(probabilities or []) if row is not None]
+    scored_gold = [label for label, _ in scored]
+    if scored and len(set(scored_gold)) == len(classes):
+        result["scored_rows"] = len(scored)
+        scores = [row[1] for _, row in scored] if len(classes) == 2 else [row for _, row in scored]
+        result["roc_auc"] = float(roc_auc_score(scored_gold, scores, multi_class="ovr", labels=classes))
+    return result

@@ -33,6 +33,7 @@ from core.models import (
     end_of_turn_ids,
     load_causal_lm,
     load_sequence_classifier,
+    is_encoder,
     load_tokenizer,
     model_fingerprint,
     pick_device,
@@ -65,6 +66,8 @@ class Prediction:
     error: str = ""
     error_kind: str = ""  # core.data.answers.ParsedAnswer's, for the page to word
     error_value: str = ""
+    label: int | None = None  # a dataset with label names: the class (core.eval.classes)
+    probabilities: list[float] | None = None  # ... and every class's probability
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +147,8 @@ def fingerprint_mismatch(expected: dict | None, actual: dict) -> list[str]:
 
 
 def model_head(path: str) -> str:
+    if is_encoder(path):  # an encoder answers only through a classifier head
+        return SEQ_CLS
     config_file = Path(path) / "config.json"
     if config_file.is_file():
         architectures = _read_json(config_file).get("architectures") or []
@@ -285,6 +290,8 @@ class Predictor:
         memory and the prompts' lengths (core.decoding.rows_at_once)."""
         if self.head == SEQ_CLS:
             return self.score(records, options, batch_size=batch_size or 32, progress=progress)
+        if options.label_names:
+            return self._generate_classes(records, options, batch_size, max_new_tokens, progress)
         prompts = self.prompts(records, options)
         tokens = self.answer_tokens(options.with_reason)
         limit = max_new_tokens or self.max_new_tokens(options)
@@ -304,6 +311,32 @@ class Predictor:
             for index, (p_true, _) in zip(missing, scored):
                 results[index].p_true = p_true
         return results
+
+    def _generate_classes(self, records: list[Record], options: EncodeOptions, batch_size: int | None,
+                          max_new_tokens: int | None, progress: Progress | None) -> list[Prediction]:
+        from core.eval.classes import class_prediction_from_text, label_tokens
+
+        prompts = self.prompts(records, options)
+        tokens = label_tokens(self.tokenizer, options.label_names)
+        limit = max_new_tokens or tokens.longest + 1 + SHORT_ANSWER_SLACK
+        if plain_decoder(self.model):
+            self.decoder().share_prefix = self.share_prefix
+            watch = Watch(tokens.prefix, tokens.ids)
+            decoded = [(item.tokens, item.watched) for item in self.decoder().decode(
+                prompts, limit, max_rows=batch_size, watch=watch, progress=progress)]
+        else:
+            decoded = []
+            for batch in length_batches([len(prompt) for prompt in prompts], batch_size or 16):
+                ids, mask, _ = left_pad([prompts[index] for index in batch], self.pad_id, self.model.device)
+                output = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                             max_new_tokens=limit)
+                for row, index in enumerate(batch):
+                    generated = output[row, ids.shape[1]:].tolist()
+                    ends = [position for position, token in enumerate(generated) if token in self.end_ids]
+                    decoded.append((index, generated[: ends[0]] if ends else generated))
+            decoded = [(generated, None) for _, generated in sorted(decoded)]
+        return [class_prediction_from_text(self.tokenizer.decode(generated, skip_special_tokens=True),
+                                           watched, options.label_names) for generated, watched in decoded]
 
     def decoder(self) -> GreedyDecoder:
         if self._decoder is None:
@@ -344,6 +377,16 @@ class Predictor:
     def score(self, records: list[Record], options: EncodeOptions, batch_size: int = 32,
               progress: Progress | None = None) -> list[Prediction]:
         prompts = self.prompts(records, options)
+        if options.label_names:
+            from core.eval.classes import class_prediction, label_tokens
+
+            if self.head == SEQ_CLS:
+                probabilities = self._class_probabilities(prompts, batch_size, progress)
+            else:
+                tokens = label_tokens(self.tokenizer, options.label_names)
+                probabilities = torch.softmax(self._choice_logits(prompts, tokens.prefix, tokens.ids,
+                                                                  batch_size, progress), dim=-1)
+            return [class_prediction(row, options.label_names) for row in probabilities]
         if self.head == SEQ_CLS:
             scored = self._classify(prompts, batch_size, progress)
         else:
@@ -352,14 +395,24 @@ class Predictor:
 
     def _p_true(self, prompts: list[list[int]], tokens: AnswerTokens, batch_size: int,
                 progress: Progress | None = None) -> list[tuple[float, bool]]:
-        sequences = [prompt + tokens.prefix for prompt in prompts]
+        pairs = self._choice_logits(prompts, tokens.prefix, [tokens.true_id, tokens.false_id], batch_size,
+                                    progress)
+        probabilities = torch.softmax(pairs, dim=-1)[:, 0]
+        # Greedy decoding takes the true token only when its logit is strictly larger.
+        return [(float(probability), bool(pair[0] > pair[1]))
+                for probability, pair in zip(probabilities, pairs)]
+
+    def _choice_logits(self, prompts: list[list[int]], prefix: list[int], token_ids: list[int],
+                       batch_size: int, progress: Progress | None = None) -> torch.Tensor:
+        """The logits of `token_ids` after each prompt + `prefix`: one row per prompt, in order."""
+        sequences = [prompt + prefix for prompt in prompts]
         # Every row starts with the same system prompt and (usually) instruction; with short
         # dialogues that is nearly half of the tokens. Its keys and values are computed once.
         shared = os.path.commonprefix(sequences)[: min(len(sequence) for sequence in sequences) - 1]
         use_prefix = self.share_prefix and len(shared) >= MIN_SHARED_PREFIX and self._plain_decoder()
         prefix_cache = self._prefix_cache(shared) if use_prefix else None
         start = len(shared) if use_prefix else 0
-        results: list[tuple[float, bool]] = [(0.0, False)] * len(sequences)
+        results = torch.zeros((len(sequences), len(token_ids)))
         done = 0
         for batch in length_batches([len(sequence) for sequence in sequences], batch_size):
             rows = [sequences[index][start:] for index in batch]
@@ -370,11 +423,7 @@ class Predictor:
                 extra = {"logits_to_keep": 1} if self._keep_one else {}
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                     use_cache=False, **extra).logits[:, -1, :]
-            pair = logits[:, [tokens.true_id, tokens.false_id]].float().cpu()
-            probabilities = torch.softmax(pair, dim=-1)[:, 0]
-            for row, index in enumerate(batch):
-                # Greedy decoding takes the true token only when its logit is strictly larger.
-                results[index] = (float(probabilities[row]), bool(pair[row, 0] > pair[row, 1]))
+            results[batch] = logits[:, token_ids].float().cpu()
             done += len(batch)
             if progress:
                 progress(done, len(sequences))
@@ -425,10 +474,7 @@ class Predictor:
         results: list[tuple[float, bool]] = [(0.0, False)] * len(prompts)
         done = 0
         for batch in length_batches([len(prompt) for prompt in prompts], batch_size):
-            ids, mask, positions = left_pad([prompts[index] for index in batch], self.pad_id,
-                                            self.model.device)
-            logits = self.model(input_ids=ids, attention_mask=mask,
-                                position_ids=positions).logits.float().cpu()
+            logits = self._head_logits([prompts[index] for index in batch])
             probabilities = torch.softmax(logits, dim=-1)[:, 1]  # class 1 is fraud (label true)
             for row, index in enumerate(batch):
                 results[index] = (float(probabilities[row]), bool(logits[row, 1] > logits[row, 0]))
@@ -436,6 +482,36 @@ class Predictor:
             if progress:
                 progress(done, len(prompts))
         return results
+
+    def _class_probabilities(self, prompts: list[list[int]], batch_size: int,
+                             progress: Progress | None = None) -> torch.Tensor:
+        """A classifier head's softmax over its N classes, one row per prompt, in order."""
+        probabilities = None
+        done = 0
+        for batch in length_batches([len(prompt) for prompt in prompts], batch_size):
+            logits = self._head_logits([prompts[index] for index in batch])
+            if probabilities is None:
+                probabilities = torch.zeros((len(prompts), logits.shape[-1]))
+            probabilities[batch] = torch.softmax(logits, dim=-1)
+            done += len(batch)
+            if progress:
+                progress(done, len(prompts))
+        return probabilities if probabilities is not None else torch.zeros((0, 0))
+
+    def _head_logits(self, rows: list[list[int]]) -> torch.Tensor:
+        """A classifier head's logits. An encoder reads its first token ([CLS]), so its rows are
+        padded on the right; a decoder's head reads the last real token, padded on the left."""
+        if is_encoder(self.model.config):
+            width = max(len(row) for row in rows)
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for position, row in enumerate(rows):
+                ids[position, : len(row)] = torch.tensor(row, dtype=torch.long)
+                mask[position, : len(row)] = 1
+            return self.model(input_ids=ids.to(self.model.device),
+                              attention_mask=mask.to(self.model.device)).logits.float().cpu()
+        ids, mask, positions = left_pad(rows, self.pad_id, self.model.device)
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float().cpu()
 
     def free(self) -> None:
         """Drop the model so the next one fits; the predictor is unusable afterwards."""
@@ -459,13 +535,15 @@ def _has_tokenizer(folder: Path) -> bool:
 
 def load_predictor(model: str | None, adapter: str | Path | None = None, device: str | None = None,
                    precision: str | None = "auto", workspace=None, trust_remote_code: bool = False,
-                   merge_adapter: bool = True, backend: str = "transformers"):
+                   merge_adapter: bool = True, backend: str = "transformers",
+                   label_names: tuple[str, ...] = ()):
     """Load a model (and adapter) for inference on `device` (GPU with bf16 when present, else CPU).
 
     `model` may be empty when the adapter's run names its base. The adapter is merged into the
     weights by default: inference then runs at the base model's speed. `backend` "auto" or
     "vllm" hands a causal LM on a GPU to vLLM when it is installed (core.eval.vllm_backend); the
-    result then has the Predictor's generate/score/free and `backend` == "vllm".
+    result then has the Predictor's generate/score/free and `backend` == "vllm". `label_names` give
+    a classifier head without a training run of its own (a base encoder) its N classes.
     """
     workspace = workspace_dir(workspace)
     info = find_adapter(adapter) if adapter else None
@@ -485,11 +563,16 @@ def load_predictor(model: str | None, adapter: str | Path | None = None, device:
     tokenizer_folder = info.path if info is not None and _has_tokenizer(info.path) else Path(base_path)
     tokenizer = load_tokenizer(str(tokenizer_folder), trust_remote_code=trust_remote_code)
     head = info.head if info is not None else model_head(base_path)
+    if label_names or (info is not None and info.run_info.get("label_names")):
+        backend = "transformers"  # the vLLM backend reads fraud answers only
     if resolve_backend(backend, device, head) == VLLM:
         return load_vllm_predictor(base_path, info, device, precision, trust_remote_code, tokenizer_folder,
                                    max_model_len=_context_length(base_path))
     if head == SEQ_CLS:
-        network = load_sequence_classifier(base_path, tokenizer, dtype, device, trust_remote_code)
+        if info is not None and info.run_info.get("label_names"):
+            label_names = tuple(info.run_info["label_names"])
+        network = load_sequence_classifier(base_path, tokenizer, dtype, device, trust_remote_code,
+                                           label_names)
     else:
         network = load_causal_lm(base_path, dtype, device, trust_remote_code)
     if info is not None:

@@ -14,7 +14,8 @@ from itertools import combinations
 from pathlib import Path
 
 from core.eval.compare import compare_pair
-from core.eval.metrics import classification_metrics, curves, rouge_scores, speaker_metrics
+from core.eval.metrics import (classification_metrics, curves, multiclass_metrics, rouge_scores,
+                               speaker_metrics)
 from core.workspace import RunDir, read_json, read_jsonl, write_json, write_jsonl
 
 SHOWN_PROBLEMS = 1000  # problems of skipped rows kept in metrics.json (skipped_lines lists every line)
@@ -32,21 +33,45 @@ def predicted_labels(predictions) -> list[bool | None]:
     return [bool(item.is_fraud) if item.valid and item.is_fraud is not None else None for item in predictions]
 
 
+def _generic(plan) -> bool:
+    mapping = getattr(plan, "mapping", None)
+    return mapping is not None and not mapping.is_fraud
+
+
 def prediction_rows(plan, results: dict[str, list], baseline) -> list[dict]:
     rows = []
     for position, record in enumerate(plan.records):
+        gold = ({"label": plan.mapping.names[record.label]} if _generic(plan) else
+                {"is_fraud": record.label, "fraud_speaker": record.fraud_speaker, "reason": record.reason})
         row = {"row": position, "file_row": plan.row_indices[position], "line": record.line,
-               "input": record.input,
-               "gold": {"is_fraud": record.label, "fraud_speaker": record.fraud_speaker,
-                        "reason": record.reason},
+               "input": record.input, "gold": gold,
                "models": {name: predictions[position].to_dict() for name, predictions in results.items()}}
-        if baseline is not None:
+        if baseline is not None and _generic(plan):
+            row["baseline"] = {"label": baseline[0][position], "probabilities": baseline[1][position]}
+        elif baseline is not None:
             row["baseline"] = {"is_fraud": baseline[0][position], "p_true": baseline[1][position]}
         rows.append(row)
     return rows
 
 
+def predicted_classes(predictions) -> list[int | None]:
+    """The class of each prediction of a dataset with label names; None where none was read."""
+    return [item.label if item.valid else None for item in predictions]
+
+
+def _class_metrics(plan, info: dict, predictions) -> dict:
+    entry = dict(info)
+    entry["rows"] = len(predictions)
+    entry["classification"] = multiclass_metrics([record.label for record in plan.records],
+                                                 predicted_classes(predictions), plan.mapping.names,
+                                                 [item.probabilities for item in predictions])
+    entry["curves"] = entry["speaker"] = entry["rouge"] = None
+    return entry
+
+
 def model_metrics(plan, info: dict, predictions) -> dict:
+    if _generic(plan):
+        return _class_metrics(plan, info, predictions)
     gold = [record.label for record in plan.records]
     labels = predicted_labels(predictions)
     p_true = [item.p_true for item in predictions]
@@ -68,8 +93,9 @@ def pair_metrics(plan, results: dict[str, list]) -> list[dict]:
     """The base against each checkpoint, then the checkpoints pairwise (insertion order: base first)."""
     gold = [record.label for record in plan.records]
     pairs = []
+    answers = predicted_classes if _generic(plan) else predicted_labels
     for first, second in combinations(list(results), 2):
-        comparison = compare_pair(gold, predicted_labels(results[first]), predicted_labels(results[second]),
+        comparison = compare_pair(gold, answers(results[first]), answers(results[second]),
                                   seed=plan.config.sample_seed)
         pairs.append({"a": first, "b": second, **comparison})
     return pairs
@@ -97,12 +123,14 @@ def build_metrics(plan, infos: list[dict], results: dict[str, list], baseline, s
         "baseline": None,
     }
     if baseline is not None:
-        labels, p_true, train_file = baseline
+        labels, scores, train_file = baseline
+        generic = _generic(plan)
+        answers = predicted_classes if generic else predicted_labels
         metrics["baseline"] = {
             "train_file": train_file,
-            "classification": classification_metrics(gold, labels, p_true),
-            "versus": {name: compare_pair(gold, labels, predicted_labels(predictions),
-                                          seed=plan.config.sample_seed)
+            "classification": (multiclass_metrics(gold, labels, plan.mapping.names, scores) if generic
+                               else classification_metrics(gold, labels, scores)),
+            "versus": {name: compare_pair(gold, labels, answers(predictions), seed=plan.config.sample_seed)
                        for name, predictions in results.items()},
         }
     return metrics

@@ -28,15 +28,19 @@ from core.config.checks import data_file
 from core.config.schema import EPOCH, ConfigError, RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
 from core.data.encoding import encode, encode_prompt
+from core.data.mapping import mapping_of
 from core.env import idle_cpu_threads, is_main_process, workspace_dir
 from core.jobs.kinds import CONFIG_GPUS, register_job_kind
 from core.train.submit import TRAIN
-from core.models import (default_precision, load_causal_lm, load_sequence_classifier, load_tokenizer,
-                         model_fingerprint, pick_device, pick_dtype, resolve_model_path)
+from core.config.schema import DEFAULT_TARGET_MODULES
+from core.models import (default_precision, is_encoder, load_causal_lm, load_sequence_classifier,
+                         load_tokenizer, model_fingerprint, pick_device, pick_dtype, resolve_model_path)
 from core.data.records import Problem, Record, load_records
 from core.train.callbacks import MetricsFileCallback, StopOnRequestCallback, truncate_metrics
 from core.workspace import RunDir, write_text
 
+# BERT / RoBERTa attention projections (q, k, v) and every dense layer after them.
+ENCODER_TARGET_MODULES = ("query", "key", "value", "dense")
 REFERENCE_POSITIONS = 4  # last positions of the reference input whose logits are kept
 
 
@@ -77,6 +81,8 @@ def prepare(cfg: RunConfig, workspace: Path) -> Prepared:
     dtype = pick_dtype(precision, device)
     model_path = resolve_model_path(cfg.model, workspace)
     tokenizer = load_tokenizer(model_path, trust_remote_code=cfg.trust_remote_code)
+    if is_encoder(model_path) and cfg.head != "seq-cls":
+        raise ConfigError("head", f"{cfg.model} is an encoder (no answer to generate): use head=seq-cls")
     return Prepared(cfg, model_path, tokenizer, device, precision, dtype)
 
 
@@ -88,7 +94,7 @@ def load_run_file(path: Path, cfg: RunConfig) -> tuple[list[Record], list[Proble
 
     Skipped rows are printed as a WARNING block, which log.txt keeps and `train_and_wait` echoes.
     """
-    result = load_records(path, strict=cfg.data.bad_rows == "error")
+    result = load_records(path, strict=cfg.data.bad_rows == "error", mapping=mapping_of(cfg.data))
     if result.warnings:
         print(f"WARNING: {len(result.warnings)} value(s) of {path} were cleaned:", flush=True)
         for warning in result.warnings[:SHOWN_PROBLEMS]:
@@ -162,7 +168,7 @@ def build_model(prepared: Prepared, init_adapter: str | Path | None = None):
         model = _load_quantized(prepared)
     elif cfg.head == "seq-cls":
         model = load_sequence_classifier(prepared.model_path, prepared.tokenizer, dtype, prepared.device,
-                                         cfg.trust_remote_code)
+                                         cfg.trust_remote_code, tuple(cfg.data.label_names))
     else:
         model = load_causal_lm(prepared.model_path, dtype, prepared.device, cfg.trust_remote_code)
     model.config.use_cache = False  # the KV cache is useless in training and conflicts with checkpointing
@@ -177,7 +183,7 @@ def build_model(prepared: Prepared, init_adapter: str | Path | None = None):
                       target_modules=lora_targets(model, cfg.lora.target_modules),
                       task_type=TaskType.SEQ_CLS if seq_cls else TaskType.CAUSAL_LM,
                       # The new classifier head has no pretrained weights: it must train in full.
-                      modules_to_save=["score"] if seq_cls else None)
+                      modules_to_save=classifier_head(model) if seq_cls else None)
     try:
         return get_peft_model(model, lora)
     except ValueError as error:
@@ -187,10 +193,22 @@ def build_model(prepared: Prepared, init_adapter: str | Path | None = None):
                           f"{', '.join(linear)}") from None
 
 
+def classifier_head(model) -> list[str]:
+    """The classifier head's module name: `score` in decoder classifiers, `classifier` in encoders."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    return [name for name in ("score", "classifier") if name in names][:1] or ["score"]
+
+
 def lora_targets(model, targets) -> list[str]:
     """The target modules, less the input embedding of a model that ties it to its output layer:
-    merging an embedding update there would change the output layer too, which training did not."""
+    merging an embedding update there would change the output layer too, which training did not.
+    An encoder given the decoder defaults (none of which it has) gets its own attention projections."""
     targets = list(targets)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if is_encoder(model.config) and not names & set(targets) and set(targets) <= set(DEFAULT_TARGET_MODULES):
+        targets = [name for name in ENCODER_TARGET_MODULES if name in names]
+        print(f"LoRA on the encoder's {', '.join(targets)} (the decoder module names are not in it)",
+              flush=True)
     if not getattr(model.config, "tie_word_embeddings", False):
         return targets
     embeddings = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
@@ -212,8 +230,8 @@ def _load_quantized(prepared: Prepared):
     common = dict(quantization_config=quantization, dtype=prepared.dtype, use_safetensors=True,
                   trust_remote_code=cfg.trust_remote_code, device_map={"": torch.cuda.current_device()})
     if cfg.head == "seq-cls":
-        model = AutoModelForSequenceClassification.from_pretrained(prepared.model_path, num_labels=2,
-                                                                   **common)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            prepared.model_path, num_labels=len(cfg.data.label_names) or 2, **common)
         model.config.pad_token_id = prepared.tokenizer.pad_token_id
     else:
         model = AutoModelForCausalLM.from_pretrained(prepared.model_path, **common)
@@ -507,6 +525,9 @@ def save_outputs(model, prepared: Prepared, run_dir: Path, steps: int) -> Path:
         "prompt_template": cfg.data.prompt_template or None,
         "max_length": cfg.data.max_length,
         "truncation": cfg.data.truncation,
+        "text_column": cfg.data.text_column,
+        "label_column": cfg.data.label_column,
+        "label_names": list(cfg.data.label_names),
         "trust_remote_code": cfg.trust_remote_code,
         "steps": steps,
         "created": datetime.now().isoformat(timespec="seconds"),

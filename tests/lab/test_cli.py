@@ -246,3 +246,14 @@ def test_a_runs_prompt_template_follows_it_to_evaluation_and_predict(capsys, tmp
     assert [model.options.prompt_template for model in plan.models] == [template, template]
     options = tab_predict.prompt_options(Path(result["run_dir"]) / "adapter", False)
     assert options.prompt_template == template
+
+
+def test_check_data_detects_or_takes_a_column_mapping(tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("review,label\n房间很干净,1\n太吵了,0\n还不错,1\n", encoding="utf-8")
+    report = json.loads(run_lab("check-data", reviews, "--json").stdout)
+    assert report["mapping"] == {"text_column": "review", "label_column": "label", "label_names": ["0", "1"]}
+    assert report["rows"] == 3 and report["labels"] == {"0": 1, "1": 2}
+    result = run_lab("check-data", reviews, "--text-column", "review", "--label-names", "1,2")
+    assert result.returncode == 1
+    assert f"{reviews}:3: label: unknown label value '0' (expected one of: 1, 2)" in result.stdout
