@@ -23,6 +23,10 @@ HELP_ZH = {
     "cfg.data.system": "系统提示；null = 对话模板的默认值",
     "cfg.data.max_length": "提示加答案的最多 token 数；更长的对话会被截短",
     "cfg.data.truncation": "对话过长时保留哪一部分",
+    "cfg.data.text_column": "对话或文本所在的列；留空 = input（诈骗数据的格式）",
+    "cfg.data.label_column": "标签所在的列；留空 = label",
+    "cfg.data.label_names": "各类标签的名称（两个或更多，如 human,chatgpt）；"
+                            "留空 = 诈骗数据的 true/false",
     "cfg.data.prompt_template": "用户消息的模板，可用 {instruction} 和 {input}；留空 = "
                                 "数据行自带指令时按原样拼成 {instruction}{input}"
                                 "（与种子笔记本逐字节一致），默认指令或本次运行的指令用 "

@@ -14,13 +14,13 @@ from core.eval.predict import Prediction, answer_tokens, length_batches, load_pr
 from core.data.records import Record, load_records
 
 OPTIONS = EncodeOptions(max_length=160)
-ADAPTER_STEPS = 40
+ADAPTER_STEPS = 80
 
 
 def build_tiny_adapter(workspace: Path, model_dir: Path, train_file: Path) -> Path:
     """A LoRA run of the lab's own training (in this process), cached in the session workspace.
 
-    Forty steps at a high learning rate teach the tiny model the JSON answer format; the run
+    Eighty steps at the tiny preset's learning rate teach the tiny model the JSON answer format; the run
     folder is shared by test_predict.py and test_evaluation.py through the disk, since a
     session fixture cannot be shared between two test modules without conftest.py.
     """
@@ -34,7 +34,7 @@ def build_tiny_adapter(workspace: Path, model_dir: Path, train_file: Path) -> Pa
     cfg = apply_overrides(RunConfig(), [
         f"model={model_dir}", f"data.train={train_file}", "data.validation=", "data.validation_split=0",
         f"data.max_length={OPTIONS.max_length}", f"train.max_steps={ADAPTER_STEPS}",
-        "train.learning_rate=0.005",
+        "train.learning_rate=0.003",
         "train.eval_every=0", f"train.save_every={ADAPTER_STEPS}", "train.device=cpu",
         "train.warmup_ratio=0.1"])
     train_run(cfg, run_dir, workspace)
