@@ -199,10 +199,6 @@ def pretrain(model: Qwen2ForCausalLM, documents: list[list[int]], pad_id: int, s
     return losses
 
 
-def training_threads() -> int:
-    return idle_cpu_threads(torch.get_num_threads())
-
-
 def build_tiny_model(
     out_dir: Path,
     dialogues: list[str] | None = None,
@@ -235,7 +231,8 @@ def build_tiny_model(
                          f"than one document of {shape.sequence_length}; give it more dialogues")
     torch.manual_seed(seed)
     model = new_model(tokenizer, shape)
-    threads_before, threads = torch.get_num_threads(), training_threads()
+    threads_before = torch.get_num_threads()
+    threads = idle_cpu_threads(threads_before)
     autocast = bf16_matmuls()
     torch.set_num_threads(threads)
     try:
@@ -290,11 +287,6 @@ def replace_directory(source: Path, target: Path) -> None:
 
 def is_built(path: Path) -> bool:
     return (Path(path) / BUILD_INFO_FILE).is_file()
-
-
-def is_tiny_model(path: str | Path) -> bool:
-    """A folder this module built (for the demo or from a user's file)."""
-    return is_built(Path(path))
 
 
 def ensure_tiny_model(workspace: Path, *, steps: int = DEFAULT_STEPS) -> Path:
