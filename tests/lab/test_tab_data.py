@@ -251,7 +251,8 @@ def test_a_refused_load_says_why_and_keeps_the_dataset_shown(session_workspace, 
                for value in refused[:5]), refused[:5]  # gr.skip(): the chosen dataset stays
     assert "outside the workspace" in refused[5] and "lab-error" in refused[5]
     chosen = tab_data.choose_dataset(session_workspace, "ui-data/sample.jsonl", "", "en")
-    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": "", "mapping": None}, "all", "all", "", 1, "")
+    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": "", "mapping": None}, "all", "all", "", 1,
+                      "")
 
 
 def test_the_split_filter_words_all_in_the_page_language(session_workspace, data_files):

@@ -27,8 +27,9 @@ def _view(workspace, value, label="all", split="all", search="", language="zh"):
 
 
 def _file_labels(workspace) -> dict[str, Counter]:
+    files = ensure_review_dataset(workspace)
     return {split: Counter(json.loads(line)["label"] for line in path.read_text(encoding="utf-8").splitlines())
-            for split, path in ensure_review_dataset(workspace).items()}
+            for split, path in files.items()}
 
 
 def test_the_review_demo_is_offered_and_shows_three_classes_counted_from_its_files(session_workspace):
