@@ -211,37 +211,48 @@ def word_findings(report) -> list[Finding]:
 
 
 def class_word_findings(report) -> list[Finding]:
-    """Label-giving words of N classes: the best one-term rule over all classes, and terms nearly
-    exclusive to one class in a good share of its rows."""
+    """Label-giving words of N classes: per class, its best one-term rule against the other classes
+    (the binary thresholds, against that split's majority rate), and terms nearly exclusive to one class
+    in a good share of its rows."""
     if report is None:
         return []
-    findings = []
-    best = report.best_rule
-    if best is not None:
-        severity = _rule_severity(best.rule_accuracy, report.majority_rate, WORD_RULE_HIGH, WORD_RULE_MEDIUM,
+    findings, ruled = [], set()
+    judged = []
+    for name, best in report.best_rules.items():
+        if best is None:
+            continue
+        majority = report.majority_rates[name]
+        severity = _rule_severity(best.rule_accuracy, majority, WORD_RULE_HIGH, WORD_RULE_MEDIUM,
                                   best.coverage)
+        judged.append((severity, name, best, majority))
+    shown = [entry for entry in judged if entry[0] in (HIGH, MEDIUM)]
+    if not shown and judged:  # nothing to act on: the strongest rule, said as information
+        shown = [max(judged, key=lambda entry: entry[2].rule_accuracy - entry[3])]
+    for severity, name, best, majority in shown:
         test = f" ({percent(best.test_accuracy)} on test)" if best.test_accuracy is not None else ""
-        message = (f"the text {shows(best.term)} points to class {best.label} in {percent(best.precision)} "
-                   f"of its rows (it is in {percent(best.coverage)} of {best.label} rows); predicting "
-                   f"{best.label} when it is present and {best.label_when_absent} otherwise scores "
-                   f"{percent(best.rule_accuracy)}{test}")
+        others = ("in no other class's row" if best.negatives == 0
+                  else f"in {best.negatives} rows of other classes")
+        message = (f"the text {shows(best.term)} points to class {name} in {percent(best.precision)} of its "
+                   f"rows: it is in {percent(best.coverage)} of {name} rows and {others}; telling {name} "
+                   f"from the other classes by it alone scores {percent(best.rule_accuracy)}{test} (majority "
+                   f"{percent(majority)})")
         if severity in (HIGH, MEDIUM):
             message += " — a model can score this by looking for it alone; remove or balance it"
         else:
-            message = f"best single-term rule: {message} (majority {percent(report.majority_rate)})"
+            message = f"best single-term rule: {message}"
+        ruled.add(best.term)
         findings.append(Finding(severity, "label_word", message,
-                                {"term": best.term, "class": best.label,
-                                 "class_when_absent": best.label_when_absent,
-                                 "rule_accuracy": best.rule_accuracy, "precision": best.precision,
-                                 "coverage": best.coverage, "test_accuracy": best.test_accuracy,
-                                 "majority_rate": report.majority_rate}))
+                                {"term": best.term, "class": name, "rule_accuracy": best.rule_accuracy,
+                                 "precision": best.precision, "coverage": best.coverage,
+                                 "class_rows_with_term": best.positives,
+                                 "other_rows_with_term": best.negatives,
+                                 "test_accuracy": best.test_accuracy, "majority_rate": majority}))
     strong = []
     for name, scores in report.by_class.items():
-        seen: set[str] = set()
+        seen: set[str] = set(ruled)
         for score in sorted(scores, key=lambda s: -s.coverage):
             if (score.precision >= STRONG_TERM_PRECISION and score.coverage >= STRONG_TERM_COVERAGE
-                    and not any(score.term in other or other in score.term for other in seen)
-                    and (best is None or score.term != best.term)):
+                    and not any(score.term in other or other in score.term for other in seen)):
                 strong.append((name, score))
                 seen.add(score.term)
     strong = sorted(strong, key=lambda pair: -pair[1].coverage)[:STRONG_TERMS_LISTED]

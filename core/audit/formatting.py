@@ -69,12 +69,13 @@ def _class_words(words) -> list[str]:
             lines.append(f"    {shows(score.term):12} in {score.positives:5} {name} rows, "
                          f"{score.negatives:5} others  precision {score.precision:.2f}  coverage "
                          f"{score.coverage:.2f}  z {score.z_score:+.1f}")
-    best = words.best_rule
-    if best is not None:
+    for name, best in words.best_rules.items():
+        if best is None:
+            continue
         test = f", test {_number(best.test_accuracy)}" if best.test_accuracy is not None else ""
-        lines.append(f"  best one-term rule: {shows(best.term)} present -> {best.label}, absent -> "
-                     f"{best.label_when_absent}; train accuracy {_number(best.rule_accuracy)}{test} "
-                     f"(majority {_number(words.majority_rate)})")
+        lines.append(f"  best one-term rule for {name}: {shows(best.term)} present -> {name}, absent -> "
+                     f"another class; train accuracy {_number(best.rule_accuracy)}{test} (majority "
+                     f"{_number(words.majority_rates[name])})")
     return lines
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.audit.baseline import (BASELINE_MAX_N, BaselineReport, baseline_predictions, baseline_scores,
                                  class_baseline_scores)
-from core.audit.class_words import ClassWordsReport, class_words, rule_accuracy_on
+from core.audit.class_words import ClassWordsReport, class_words
 from core.audit.duplicates import DuplicateReport, find_duplicates
 from core.audit.findings import Finding, all_findings
 from core.audit.length import ClassBalance, LengthReport, SplitBalance, balance, class_balance, length_report
@@ -46,8 +46,8 @@ class AuditReport:
     cpu_timings: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
     seed: int = 42
     label_names: list[str] | None = None  # None: the fraud schema (bool labels)
-    # With label names: per class, the terms pointing to it ({class name: [TermScore, ...]}, a table
-    # per class), and the best one-term rule over all classes.
+    # With label names: per class, the terms pointing to it (`.by_class`: {class name: [TermScore, ...]},
+    # a table per class) and the best one-term rule telling it from the other classes.
     class_words: ClassWordsReport | None = None
 
     def to_dict(self) -> dict:
@@ -149,10 +149,8 @@ def audit(train: list, test: list | None = None, tokenizer=None, seed: int = 42,
             words = label_words(matrix, presence, train_rows, train_texts, train_labels, test_texts,
                                 test_labels, seed)
         else:
-            per_class = class_words(matrix, presence, train_rows, train_labels, names)
-            if per_class.best_rule is not None and test_texts is not None:
-                per_class.best_rule.test_accuracy = rule_accuracy_on(per_class.best_rule, test_texts,
-                                                                     test_labels, names)
+            per_class = class_words(matrix, presence, train_rows, train_labels, names, test_texts,
+                                    test_labels)
         del presence
         # The baseline reads only the shorter n-grams: the 4-grams (a third of the matrix) go
         # now, before the duplicates and the baseline need their own memory.
