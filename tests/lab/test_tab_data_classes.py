@@ -28,7 +28,7 @@ def _view(workspace, value, label="all", split="all", search="", language="zh"):
 
 def _file_labels(workspace) -> dict[str, Counter]:
     files = ensure_review_dataset(workspace)
-    return {split: Counter(json.loads(line)["label"] for line in path.read_text(encoding="utf-8").splitlines())
+    return {split: Counter(json.loads(line)["label"] for line in path.read_text("utf-8").splitlines())
             for split, path in files.items()}
 
 
