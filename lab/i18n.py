@@ -38,6 +38,11 @@ ZH = {
     "data.summary_title": "**{name}**：共 {rows} 行，{problems} 个问题",
     "data.summary_split": "- `{split}`（`{file}`）：{rows} 行，诈骗 {positives}，正常 {negatives}",
     "data.summary_split_classes": "- `{split}`（`{file}`）：{rows} 行，{classes}",
+    "audit.class_words": ("各类别的标签词（每个词：精确率 / 覆盖率，即含该词的行属于此类的比例 / "
+                          "此类中含该词的行的比例）"),
+    "audit.col.class": "类别",
+    "audit.col.rows": "训练行数",
+    "audit.col.words": "指向该类的字词",
     "data.mapping": "列与标签",
     "data.text_column": "文本列",
     "data.label_column": "标签列",
@@ -438,6 +443,11 @@ EN = {
     "data.summary_title": "**{name}**: {rows} rows, {problems} problem(s)",
     "data.summary_split": "- `{split}` (`{file}`): {rows} rows, {positives} fraud, {negatives} normal",
     "data.summary_split_classes": "- `{split}` (`{file}`): {rows} rows, {classes}",
+    "audit.class_words": ("Label words per class (each term: precision / coverage, the share of rows holding "
+                          "it that are of this class / the share of this class's rows holding it)"),
+    "audit.col.class": "class",
+    "audit.col.rows": "training rows",
+    "audit.col.words": "terms pointing to it",
     "data.mapping": "Columns and labels",
     "data.text_column": "Text column",
     "data.label_column": "Label column",

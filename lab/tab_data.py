@@ -312,7 +312,29 @@ def audit_html(report, language: str) -> str:
         f"{html.escape(pair.second.split)}#{pair.second.index} 「{html.escape(pair.second.preview)}」</li>"
         for pair in report.duplicates.examples[:10])
     return (f'<ul style="list-style:none;padding-left:0">{body}</ul><p><b>{html.escape(text)}</b></p>'
+            + class_words_html(report, language)
             + (f'<ul style="font-size:90%">{examples}</ul>' if examples else ""))
+
+
+CLASS_WORDS_SHOWN = 8
+
+
+def class_words_html(report, language: str) -> str:
+    """A dataset with label names: per class, the n-grams that point to it (precision: share of the
+    rows holding the term that are of this class; coverage: share of the class's rows holding it)."""
+    words = getattr(report, "class_words", None)
+    if words is None:
+        return ""
+    head = "".join(f"<th>{html.escape(t(key, language))}</th>" for key in
+                   ("audit.col.class", "audit.col.rows", "audit.col.words"))
+    body = []
+    for name, terms in words.by_class.items():
+        shown = "，".join(f"「{html.escape(term.term)}」 {term.precision:.0%}/{term.coverage:.0%}"
+                         for term in terms[:CLASS_WORDS_SHOWN]) or "—"
+        body.append(f"<tr><td>{html.escape(str(name))}</td><td>{words.counts.get(name, 0)}</td>"
+                    f"<td>{shown}</td></tr>")
+    return (f"<p>{html.escape(t('audit.class_words', language))}</p>"
+            f'<table style="font-size:90%"><tr>{head}</tr>{"".join(body)}</table>')
 
 
 def _number(value) -> str:

@@ -2,6 +2,7 @@
 per class, the mapping's training command, a bad mapping said without losing the dataset shown."""
 from __future__ import annotations
 
+import html
 import json
 from collections import Counter
 
@@ -129,3 +130,22 @@ def test_class_names_from_a_file_are_escaped_in_charts_summary_and_note(session_
     assert [bar.name for bar in outputs[LABEL_PLOT].data] == ["&lt;b&gt;好&lt;/b&gt;", "`坏`"]
     for text in (outputs[SUMMARY], outputs[NOTE]):
         assert "<b>" not in text and "&lt;b&gt;" in text
+
+
+def test_the_audit_of_the_review_demo_shows_each_classs_own_words(session_workspace):
+    dataset = tab_data.dataset_of(session_workspace, REVIEWS, "en")
+    report = tab_data.start_audit(dataset).result(timeout=120)
+    assert report.class_words is not None and list(report.class_words.by_class) == list(LABEL_NAMES)
+    shown = tab_data.audit_html(report, "en")
+    assert "terms pointing to it" in shown
+    # Each class's top term comes from that class's opinion phrases (core.demo.reviews.OPINIONS) and
+    # mostly its rows hold it: products, aspects and tails are shared by every class.
+    from core.demo.reviews import OPINIONS
+
+    for name, terms in report.class_words.by_class.items():
+        top = terms[0]
+        assert any(top.term in phrase for phrase in OPINIONS[name]), (name, top.term)
+        assert top.precision >= 0.6, (name, top)  # chance is 1/3
+        assert f"「{html.escape(top.term)}」" in shown
+    # A TF-IDF baseline that solves the demo is a high finding.
+    assert any(finding.kind == "baseline" and finding.severity == "high" for finding in report.findings)
