@@ -326,9 +326,11 @@ def build(context: TabContext) -> None:
     shown_run = gr.State("")
     _heading(context, "eval.results")
     with gr.Row():
-        run_box = context.translated(gr.Dropdown(eval_run_choices(workspace, language), value=None,
-                                                 label=context.t("eval.run_choice"), scale=4),
-                                     "eval.run_choice")
+        # The choices carry each run's status word, so a switch words them again too.
+        run_box = context.on_language(gr.Dropdown(eval_run_choices(workspace, language), value=None,
+                                                  label=context.t("eval.run_choice"), scale=4),
+                                      lambda lang: {"label": t("eval.run_choice", lang),
+                                                    "choices": eval_run_choices(workspace, lang)})
         show_button = context.translated(gr.Button(context.t("eval.show"), scale=1), "eval.show", "value")
     summary = gr.HTML()
     empty = empty_results(language)
