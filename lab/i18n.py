@@ -830,3 +830,184 @@ def preset_description(preset, method: str, language: str) -> str:
         return worded
     return f"{worded}；{method}：" + "，".join(f"{key} {value}" for key, value in changed.items())
 
+
+# -- what core returns as kinds and numbers, worded in Chinese -------------------------------------
+# Core words its findings, load problems and config errors in English once (the CLI prints that
+# text, and the English page shows it); the Chinese page words them here from their kind or code
+# and their values, so a second English wording never drifts from core's.
+FINDINGS_ZH = {
+    "balance.one_label": "{split} 只有{label}行（{rows} 行）；{effect}——请补充另一标签的行",
+    "balance.one_label.train": "分类器无法从中学习",
+    "balance.one_label.other": "它上面的分数无法说明另一标签的情况",
+    "balance.skewed": "{split} 标签不平衡：正例占 {ratio}；请报告 F1 或平衡准确率而非准确率，或重新平衡",
+    "balance.shift": "正例比例在 {first}（{first_ratio}）和 {second}（{second_ratio}）之间不同；"
+                     "测试分数无法反映训练时的条件",
+    "length": "仅凭{unit}长度就能预测标签，准确率 {accuracy}（交叉验证{test}；多数类 {majority}）{side}",
+    "length.test": "，测试集 {accuracy}",
+    "length.side": "；长于 {threshold} 个{unit}的行多为{label}",
+    "length.tail": "——请让各标签的长度分布一致，否则模型会学到长度",
+    "length.chars": "字符",
+    "length.tokens": "token",
+    "term": "{term}出现在 {coverage} 的{label}行中，{other}",
+    "term.word": "词",
+    "term.text": "片段",
+    "term.no_other": "没有出现在任何{label}行中",
+    "term.other": "也出现在 {rows} 个{label}行中",
+    "label_word.rule": "有它时预测{label}、否则预测{absent}，准确率 {accuracy}{test}",
+    "label_word.rule.test": "（测试集 {accuracy}）",
+    "label_word.best_rule": "{term}；{rule}——模型只需找到它就能得分；请删除它或使它在两个标签中均衡",
+    "label_word.best_rule.weak": "最佳单词规则：{term}；{rule}（多数类 {majority}）",
+    "label_word.strong_terms": "几乎只属于一个标签的词：{terms}",
+    "speaker.rule": "发言人名泄露了标签：{named}；按发言人名的规则准确率 {accuracy}（交叉验证{test}）"
+                    "——请在两个标签中统一重命名发言人（例如 A/B）",
+    "speaker.rule.named": "{pattern} 类名字出现在 {rows} 个{label}行中，{other}",
+    "speaker.rule.no_other": "不出现在{label}行中",
+    "speaker.rule.other": "{label}行中 {rows} 个",
+    "speaker.rule.test": "，测试集 {accuracy}",
+    "speaker.label_words": "发言人名中含有标签词：{named}——答案写在名字里；请重命名这些发言人",
+    "speaker.label_words.named": "{pattern}（{examples}）：正例 {positives} 行 / 负例 {negatives} 行",
+    "duplicates.cross_exact": "{rows} 个测试行（{share}）也出现在训练集中{conflict}；请从测试集中删除它们，"
+                              "否则测试分数衡量的是记忆而不是能力",
+    "duplicates.cross_exact.conflict": "（其中 {rows} 个在训练集中标签相反）",
+    "duplicates.cross_near": "另有 {rows} 个测试行（{share}）是训练行的近似副本（Jaccard >= {threshold}）；"
+                             "考虑从测试集中删除它们",
+    "duplicates.within_exact": "{split} 重复了 {rows} 行（{share}），共 {groups} 组；"
+                               "请去重，以免重复的对话权重更大",
+    "duplicates.within_near": "{split} 有 {pairs} 对近似重复（{rows} 行）；{effect}",
+    "duplicates.within_near.train": "交叉验证的各折会共享它们",
+    "duplicates.within_near.other": "它们在该划分的分数中被重复计算",
+    "duplicates.within_conflicts": "{split} 有 {conflicts} 段重复对话带有两种标签"
+                                   "（完全相同 {exact}，近似 {near}）；请修正这些标签",
+    "duplicates.cross_conflicts": "{rows} 个测试行在训练集中有标签相反的副本；每一对中有一个标错了",
+    "positive": "正例",
+    "negative": "负例",
+    "positive.long": "正例（诈骗）",
+    "negative.long": "负例（正常）",
+}
+
+
+def _zh(key: str, **values) -> str:
+    return FINDINGS_ZH[key].format(**values)
+
+
+def _side(label) -> str:
+    return _zh("positive" if label else "negative")
+
+
+def _term_zh(score: dict, term_kind: str = "") -> str:
+    from core.audit.findings import percent, shows
+
+    other = (_zh("term.no_other", label=_side(not score["label"])) if not score["other_rows"]
+             else _zh("term.other", rows=score["other_rows"], label=_side(not score["label"])))
+    kind = _zh("term.word" if term_kind == "word" else "term.text") if term_kind else ""
+    return _zh("term", term=kind + shows(score["term"]), coverage=percent(score["coverage"]),
+               label=_side(score["label"]), other=other)
+
+
+def _finding_zh(finding) -> str | None:
+    """The Chinese wording of a finding, or None where its details do not say enough (an older audit)."""
+    from core.audit.findings import HIGH, MEDIUM, percent, shows
+
+    details, case = finding.details, finding.details.get("case")
+    strong = finding.severity in (HIGH, MEDIUM)
+    if finding.kind == "balance" and case == "one_label":
+        effect = _zh("balance.one_label.train" if details["split"] == "train" else "balance.one_label.other")
+        return _zh("balance.one_label", split=details["split"], rows=details["rows"], effect=effect,
+                   label=_zh("positive.long" if details["label"] else "negative.long"))
+    if finding.kind == "balance" and case == "skewed":
+        return _zh("balance.skewed", split=details["split"], ratio=percent(details["positive_ratio"]))
+    if finding.kind == "balance" and case == "shift":
+        (first, second), (first_ratio, second_ratio) = details["splits"], details["positive_ratios"]
+        return _zh("balance.shift", first=first, second=second, first_ratio=percent(first_ratio),
+                   second_ratio=percent(second_ratio))
+    if finding.kind == "length" and "unit" in details:
+        unit = FINDINGS_ZH.get(f"length.{details['unit']}", details["unit"])
+        test = (_zh("length.test", accuracy=percent(details["test_accuracy"]))
+                if details.get("test_accuracy") is not None else "")
+        side = (_zh("length.side", threshold=f"{details['threshold']:.0f}", unit=unit,
+                    label=_side(details["label_above"])) if details.get("threshold") is not None else "")
+        return _zh("length", unit=unit, accuracy=percent(details["cv_accuracy"]), test=test,
+                   majority=percent(details["majority"]), side=side) + (_zh("length.tail") if strong else "")
+    if finding.kind == "label_word" and case == "best_rule":
+        test = (_zh("label_word.rule.test", accuracy=percent(details["test_accuracy"]))
+                if details.get("test_accuracy") is not None else "")
+        rule = _zh("label_word.rule", label=_side(details["label"]),
+                   absent=_side(details["label_when_absent"]), accuracy=percent(details["rule_accuracy"]),
+                   test=test)
+        term = _term_zh(details, details.get("term_kind") or "text")
+        if strong:
+            return _zh("label_word.best_rule", term=term, rule=rule)
+        return _zh("label_word.best_rule.weak", term=term, rule=rule, majority=percent(details["majority"]))
+    if finding.kind == "label_word" and case == "strong_terms":
+        return _zh("label_word.strong_terms", terms="；".join(_term_zh(score) for score in details["scores"]))
+    if finding.kind == "speaker" and case == "rule":
+        named = []
+        for pattern in details["named"]:
+            label = pattern["positives"] > pattern["negatives"]
+            other = min(pattern["positives"], pattern["negatives"])
+            named.append(_zh("speaker.rule.named", pattern=shows(pattern["pattern"]), label=_side(label),
+                             rows=max(pattern["positives"], pattern["negatives"]),
+                             other=_zh("speaker.rule.other", rows=other, label=_side(not label)) if other
+                             else _zh("speaker.rule.no_other", label=_side(not label))))
+        test = (_zh("speaker.rule.test", accuracy=percent(details["test_accuracy"]))
+                if details.get("test_accuracy") is not None else "")
+        return _zh("speaker.rule", named="；".join(named), accuracy=percent(details["cv_accuracy"]),
+                   test=test)
+    if finding.kind == "speaker" and case == "label_words":
+        named = "；".join(_zh("speaker.label_words.named", pattern=shows(pattern["pattern"]),
+                             examples="、".join(pattern["examples"]), positives=pattern["positives"],
+                             negatives=pattern["negatives"]) for pattern in details["named"])
+        return _zh("speaker.label_words", named=named)
+    if finding.kind == "duplicates" and case == "cross_exact":
+        conflict = (_zh("duplicates.cross_exact.conflict", rows=details["conflicting_rows"])
+                    if details["conflicting_rows"] else "")
+        return _zh("duplicates.cross_exact", rows=details["exact_test_rows"],
+                   share=percent(details["fraction"]), conflict=conflict)
+    if finding.kind == "duplicates" and case == "cross_near":
+        return _zh("duplicates.cross_near", rows=details["near_test_rows"],
+                   share=percent(details["fraction"]), threshold=details["threshold"])
+    if finding.kind == "duplicates" and case == "within_exact":
+        return _zh("duplicates.within_exact", split=details["split"], rows=details["extra_rows"],
+                   share=percent(details["share"]), groups=details["groups"])
+    if finding.kind == "duplicates" and case == "within_near":
+        effect = _zh("duplicates.within_near.train" if details["split"] == "train"
+                     else "duplicates.within_near.other")
+        return _zh("duplicates.within_near", split=details["split"], pairs=details["near_pairs"],
+                   rows=details["near_rows"], effect=effect)
+    if finding.kind == "duplicates" and case == "within_conflicts":
+        return _zh("duplicates.within_conflicts", split=details["split"], conflicts=details["conflicts"],
+                   exact=details["exact"], near=details["near"])
+    if finding.kind == "duplicates" and case == "cross_conflicts":
+        return _zh("duplicates.cross_conflicts", rows=details["exact"] + details["near"])
+    return None
+
+
+def _baseline_text(finding, language: str) -> str:
+    details = finding.details
+
+    def number(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    parts = []
+    if details.get("cv_accuracy") is not None:
+        parts.append(t("audit.baseline.cv", language, folds=details["cv_folds"],
+                       accuracy=number(details["cv_accuracy"]), std=number(details["cv_accuracy_std"]),
+                       f1=number(details["cv_f1"])))
+    if details.get("test"):
+        parts.append(t("audit.baseline.test", language, accuracy=number(details["test"].get("accuracy")),
+                       f1=number(details["test"].get("f1"))))
+    tail = t("audit.baseline.solved" if finding.severity == "high" else "audit.baseline.beat", language)
+    return t("audit.baseline", language, model=details.get("model", ""),
+             parts=("；" if language == "zh" else "; ").join(parts), tail=tail)
+
+
+def finding_text(finding, language: str) -> str:
+    """An audit finding (core.audit.findings.Finding) in the page's language, worded from its kind and
+    details: in Chinese by the tables above, in English as core worded it (what the CLI prints); a
+    finding this page does not know is shown as core worded it."""
+    if finding.kind == "baseline" and "model" in finding.details:
+        return _baseline_text(finding, language)
+    if language != "zh":
+        return finding.message
+    return _finding_zh(finding) or finding.message
+
