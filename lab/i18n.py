@@ -1011,3 +1011,68 @@ def finding_text(finding, language: str) -> str:
         return finding.message
     return _finding_zh(finding) or finding.message
 
+
+PROBLEMS_ZH = {
+    "not_an_object": "应为带字段的对象，实际是 {found}",
+    "repeated_key": "在这一行中出现了不止一次，无法确定用哪个值",
+    "missing": "缺失（必填）",
+    "missing.text": "缺失（必填：文本列）",
+    "missing.label": "缺失（必填：标签列）",
+    "not_text": "应为文本，实际是 {found}",
+    "empty_text": "文本为空",
+    "bad_label": "未知的标签值 {value}（应为 {expected} 之一）",
+    "not_a_label": "应为标签值，实际是 {found}",
+    "surrogate": "不是有效的 Unicode：第 {position} 个字符是不成对的代理字符 {character}（\\u 转义写错了？）",
+    "control_removed": "已删除 {count} 个控制字符或终端转义序列（NUL、ESC 等）",
+    "not_utf8": "不是 UTF-8 文本（偏移 {offset} 处的字节 {byte}）；请将文件另存为 UTF-8",
+    "list_not_closed": "JSON 列表没有以 ] 结束",
+    "list_separator": "不是有效的 JSON：列表中的一行之后应为 ',' 或 ']'",
+    "list_trailing_comma": "不是有效的 JSON：']' 之前多了一个 ','",
+    "bad_json": "不是有效的 JSON：{detail}",
+    "bad_json.column": "不是有效的 JSON：{detail}（第 {column} 列）",
+    "too_deep": "不是有效的数据行：嵌套太深（每行应是扁平的对象）",
+    "text_after_list": "JSON 列表结束后还有内容（第二个列表？）；"
+                       "一个文件只能是一个列表，或每行一个 JSON 对象",
+    "csv_unclosed_quote": "从这一行开始的带引号单元格没有闭合（缺少一个 \"）",
+    "bad_csv": "不是有效的 CSV：{detail}",
+    "csv_repeated_column": "表头中这一列出现了 {count} 次，无法确定用哪一列",
+    "csv_missing_column": "表头中没有 {column} 列（表头的列：{names}）",
+    "csv_extra_cells": "这一行有 {cells} 个单元格，但表头只有 {columns} 列（单元格内有未加引号的逗号？）",
+    "file_not_found": "找不到文件",
+    "empty_file": "文件为空",
+    "no_rows": "没有找到数据行",
+}
+
+
+def problem_text(problem, language: str) -> str:
+    """A load problem's message (core.data.records.Problem, or its `to_dict()`) in the page's language:
+    in Chinese from its code and values, in English as core worded it (what the CLI prints); a
+    problem without a known code keeps core's words."""
+    if isinstance(problem, dict):
+        message, code, values = problem.get("message", ""), problem.get("code"), problem.get("values") or {}
+    else:
+        message, code, values = problem.message, problem.code, problem.values
+    if language != "zh" or code not in PROBLEMS_ZH:
+        return message
+    key = code
+    if code == "missing" and values.get("role"):
+        key = f"missing.{values['role']}"
+    elif code == "bad_json" and "column" in values:
+        key = "bad_json.column"
+    elif code == "csv_missing_column" and not values.get("names"):
+        values = {**values, "names": "无"}
+    try:
+        return PROBLEMS_ZH[key].format(**values)
+    except (KeyError, IndexError):  # values from an older summary.json that lack a field
+        return message
+
+
+def problem_line(problem, language: str) -> str:
+    """`str(problem)` (of a Problem or its `to_dict()`) in the page's language: file:line: field: message."""
+    if isinstance(problem, dict):
+        file, line, field_name = problem.get("file", ""), problem.get("line"), problem.get("field")
+    else:
+        file, line, field_name = problem.file, problem.line, problem.field
+    where = f"{file}:{line}" if line else file
+    return f"{where}: {field_name + ': ' if field_name else ''}{problem_text(problem, language)}"
+
