@@ -1076,3 +1076,58 @@ def problem_line(problem, language: str) -> str:
     where = f"{file}:{line}" if line else file
     return f"{where}: {field_name + ': ' if field_name else ''}{problem_text(problem, language)}"
 
+
+CONFIG_ERRORS_ZH = {
+    "above": "必须大于 {minimum}，当前为 {value}",
+    "at_least": "必须至少为 {minimum}，当前为 {value}",
+    "in_range": "必须在 {range} 之间，当前为 {value}",
+    "too_large": "{value} 太大，无法训练",
+    "max_steps": "必须为 -1（按轮数训练）或至少为 1，当前为 {value}",
+    "epochs": "max_steps 为 -1 时必须大于 0，当前为 {value}",
+    "max_length_small": "{value} 太小：仅对话模板、指令和答案就需要更多；请至少用 {minimum}",
+    "not_a_choice": "{value} 不是 {choices} 之一",
+    "required_file": "必须提供训练数据文件",
+    "file_not_found": "找不到文件：{path}",
+    "no_config": "{path} 中没有 config.json",
+    "model_not_local": "{model} 既不是本地目录，也不在本地 Hub 缓存中，而实验室不下载模型。"
+                       "请让 model 指向一个存放该模型的本地目录"
+                       "（含 config.json、分词器文件和 *.safetensors）："
+                       "命令行用 --set model=/path/to/{name}，配方中写 `model: /path/to/...`，"
+                       "或填写训练表单的模型一栏；在有网络的地方用 "
+                       "`hf download {model} --local-dir DIR` 下载后把 DIR 复制过来",
+    "bad_data": "数据中有 {count} 个问题：\n{problems}{more}{hint}",
+    "bad_data.more": "\n  ……还有 {count} 个",
+    "bad_data.fraud_hint": "\n这个文件看起来是诈骗数据的格式：data.label_names 留空",
+    "bad_data.hint": "\n这个文件看起来是：",
+    "problems": "无法开始这次运行：\n{problems}",
+}
+SHOWN_CONFIG_PROBLEMS = 50  # as core.data.records.DataError shows them
+
+
+def config_error_text(error, language: str) -> str:
+    """A config error (core.config.schema.ConfigError, or ConfigProblems holding several) in the page's
+    language: in Chinese from its code and values, in English as core worded it (what the CLI
+    prints); an error without a known code keeps core's words."""
+    if language != "zh":
+        return str(error)
+    errors = getattr(error, "errors", None)
+    if errors:
+        return CONFIG_ERRORS_ZH["problems"].format(
+            problems="\n".join(f"  - {config_error_text(item, language)}" for item in errors))
+    code, values = getattr(error, "code", ""), dict(getattr(error, "values", {}) or {})
+    if code not in CONFIG_ERRORS_ZH:
+        return str(error)
+    if code == "bad_data":
+        problems = [problem_line(problem, language) for problem in values["problems"]]
+        more = len(problems) - SHOWN_CONFIG_PROBLEMS
+        hint = values.get("hint") or ""
+        hint = (CONFIG_ERRORS_ZH["bad_data.fraud_hint"] if "fraud schema" in hint
+                else hint.replace("\nthis file looks like: ", CONFIG_ERRORS_ZH["bad_data.hint"]))
+        values = {"count": len(problems), "hint": hint,
+                  "problems": "\n".join(f"  {line}" for line in problems[:SHOWN_CONFIG_PROBLEMS]),
+                  "more": CONFIG_ERRORS_ZH["bad_data.more"].format(count=more) if more > 0 else ""}
+    try:
+        text = CONFIG_ERRORS_ZH[code].format(**values)
+    except (KeyError, IndexError):
+        return str(error)
+    return f"{error.key}：{text}" if error.key else text

@@ -27,7 +27,7 @@ from core.models import EMBEDDED_ALIASES
 from core.train.submit import TRAINING_KINDS, job_kind
 from lab import config_form, resolve, run_views
 from lab.help_zh import field_help
-from lab.i18n import preset_description, t
+from lab.i18n import config_error_text, preset_description, t
 from lab.state import (TabContext, bind, error_html, hide_workspace, poll, registry_for, shown_errors,
                        user_errors)
 
@@ -174,12 +174,13 @@ def preview(workspace: Path, values: Sequence, sweep: str, language: str) -> Pre
     try:
         cfg = config_from_form(values, sweep)
     except ConfigError as error:
-        return Preview("", "", _note(t("train.invalid", language, error=str(error)), ok=False))
+        return Preview("", "", _note(t("train.invalid", language, error=config_error_text(error, language)),
+                                     ok=False))
     try:
         validate(cfg, workspace, deep=False)
         note = _note(t("train.valid", language, kind=job_kind(cfg)), ok=True)
     except ConfigError as error:
-        note = _note(t("train.invalid", language, error=str(error)), ok=False)
+        note = _note(t("train.invalid", language, error=config_error_text(error, language)), ok=False)
     return Preview(to_yaml(cfg), to_cli_command(cfg), note)
 
 
@@ -230,7 +231,8 @@ def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
         cfg = with_checked_paths(cfg, workspace, language)
         return start_training(cfg, workspace, registry_for(workspace))
     except ConfigError as error:
-        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(config_error_text(error, language), workspace),
+                       print_exception=False) from None
 
 
 def training_jobs(workspace: Path) -> list:
