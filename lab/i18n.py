@@ -5,6 +5,8 @@ checks it. Values may hold str.format fields ("{path}").
 """
 from __future__ import annotations
 
+import re
+
 LANGUAGES = {"zh": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh"
 
@@ -1099,7 +1101,15 @@ CONFIG_ERRORS_ZH = {
     "bad_data.more": "\n  ……还有 {count} 个",
     "bad_data.fraud_hint": "\n这个文件看起来是诈骗数据的格式：data.label_names 留空",
     "bad_data.hint": "\n这个文件看起来是：",
-    "problems": "无法开始这次运行：\n{problems}",
+    "at_least_or_empty": "必须至少为 {minimum}（或留空表示全部行），当前为 {value}",
+    "at_least_or_own": "必须至少为 {minimum}（或留空使用各检查点自己的值），当前为 {value}",
+    "nothing_to_evaluate": "没有可评估的模型：include_base 已关闭，也没有给出检查点",
+    "eval_no_rows": "{path}：文件中没有数据行",
+    "eval_no_label": "{path}：{rows} 行没有可用的标签；评估要把答案与每一行的标准标签比较",
+    "eval_unreadable": "{path}：无法读取数据",
+    "more": "……还有 {count} 个",
+    "problems.start this run": "无法开始这次运行：\n{problems}",
+    "problems.evaluate": "无法评估：\n{problems}",
 }
 SHOWN_CONFIG_PROBLEMS = 50  # as core.data.records.DataError shows them
 
@@ -1111,10 +1121,19 @@ def config_error_text(error, language: str) -> str:
     if language != "zh":
         return str(error)
     errors = getattr(error, "errors", None)
-    if errors:
-        return CONFIG_ERRORS_ZH["problems"].format(
-            problems="\n".join(f"  - {config_error_text(item, language)}" for item in errors))
+    heading = CONFIG_ERRORS_ZH.get(f"problems.{getattr(error, 'what', '')}")
+    if errors and heading:
+        # Lines without an error behind them (a message core gives as text alone) stay as they are.
+        worded = {str(item): config_error_text(item, language) for item in errors}
+        lines = []
+        for line in error.problems:
+            more = re.fullmatch(r"\.\.\. and (\d+) more", line)
+            lines.append(CONFIG_ERRORS_ZH["more"].format(count=more.group(1)) if more
+                         else worded.get(line, line))
+        return heading.format(problems="\n".join(f"  - {line}" for line in lines))
     code, values = getattr(error, "code", ""), dict(getattr(error, "values", {}) or {})
+    if code == "data_problem":
+        return problem_line(values["problem"], language)
     if code not in CONFIG_ERRORS_ZH:
         return str(error)
     if code == "bad_data":

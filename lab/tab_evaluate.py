@@ -27,7 +27,7 @@ from core.jobs.registry import FINAL, UnknownJob
 from core.workspace import RunDir
 from lab import config_form, eval_views, resolve
 from lab.help_zh import field_help
-from lab.i18n import t
+from lab.i18n import config_error_text, t
 from lab.state import TabContext, bind, hide_workspace, poll, registry_for, user_errors
 
 DEFAULT_THRESHOLD = 0.5
@@ -180,7 +180,8 @@ def start_evaluation_job(workspace: Path, language: str, *values):
     try:
         job = start_evaluation(config, workspace, registry_for(workspace))
     except ValueError as error:  # ConfigError / ConfigProblems: said before any model loads
-        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(config_error_text(error, language), workspace),
+                       print_exception=False) from None
     progress, running = job_progress(workspace, job.id, language)
     return (job.id, progress, gr.Timer(active=running),
             gr.update(choices=eval_run_choices(workspace, language), value=job.id))

@@ -353,23 +353,29 @@ def validate(cfg: RunConfig, workspace: str | Path | None = None, deep: bool = T
     return cfg
 
 
-def check_eval_values(cfg: EvalConfig) -> list[str]:
-    """What is wrong with an evaluation's values alone (no file read): one message per problem."""
-    problems = [f"{spec.key}: {get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}"
+def check_eval_values(cfg: EvalConfig) -> list[ConfigError]:
+    """What is wrong with an evaluation's values alone (no file read): one error per problem."""
+    problems = [ConfigError(spec.key, f"{get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}",
+                            "not_a_choice", {"value": repr(get_value(cfg, spec.key)),
+                                             "choices": ", ".join(spec.choices)})
                 for spec in field_specs(EvalConfig)
                 if spec.choices and get_value(cfg, spec.key) not in spec.choices]
     if cfg.batch_size is not None and cfg.batch_size < 1:
-        problems.append(f"batch_size: must be at least 1, got {cfg.batch_size}")
+        problems.append(ConfigError("batch_size", f"must be at least 1, got {cfg.batch_size}", "at_least",
+                                    {"minimum": 1, "value": cfg.batch_size}))
     if cfg.limit is not None and cfg.limit < 1:
-        problems.append(f"limit: must be at least 1 (or empty for every row), got {cfg.limit}")
+        problems.append(ConfigError("limit", f"must be at least 1 (or empty for every row), got {cfg.limit}",
+                                    "at_least_or_empty", {"minimum": 1, "value": cfg.limit}))
     if cfg.max_length is not None and cfg.max_length < MIN_MAX_LENGTH:
-        problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's "
-                        f"own), got {cfg.max_length}")
+        problems.append(ConfigError("max_length", f"must be at least {MIN_MAX_LENGTH} (or empty for each "
+                                    f"checkpoint's own), got {cfg.max_length}", "at_least_or_own",
+                                    {"minimum": MIN_MAX_LENGTH, "value": cfg.max_length}))
     if cfg.prompt_template:
         try:
             _require_template(cfg.prompt_template, "prompt_template")
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append(error)
     if not cfg.include_base and not cfg.adapters:
-        problems.append("nothing to evaluate: include_base is off and no checkpoint is given")
+        problems.append(ConfigError("", "nothing to evaluate: include_base is off and no checkpoint is given",
+                                    "nothing_to_evaluate"))
     return problems

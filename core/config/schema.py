@@ -54,9 +54,11 @@ class ConfigError(ValueError):
 class ConfigProblems(ConfigError):
     """Several problems found at once (an evaluation or a run is checked whole before it is refused).
 
-    `errors` holds the ConfigErrors behind the lines when there are some (a form marks each key)."""
+    `errors` holds the ConfigErrors behind the lines when there are some (a form marks each key, the
+    page words them in its language)."""
 
     def __init__(self, what: str, problems: list[str], errors: list[ConfigError] | None = None):
+        self.what = what
         self.problems = problems
         self.errors = list(errors or [])
         super().__init__("", f"cannot {what}:\n" + "\n".join(f"  - {problem}" for problem in problems))

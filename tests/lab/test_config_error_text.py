@@ -85,3 +85,49 @@ def test_the_train_form_says_its_config_problem_in_the_page_language(session_wor
         with pytest.raises(gr.Error) as refused:
             tab_train.start_job(session_workspace, values, "", language)
         assert worded in refused.value.message
+
+
+def _model_folder(workspace):
+    """A model folder the checks accept (config.json only: nothing here loads it)."""
+    folder = workspace / "models" / "config-only"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text('{"model_type": "qwen2"}', encoding="utf-8")
+    return folder
+
+
+def test_a_refused_evaluation_is_worded_in_chinese_line_by_line(session_workspace):
+    from core.config.schema import EvalConfig
+    from core.eval.evaluation import validate_eval
+
+    data = session_workspace / "uploads" / "no-labels.jsonl"
+    data.parent.mkdir(exist_ok=True)
+    data.write_text('{"input": "甲: 你好"}\n{"input": "乙: 再见", "label": "maybe"}\n', encoding="utf-8")
+    config = EvalConfig(model=str(_model_folder(session_workspace)), data=str(data), batch_size=0, limit=0,
+                        include_base=False)
+    with pytest.raises(ConfigProblems) as refused:
+        validate_eval(config, session_workspace)
+    error = refused.value
+    assert config_error_text(error, "en") == str(error)  # as the CLI prints it
+    assert config_error_text(error, "zh").splitlines() == [
+        "无法评估：",
+        "  - batch_size：必须至少为 1，当前为 0",
+        "  - limit：必须至少为 1（或留空表示全部行），当前为 0",
+        "  - 没有可评估的模型：include_base 已关闭，也没有给出检查点",
+        f"  - {data}：2 行没有可用的标签；评估要把答案与每一行的标准标签比较",
+        f"  - {data}:1: label: 缺失（必填）",
+        f"  - {data}:2: label: 未知的标签值 'maybe'（应为 true/false, 是/否, 1/0 之一）"]
+
+
+def test_the_evaluate_form_says_its_config_problem_in_the_page_language(session_workspace, demo_splits):
+    from core.config.schema import EvalConfig
+    from lab import tab_evaluate
+
+    folder = _model_folder(session_workspace).relative_to(session_workspace).as_posix()
+    # (The form shows a limit or batch size of 0 as empty, "every row" and "automatic".)
+    values = tab_evaluate.form_values(EvalConfig(model=folder, data="demo", max_length=20))
+    for language, worded in (("zh", "无法评估：\n  - max_length：必须至少为 64"
+                                    "（或留空使用各检查点自己的值），当前为 20"),
+                             ("en", "max_length: must be at least 64")):
+        with pytest.raises(gr.Error) as refused:
+            tab_evaluate.start_evaluation_job(session_workspace, language, *values)
+        assert worded in refused.value.message
