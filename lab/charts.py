@@ -1,6 +1,8 @@
 """Plotly figures for the Data and Tokenize tabs. Titles and names come in already translated.
 
-Each label gets one trace (fraud first), so a test can read a label's numbers from `fig.data`.
+Each label gets one trace, in the order of the `names` given (the fraud schema: fraud first; a
+dataset with label names: its classes in class order), so a test can read a label's numbers from
+`fig.data`. Class names come from files, so they are escaped like split names.
 Names that come from files (split names) are html.escape'd: plotly renders a few HTML tags in
 text, and shows entities as the characters they stand for.
 """
@@ -13,6 +15,22 @@ import plotly.graph_objects as go
 
 LABEL_COLORS = {True: "#d62728", False: "#1f77b4"}
 LABEL_ORDER = (True, False)
+# Classes of a dataset with label names, in class order (plotly's default qualitative colours).
+CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf")
+
+
+def label_color(label, position: int) -> str:
+    """True/False keep the fraud colours; class indices take the palette in class order."""
+    if isinstance(label, bool):
+        return LABEL_COLORS[label]
+    return CLASS_COLORS[position % len(CLASS_COLORS)]
+
+
+def _traces(names: dict) -> list[tuple[object, str, str]]:
+    """(label value, escaped name, colour) for each label, in the order of `names`."""
+    return [(label, html.escape(str(name)), label_color(label, position))
+            for position, (label, name) in enumerate(names.items())]
 
 
 def _layout(figure: go.Figure, title: str, x_title: str = "", y_title: str = "") -> go.Figure:
@@ -21,13 +39,13 @@ def _layout(figure: go.Figure, title: str, x_title: str = "", y_title: str = "")
     return figure
 
 
-def label_counts_figure(counts: pd.DataFrame, names: dict[bool, str], title: str, y_title: str) -> go.Figure:
-    """Grouped bars: one bar per split for each label (`counts`: index split, columns False/True)."""
+def label_counts_figure(counts: pd.DataFrame, names: dict, title: str, y_title: str) -> go.Figure:
+    """Grouped bars: one bar per split for each label (`counts`: index split, one column per label)."""
     figure = go.Figure()
-    for label in LABEL_ORDER:
+    for label, name, color in _traces(names):
         values = [int(value) for value in counts[label]]
-        figure.add_bar(name=names[label], x=[html.escape(str(split)) for split in counts.index], y=values,
-                       marker_color=LABEL_COLORS[label], text=values, textposition="auto")
+        figure.add_bar(name=name, x=[html.escape(str(split)) for split in counts.index], y=values,
+                       marker_color=color, text=values, textposition="auto")
     figure.update_layout(barmode="group")
     return _layout(figure, title, "", y_title)
 
@@ -45,41 +63,39 @@ def presence_figure(presence: pd.DataFrame, names: dict[bool, str], present_name
     return _layout(figure, title, "", y_title)
 
 
-def histogram_by_label(frame: pd.DataFrame, column: str, names: dict[bool, str], title: str,
+def histogram_by_label(frame: pd.DataFrame, column: str, names: dict, title: str,
                        x_title: str, y_title: str) -> go.Figure:
     """Overlaid histograms of one numeric column, one trace per label."""
     figure = go.Figure()
-    for label in LABEL_ORDER:
+    for label, name, color in _traces(names):
         values = [int(value) for value in frame.loc[frame["label"] == label, column]]
-        figure.add_histogram(name=names[label], x=values, marker_color=LABEL_COLORS[label], opacity=0.6,
-                             nbinsx=40)
+        figure.add_histogram(name=name, x=values, marker_color=color, opacity=0.6, nbinsx=40)
     figure.update_layout(barmode="overlay")
     return _layout(figure, title, x_title, y_title)
 
 
-def box_by_label(frame: pd.DataFrame, columns: dict[str, str], names: dict[bool, str],
+def box_by_label(frame: pd.DataFrame, columns: dict[str, str], names: dict,
                  title: str) -> go.Figure:
     """Box plots of several numeric columns (`columns`: column -> axis name), one trace per label."""
     figure = go.Figure()
-    for label in LABEL_ORDER:
+    for label, name, color in _traces(names):
         subset = frame[frame["label"] == label]
         x_values, y_values = [], []
         for column, axis_name in columns.items():
             x_values.extend([axis_name] * len(subset))
             y_values.extend(int(value) for value in subset[column])
-        figure.add_box(name=names[label], x=x_values, y=y_values, marker_color=LABEL_COLORS[label])
+        figure.add_box(name=name, x=x_values, y=y_values, marker_color=color)
     figure.update_layout(boxmode="group")
     return _layout(figure, title)
 
 
-def token_length_figure(lengths: list[int], labels: list[bool], max_length: int, names: dict[bool, str],
+def token_length_figure(lengths: list[int], labels: list, max_length: int, names: dict,
                         title: str, x_title: str, y_title: str, line_text: str) -> go.Figure:
     """Token-length histograms by label with max_length drawn as a vertical line."""
     figure = go.Figure()
-    for label in LABEL_ORDER:
+    for label, name, color in _traces(names):
         values = [length for length, row_label in zip(lengths, labels) if row_label == label]
-        figure.add_histogram(name=names[label], x=values, marker_color=LABEL_COLORS[label], opacity=0.6,
-                             nbinsx=40)
+        figure.add_histogram(name=name, x=values, marker_color=color, opacity=0.6, nbinsx=40)
     figure.update_layout(barmode="overlay")
     figure.add_vline(x=max_length, line_dash="dash", line_color="#333", annotation_text=line_text,
                      annotation_position="top right")

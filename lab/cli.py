@@ -37,17 +37,20 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def _check_mapping(args):
-    """The mapping given by --text-column / --label-column / --label-names, else the one proposed
-    from the file (the fraud schema when it cannot be read)."""
+def _check_mapping(args, file=None, data_key: str = ""):
+    """The mapping given by --text-column / --label-column / --label-names, else the review demo's for
+    its data key, else the one proposed from the file (the fraud schema when it cannot be read)."""
     from core.data.mapping import FRAUD, DataMapping, propose_mapping
     from core.data.records import DataError
+    from core.demo.reviews import DEMO_REVIEWS, MAPPING
 
     names = [name.strip() for name in (args.label_names or "").split(",") if name.strip()]
     if args.text_column or args.label_column or names:
         return DataMapping(args.text_column or "input", args.label_column or "label", tuple(names))
+    if data_key == DEMO_REVIEWS:
+        return MAPPING
     try:
-        return propose_mapping(args.file)
+        return propose_mapping(file or args.file)
     except DataError:
         return FRAUD
 
@@ -206,12 +209,24 @@ def cmd_eval(args) -> int:
 
 def cmd_audit(args) -> int:
     from core.audit.report import audit, format_report
+    from core.config.checks import data_file
+    from core.config.schema import DEMO
     from core.data.records import load_records
+    from core.demo.reviews import DEMO_REVIEWS
+    from core.env import workspace_dir
 
-    loaded = {"train": load_records(args.train, strict=False)}
-    if args.test:
-        loaded["test"] = load_records(args.test, strict=False)
-    report = audit(loaded["train"].records, loaded["test"].records if args.test else None)
+    workspace = workspace_dir(args.workspace)
+    key = args.train.strip() if args.train.strip() in (DEMO, DEMO_REVIEWS) else ""
+    files = {"train": data_file(args.train, "train", workspace)}
+    if args.test or key:  # a demo data key brings its own test split
+        files["test"] = data_file(args.test or key, "test", workspace)
+    mapping = _check_mapping(args, files["train"], key)
+    loaded = {split: load_records(path, strict=False, mapping=mapping) for split, path in files.items()}
+    if not mapping.is_fraud and not args.json:
+        print(f"text column {mapping.text_column!r}, label column {mapping.label_column!r}, label names "
+              f"{', '.join(mapping.label_names)} (change with --text-column, --label-column, --label-names)")
+    report = audit(loaded["train"].records, loaded["test"].records if "test" in loaded else None,
+                   label_names=mapping.label_names)
     # The audit describes the good rows only: the rows it could not read are named beside it.
     skipped = {split: result.problems for split, result in loaded.items() if result.problems}
     if args.json:
@@ -233,6 +248,14 @@ def cmd_export(args) -> int:
     run_dir = Path(_run_or_path(args.run, workspace_dir(args.workspace)))
     print(export_run(run_dir, Path(args.out) if args.out else None))
     return 0
+
+
+def _add_mapping_arguments(parser: argparse.ArgumentParser) -> None:
+    """The column mapping flags `check-data` and `audit` share (read by `_check_mapping`)."""
+    parser.add_argument("--text-column", help="the column holding the text (default: detected)")
+    parser.add_argument("--label-column", help="the column holding the label (default: detected)")
+    parser.add_argument("--label-names", help="the label names in class order, comma-separated "
+                        "(default: detected; none = the fraud schema)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,10 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-data", parents=[common], help="validate a dataset file")
     check.add_argument("file")
-    check.add_argument("--text-column", help="the column holding the text (default: detected)")
-    check.add_argument("--label-column", help="the column holding the label (default: detected)")
-    check.add_argument("--label-names", help="the label names in class order, comma-separated "
-                       "(default: detected; none = the fraud schema)")
+    _add_mapping_arguments(check)
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=cmd_check_data)
 
@@ -301,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", parents=[common],
                                 help="find shortcuts, leakage and duplicates; the baseline to beat")
-    audit.add_argument("train")
+    audit.add_argument("train", help="the training file, or demo / demo-reviews (with their test split)")
     audit.add_argument("--test")
+    _add_mapping_arguments(audit)
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=cmd_audit)
 

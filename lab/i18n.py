@@ -39,6 +39,19 @@ ZH = {
     "data.load": "加载",
     "data.summary_title": "**{name}**：共 {rows} 行，{problems} 个问题",
     "data.summary_split": "- `{split}`（`{file}`）：{rows} 行，诈骗 {positives}，正常 {negatives}",
+    "data.summary_split_classes": "- `{split}`（`{file}`）：{rows} 行，{classes}",
+    "data.mapping": "列与标签",
+    "data.text_column": "文本列",
+    "data.label_column": "标签列",
+    "data.label_names": "标签名（按类别顺序，逗号分隔）",
+    "data.label_names_info": "留空 = 诈骗格式（input + label true/false，"
+                             "可含 fraud_speaker、reason）",
+    "data.apply_mapping": "应用",
+    "data.mapping_fraud": ("按诈骗格式读取：文本列 `input`，标签列 `label`（true/false），"
+                           "可选 `fraud_speaker`、`reason`。"),
+    "data.mapping_classes": ("文本列 `{text}`，标签列 `{label}`，{classes} 类：{names}。用同样的列训练：\n\n"
+                             "`{command}`"),
+    "error.bad_mapping": "列与标签的设置不可用：{error}",
     "data.problems": "加载问题（文件:行:字段）",
     "data.no_problems": "所有行都已加载，没有问题。",
     "data.summary_skipped": "- ⚠ `{file}`：跳过 {rows} 个坏行（第 {lines} 行），"
@@ -54,6 +67,7 @@ ZH = {
     "data.col.label": "标签",
     "data.col.fraud_speaker": "诈骗者",
     "data.col.input": "对话",
+    "data.col.text": "文本",
     "data.col.reason": "理由",
     "data.col.rows": "行数",
     "data.col.duplicates": "重复行",
@@ -425,6 +439,19 @@ EN = {
     "data.load": "Load",
     "data.summary_title": "**{name}**: {rows} rows, {problems} problem(s)",
     "data.summary_split": "- `{split}` (`{file}`): {rows} rows, {positives} fraud, {negatives} normal",
+    "data.summary_split_classes": "- `{split}` (`{file}`): {rows} rows, {classes}",
+    "data.mapping": "Columns and labels",
+    "data.text_column": "Text column",
+    "data.label_column": "Label column",
+    "data.label_names": "Label names (in class order, comma-separated)",
+    "data.label_names_info": ("empty = the fraud schema (input + label true/false, optional fraud_speaker, "
+                              "reason)"),
+    "data.apply_mapping": "Apply",
+    "data.mapping_fraud": ("Read as the fraud schema: text column `input`, label column `label` "
+                           "(true/false), optional `fraud_speaker` and `reason`."),
+    "data.mapping_classes": ("Text column `{text}`, label column `{label}`, {classes} classes: {names}. "
+                             "To train on the same columns:\n\n`{command}`"),
+    "error.bad_mapping": "the columns and labels cannot be used: {error}",
     "data.problems": "Loading problems (file:line:field)",
     "data.no_problems": "Every row loaded; no problems.",
     "data.summary_skipped": "- ⚠ `{file}`: {rows} bad row(s) skipped (line(s) {lines}); "
@@ -440,6 +467,7 @@ EN = {
     "data.col.label": "label",
     "data.col.fraud_speaker": "fraud_speaker",
     "data.col.input": "dialogue",
+    "data.col.text": "text",
     "data.col.reason": "reason",
     "data.col.rows": "rows",
     "data.col.duplicates": "duplicate rows",

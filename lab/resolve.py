@@ -13,6 +13,8 @@ from pathlib import Path
 import gradio as gr
 
 from core.config.schema import DEMO
+from core.demo.reviews import DEMO_REVIEWS, REVIEWS_DIR
+from core.demo.tiny_encoder import EMBEDDED_ENCODER
 from core.env import ASSETS_DIR, PathOutsideWorkspace, resolve_user_path
 from core.models import EMBEDDED_ALIASES, EMBEDDED_MODEL, ENCODER_ALIASES, in_hub_cache, is_hub_id
 from core.workspace import ADAPTER_CONFIG_FILE, CACHE_DIR, OUTPUT_FOLDERS, RUNS_DIR, UPLOADS_DIR, RunDir
@@ -24,7 +26,8 @@ SEARCH_DEPTH = 4
 MODEL_FILE, TOKENIZER_FILE = "config.json", "tokenizer_config.json"
 # Not data a user brought (uploads are): the lab's own outputs. Runs are listed as checkpoints.
 # assets/examples holds the Predict tab's example dialogues, not a dataset to train or evaluate on.
-NOT_DATA_FOLDERS = (set(OUTPUT_FOLDERS) - {UPLOADS_DIR}) | {"examples"}
+# demo-reviews/ holds the second demo's files, offered by its name.
+NOT_DATA_FOLDERS = (set(OUTPUT_FOLDERS) - {UPLOADS_DIR}) | {"examples", REVIEWS_DIR}
 NOT_BASE_MODEL_FOLDERS = set(OUTPUT_FOLDERS)
 
 
@@ -166,7 +169,7 @@ def dataset_choices(workspace: Path) -> list[str]:
         return path.suffix.lower() in DATA_SUFFIXES and not any(
             (path.parent / name).is_file() for name in (MODEL_FILE, TOKENIZER_FILE, ADAPTER_CONFIG_FILE))
 
-    return [DEMO] + _found(workspace, NOT_DATA_FOLDERS, is_data)
+    return [DEMO, DEMO_REVIEWS] + _found(workspace, NOT_DATA_FOLDERS, is_data)
 
 
 def is_model_folder(folder: Path) -> bool:
@@ -177,15 +180,15 @@ def is_model_folder(folder: Path) -> bool:
 def model_choices(workspace: Path) -> list[str]:
     """"embedded", then model folders (config.json and a tokenizer, no adapter) outside the lab's
     own output folders: what a run or an evaluation can take as its base."""
-    return [EMBEDDED_MODEL] + [str(Path(choice).parent.as_posix()) for choice in _found(
+    return [EMBEDDED_MODEL, EMBEDDED_ENCODER] + [str(Path(choice).parent.as_posix()) for choice in _found(
         workspace, NOT_BASE_MODEL_FOLDERS,
         lambda path: path.name == TOKENIZER_FILE and is_model_folder(path.parent))]
 
 
 def tokenizer_choices(workspace: Path) -> list[str]:
     """"embedded", then every folder holding a tokenizer (models, adapters, exported models)."""
-    # cache/ holds the embedded model, listed as "embedded".
-    return [EMBEDDED_MODEL] + [str(Path(choice).parent.as_posix()) for choice in _found(
+    # cache/ holds the embedded models, listed by their names.
+    return [EMBEDDED_MODEL, EMBEDDED_ENCODER] + [str(Path(choice).parent.as_posix()) for choice in _found(
         workspace, {CACHE_DIR}, lambda path: path.name == TOKENIZER_FILE)]
 
 

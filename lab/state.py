@@ -24,6 +24,9 @@ import gradio as gr
 import pandas as pd
 
 from core.config.schema import DEMO
+from core.demo.reviews import DEMO_REVIEWS, ensure_review_dataset
+from core.demo.reviews import MAPPING as REVIEW_MAPPING
+from core.data.mapping import FRAUD, DataMapping, propose_mapping, sampled_columns
 from core.data.records import DataError, Problem, Record, load_records
 from core.data.stats import records_frame
 from core.env import PathOutsideWorkspace
@@ -41,7 +44,8 @@ class TabContext:
     `language_input` is the language Radio ("zh"/"en"): give it as an input to handlers whose
     messages or figures are translated. `translated(component, key)` registers a component whose
     label (or another attribute) follows the language switch. `dataset` is a gr.State holding the
-    Data tab's choice ({"choice": ..., "compare": ...}); `load_dataset(workspace, **value)` reads it.
+    Data tab's choice ({"choice": ..., "compare": ..., "mapping": None or {"text_column", "label_column",
+    "label_names"}}); `load_dataset(workspace, **value)` reads it.
     """
 
     workspace: Path
@@ -259,7 +263,8 @@ def save_upload(upload: str | Path, workspace: Path, language: str = DEFAULT_LAN
 
 @dataclass
 class Dataset:
-    """Records by split, the files they came from and the rows that could not be loaded."""
+    """Records by split, the files they came from, the rows that could not be loaded, and how the
+    files' columns map to a text and a label (the fraud schema, or columns with label names)."""
 
     name: str
     splits: dict[str, list[Record]]
@@ -267,6 +272,8 @@ class Dataset:
     problems: list[Problem]  # the rows left out, by file, line and field
     key: str = ""  # names the files' contents: the same key means the same rows
     warnings: list[Problem] = field(default_factory=list)  # values cleaned on loading (control characters)
+    mapping: DataMapping = FRAUD
+    columns: list[str] = field(default_factory=list)  # the first file's columns, offered by the Data tab
 
     @property
     def size(self) -> int:
@@ -275,6 +282,11 @@ class Dataset:
     @functools.cached_property
     def frame(self) -> pd.DataFrame:
         return records_frame(self.splits)
+
+    @property
+    def labels(self) -> list:
+        """The label values of its records in class order: False, True or the class indices."""
+        return [False, True] if self.mapping.is_fraud else list(range(self.mapping.num_classes))
 
     def audit_splits(self) -> tuple[list[Record], list[Record] | None]:
         """The rows the audit compares: the first split as train, "test" (or the second split) as test."""
@@ -300,6 +312,8 @@ def _split_files(choice: str, compare: str | None, workspace: Path, language: st
         from core.demo.dataset import ensure_demo_dataset
 
         return {split: Path(path) for split, path in ensure_demo_dataset(Path(workspace)).items()}
+    if choice == DEMO_REVIEWS:
+        return {split: Path(path) for split, path in ensure_review_dataset(Path(workspace)).items()}
     files = {}
     for text in (choice, compare):
         if text and str(text).strip():
@@ -311,12 +325,43 @@ def _split_files(choice: str, compare: str | None, workspace: Path, language: st
     return files
 
 
+def mapping_from(value: dict | None) -> DataMapping | None:
+    """The mapping a page value ({"text_column", "label_column", "label_names"}) describes; None when
+    it gives none (the files' own is then detected). A bad one raises ValueError saying why."""
+    if not value:
+        return None
+    names = value.get("label_names") or ()
+    if isinstance(names, str):
+        names = [name.strip() for name in re.split(r"[,，]", names) if name.strip()]
+    return DataMapping(text_column=str(value.get("text_column") or "").strip(),
+                       label_column=str(value.get("label_column") or "").strip(), label_names=tuple(names))
+
+
+def _detected_mapping(choice: str, files: dict[str, Path], workspace: Path,
+                      language: str = DEFAULT_LANGUAGE) -> DataMapping:
+    """The demo datasets' own mappings; for a file, the mapping its first rows suggest."""
+    if choice == DEMO:
+        return FRAUD
+    if choice == DEMO_REVIEWS:
+        return REVIEW_MAPPING
+    first = next(iter(files.values()))
+    try:
+        return propose_mapping(first)
+    except DataError as error:
+        raise gr.Error(_shown_problems(error.problems, workspace, language), print_exception=False) from None
+
+
 def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None,
-                 language: str = DEFAULT_LANGUAGE) -> Dataset:
-    """The chosen dataset (lenient: bad rows become problems), cached by file and modification time."""
+                 language: str = DEFAULT_LANGUAGE, mapping: dict | None = None) -> Dataset:
+    """The chosen dataset (lenient: bad rows become problems), cached by file, modification time and
+    mapping. `mapping` as the Data tab holds it; None: the demo's own, or detected from the file."""
     files = _split_files(choice, compare, workspace, language)
+    try:
+        mapped = mapping_from(mapping) or _detected_mapping(choice, files, workspace, language)
+    except ValueError as error:
+        raise gr.Error(t("error.bad_mapping", language, error=error), print_exception=False) from None
     key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size)
-                for split, path in files.items())
+                for split, path in files.items()) + (repr(mapped),)
 
     def build() -> Dataset:
         large = sum(path.stat().st_size for path in files.values()) > LARGE_FILE_BYTES
@@ -329,7 +374,7 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
         splits, problems, warnings = {}, [], []
         for split, path in files.items():
             try:
-                result = load_records(path, strict=False)
+                result = load_records(path, strict=False, mapping=mapped)
             except DataError as error:
                 raise gr.Error(_shown_problems(error.problems, workspace, language),
                                print_exception=False) from None
@@ -338,7 +383,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
             warnings.extend(_relative(problem, workspace) for problem in result.warnings)
         return Dataset(name=str(choice), splits=splits, problems=problems, warnings=warnings,
                        files={split: display_path(path, workspace) for split, path in files.items()},
-                       key=hashlib.sha256(repr(key).encode()).hexdigest()[:16])
+                       key=hashlib.sha256(repr(key).encode()).hexdigest()[:16], mapping=mapped,
+                       columns=sampled_columns(next(iter(files.values()))))
 
     return _DATASETS.get_or_build(key, build)
 

@@ -16,13 +16,15 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.audit.report import audit
+from core.config.schema import DEMO
+from core.data.mapping import column_label_names
 from core.data.stats import duplicates_and_overlap, fraud_speaker_presence, label_counts
+from core.demo.reviews import DEMO_REVIEWS
 from core.models import EMBEDDED_MODEL
 from lab import charts
 from lab.i18n import label_names, t
-from core.audit.report import audit
-from core.config.schema import DEMO
-from lab.resolve import dataset_choices, tokenizer_choices
+from lab.resolve import dataset_choices, tokenizer_choices, user_path
 from lab.state import (DATA_EVENTS, BoundedCache, Dataset, TabContext, bind, error_html, get_tokenizer,
                        load_dataset, poll, save_upload, shown_errors, user_errors)
 
@@ -39,19 +41,41 @@ class DataView:
     summary: str
     problems: pd.DataFrame
     label_counts: go.Figure
-    presence: go.Figure
+    presence: go.Figure | None  # the fraud schema's speaker and dialogue-shape charts; None otherwise
     chars: go.Figure
-    shape: go.Figure
+    shape: go.Figure | None
     overlap: pd.DataFrame
+
+
+def class_names(dataset: Dataset, language: str) -> dict:
+    """Label value -> the name shown: 诈骗/正常 for the fraud schema, else the file's label names by
+    class index (the value its records carry)."""
+    if dataset.mapping.is_fraud:
+        return label_names(language)
+    return dict(enumerate(dataset.mapping.label_names))
+
+
+def _markdown_safe(text) -> str:
+    """A name from a file inside Markdown: escaped, and no backtick to end a code span."""
+    return html.escape(str(text)).replace("`", "'")
 
 
 def summary_text(dataset: Dataset, language: str) -> str:
     lines = [t("data.summary_title", language, name=dataset.name.replace("`", ""), rows=dataset.size,
                problems=len(dataset.problems))]
+    names = class_names(dataset, language)
     for split, records in dataset.splits.items():
-        positives = sum(record.label for record in records)
-        lines.append(t("data.summary_split", language, split=split, file=dataset.files[split],
-                       rows=len(records), positives=positives, negatives=len(records) - positives))
+        if dataset.mapping.is_fraud:
+            positives = sum(record.label for record in records)
+            lines.append(t("data.summary_split", language, split=split, file=dataset.files[split],
+                           rows=len(records), positives=positives, negatives=len(records) - positives))
+            continue
+        counts = {label: 0 for label in names}
+        for record in records:
+            counts[record.label] += 1
+        classes = " · ".join(f"{_markdown_safe(names[label])} {count}" for label, count in counts.items())
+        lines.append(t("data.summary_split_classes", language, split=split, file=dataset.files[split],
+                       rows=len(records), classes=classes))
     # Training and evaluation skip the same rows (bad_rows=skip): say which before anyone trains.
     for file in dict.fromkeys(problem.file for problem in dataset.problems):
         skipped = sorted({problem.line for problem in dataset.problems if problem.file == file})
@@ -90,29 +114,66 @@ def analyse(dataset: Dataset, language: str) -> DataView:
 
 
 def _analyse(dataset: Dataset, language: str) -> DataView:
-    frame, names = dataset.frame, label_names(language)
+    frame, names = dataset.frame, class_names(dataset, language)
+    fraud = dataset.mapping.is_fraud
     present = {True: t("chart.with_speaker", language), False: t("chart.without_speaker", language)}
+    # Speakers, turns and fraud_speaker exist in the fraud schema's dialogues only.
     return DataView(
         summary=summary_text(dataset, language),
         problems=problems_table(dataset, language),
-        label_counts=charts.label_counts_figure(label_counts(frame), names, t("chart.label_counts", language),
-                                                t("chart.rows", language)),
+        label_counts=charts.label_counts_figure(label_counts(frame, dataset.labels), names,
+                                                t("chart.label_counts", language), t("chart.rows", language)),
         presence=charts.presence_figure(fraud_speaker_presence(frame), names, present,
-                                        t("chart.presence", language), t("chart.rows", language)),
+                                        t("chart.presence", language), t("chart.rows", language))
+        if fraud else None,
         chars=charts.histogram_by_label(frame, "chars", names, t("chart.chars", language),
                                         t("chart.characters", language), t("chart.rows", language)),
         shape=charts.box_by_label(frame, {"turns": t("chart.turns", language),
                                           "speakers": t("chart.speakers", language)},
-                                  names, t("chart.shape", language)),
+                                  names, t("chart.shape", language)) if fraud else None,
         overlap=overlap_table(dataset, language),
     )
+
+
+def mapping_note(dataset: Dataset, language: str) -> str:
+    """How the file's columns are read, and the `--set` arguments that train on it the same way."""
+    mapping = dataset.mapping
+    if mapping.is_fraud:
+        return t("data.mapping_fraud", language)
+    names = "、".join(_markdown_safe(name) for name in mapping.label_names)
+    if dataset.name == DEMO_REVIEWS:
+        train = validation = test = DEMO_REVIEWS
+    else:  # the chosen file to train on, a validation split of it, the compared file (if any) to test on
+        files = list(dataset.files.values())
+        train, validation, test = files[0], "", files[1] if len(files) > 1 else ""
+    command = (f"python -m lab train --set data.train={train} --set data.validation={validation} "
+               f"--set data.test={test} {mapping.set_line()}")
+    return t("data.mapping_classes", language, text=_markdown_safe(mapping.text_column),
+             label=_markdown_safe(mapping.label_column), classes=mapping.num_classes, names=names,
+             command=_markdown_safe(command))
+
+
+def label_value(dataset: Dataset, label_filter: str):
+    """The label value a filter choice stands for ("true"/"false", or a class index), None for all."""
+    if dataset.mapping.is_fraud:
+        return {"true": True, "false": False}.get(label_filter)
+    text = str(label_filter or "")
+    return int(text) if text.isdigit() and int(text) < dataset.mapping.num_classes else None
+
+
+def label_filter_choices(dataset: Dataset | None, language: str) -> list[tuple[str, str]]:
+    if dataset is None or dataset.mapping.is_fraud:
+        return _label_filter_choices(language)
+    return [(t("filter.all", language), ALL)] + [(name, str(index)) for index, name in
+                                                 enumerate(dataset.mapping.label_names)]
 
 
 def filtered_rows(dataset: Dataset, label_filter: str, split_filter: str, search: str) -> pd.DataFrame:
     frame = dataset.frame
     keep = pd.Series(True, index=frame.index)
-    if label_filter in ("true", "false"):
-        keep &= frame["label"] == (label_filter == "true")
+    wanted = label_value(dataset, label_filter)
+    if wanted is not None:
+        keep &= frame["label"] == wanted
     if split_filter and split_filter != ALL:
         keep &= frame["split"] == split_filter
     text = (search or "").strip()
@@ -135,16 +196,29 @@ def rows_page(dataset: Dataset, label_filter: str, split_filter: str, search: st
     pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
     page = min(max(1, int(page or 1)), pages)
     shown = matches.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    names = label_names(language)
-    table = pd.DataFrame({
+    names = class_names(dataset, language)
+    columns = {
         t("data.col.split", language): shown["split"],
         t("data.col.row", language): shown["row"],
-        t("data.col.label", language): [names[bool(label)] for label in shown["label"]],
+        t("data.col.label", language): [names[label] for label in shown["label"]],
         t("data.col.fraud_speaker", language): shown["fraud_speaker"],
-        t("data.col.input", language): [_preview(text, PREVIEW_CHARS) for text in shown["input"]],
+        t("data.col.input" if dataset.mapping.is_fraud else "data.col.text", language):
+            [_preview(text, PREVIEW_CHARS) for text in shown["input"]],
         t("data.col.reason", language): [_preview(text, 120) for text in shown["reason"]],
-    })
+    }
+    if not dataset.mapping.is_fraud:  # no speaker, no reason: the text is the row
+        del columns[t("data.col.fraud_speaker", language)], columns[t("data.col.reason", language)]
+    table = pd.DataFrame(columns)
     return table, page, t("data.page_info", language, page=page, pages=pages, matches=len(matches))
+
+
+FRAUD_WIDTHS = ["7%", "5%", "6%", "9%", "48%", "25%"]
+CLASS_WIDTHS = ["8%", "6%", "10%", "76%"]
+
+
+def rows_table(dataset: Dataset, table: pd.DataFrame):
+    """The rows table with the column widths of its schema (six columns, or four without speaker/reason)."""
+    return gr.update(value=table, column_widths=FRAUD_WIDTHS if dataset.mapping.is_fraud else CLASS_WIDTHS)
 
 
 def row_detail_html(dataset: Dataset, split: str, row: int, language: str) -> str:
@@ -155,9 +229,10 @@ def row_detail_html(dataset: Dataset, split: str, row: int, language: str) -> st
         return ""
     item = found.iloc[0]
     title = t("data.row_title", language, split=split, row=int(row), line=item["line"])
-    fields = [(t("data.col.label", language), label_names(language)[bool(item["label"])]),
-              (t("data.col.fraud_speaker", language), item["fraud_speaker"] or "—"),
-              (t("data.col.reason", language), item["reason"] or "—")]
+    fields = [(t("data.col.label", language), class_names(dataset, language)[item["label"]])]
+    if dataset.mapping.is_fraud:
+        fields += [(t("data.col.fraud_speaker", language), item["fraud_speaker"] or "—"),
+                   (t("data.col.reason", language), item["reason"] or "—")]
     facts = " · ".join(f"<b>{html.escape(name)}</b>: {html.escape(str(value))}" for name, value in fields)
     return (f"<h4>{html.escape(title)}</h4><p>{facts}</p>"
             f'<pre style="white-space:pre-wrap;word-break:break-word;max-height:480px;overflow:auto">'
@@ -178,7 +253,7 @@ def token_figure(workspace: Path, dataset: Dataset, tokenizer_choice: str, langu
     frame = dataset.frame
     ids = tokenizer(list(frame["input"]), add_special_tokens=False)["input_ids"]
     lengths = frame.assign(tokens=[len(row) for row in ids])
-    return charts.histogram_by_label(lengths, "tokens", label_names(language),
+    return charts.histogram_by_label(lengths, "tokens", class_names(dataset, language),
                                      t("chart.tokens", language,
                                        tokenizer=html.escape(tokenizer_choice or EMBEDDED_MODEL)),
                                      t("chart.token_count", language), t("chart.rows", language))
@@ -192,7 +267,8 @@ _AUDITS = BoundedCache(8)  # dataset key -> Future of its audit
 def start_audit(dataset: Dataset) -> Future:
     """The audit of a dataset, started once per dataset (a second click finds the first one's Future)."""
     train, test = dataset.audit_splits()
-    return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test))
+    names = {} if dataset.mapping.is_fraud else {"label_names": dataset.mapping.label_names}
+    return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test, **names))
 
 
 def finding_text(finding, language: str) -> str:
@@ -264,7 +340,20 @@ def dataset_of(workspace: Path, value: dict | None, language: str) -> Dataset:
     return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
 
 
-VIEW_OUTPUTS = 14  # the outputs of `view_outputs`, in `build`'s `shown` order
+VIEW_OUTPUTS = 19  # the outputs of `view_outputs`, in `build`'s `shown` order
+
+
+def _optional_plot(figure: go.Figure | None):
+    return gr.update(value=figure, visible=True) if figure is not None else gr.update(visible=False)
+
+
+def mapping_outputs(dataset: Dataset, language: str) -> tuple:
+    """The mapping controls filled from the dataset: its columns offered, its mapping shown."""
+    mapping = dataset.mapping
+    columns = dataset.columns or list(mapping.required_columns())
+    return (gr.update(choices=columns, value=mapping.text_column),
+            gr.update(choices=columns, value=mapping.label_column),
+            ", ".join(mapping.label_names), mapping_note(dataset, language))
 
 
 @shown_errors(lambda message: (error_html(message), *[gr.skip()] * (VIEW_OUTPUTS - 1)))
@@ -275,20 +364,47 @@ def view_outputs(workspace: Path, value: dict | None, label_value: str, split_va
     view = analyse(dataset, language)
     split_choices = [(t("filter.all", language), ALL)] + [(split, split) for split in dataset.splits]
     split_value = split_value if split_value in dict(split_choices).values() else ALL
+    label_choices = label_filter_choices(dataset, language)
+    label_value = label_value if label_value in dict(label_choices).values() else ALL
     rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value, page_value, language)
     audit_text, running = audit_status(dataset, language)
-    return (view.summary, view.problems, view.label_counts, view.presence, view.chars, view.shape,
-            view.overlap, gr.update(choices=split_choices, value=split_value), rows, shown_page, info,
-            audit_text, gr.Timer(active=running), charts.empty_figure(t("chart.not_computed", language)))
+    return (view.summary, view.problems, view.label_counts, _optional_plot(view.presence), view.chars,
+            _optional_plot(view.shape), view.overlap, gr.update(choices=split_choices, value=split_value),
+            rows_table(dataset, rows), shown_page, info, audit_text, gr.Timer(active=running),
+            charts.empty_figure(t("chart.not_computed", language)),
+            gr.update(choices=label_choices, value=label_value), *mapping_outputs(dataset, language))
 
 
 @shown_errors(lambda message: (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(message)))
 def choose_dataset(workspace: Path, choice: str, compare: str, language: str) -> tuple:
     """The Load button: the new choice and reset filters, or (a refused path, an unreadable file) the
-    reason, with the dataset already shown left as it is."""
-    value = {"choice": choice or DEMO, "compare": compare or ""}
+    reason, with the dataset already shown left as it is. The columns are detected anew."""
+    value = {"choice": choice or DEMO, "compare": compare or "", "mapping": None}
     dataset_of(workspace, value, language)  # reports a bad choice before anything changes
     return value, ALL, ALL, "", 1, ""
+
+
+@shown_errors(lambda message: (gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_html(message)))
+def apply_mapping(workspace: Path, value: dict | None, text_column: str, label_column: str, names: str,
+                  language: str) -> tuple:
+    """The mapping the user edited, applied to the dataset shown (its rows read again through it);
+    a mapping that does not fit (no such column, a value without a name) is said and nothing changes."""
+    value = {**(value or {"choice": DEMO, "compare": ""}),
+             "mapping": {"text_column": text_column, "label_column": label_column, "label_names": names}}
+    dataset_of(workspace, value, language)
+    return value, ALL, ALL, "", 1, ""
+
+
+@user_errors
+def propose_label_names(workspace: Path, value: dict | None, label_column: str, language: str) -> str:
+    """A newly picked label column's own values, offered as its label names."""
+    value = value or {"choice": DEMO}
+    dataset = dataset_of(workspace, value, language)
+    if not label_column or label_column == dataset.mapping.label_column:
+        return ", ".join(dataset.mapping.label_names)
+    if value.get("choice") in (DEMO, DEMO_REVIEWS):
+        return gr.skip()
+    return ", ".join(column_label_names(user_path(value["choice"], workspace, language), label_column))
 
 
 @shown_errors(lambda message: (gr.skip(), *[gr.skip()] * 5, error_html(message)))
@@ -315,6 +431,21 @@ def build(context: TabContext) -> None:
         load = context.translated(gr.Button(context.t("data.load"), variant="primary", scale=1), "data.load",
                                   "value")
     load_message = gr.HTML()
+    # How the file's columns are read: detected on Load, editable, applied by the button.
+    with context.translated(gr.Accordion(context.t("data.mapping"), open=True), "data.mapping"):
+        with gr.Row():
+            text_column = context.translated(gr.Dropdown([], allow_custom_value=True, scale=2,
+                                                         label=context.t("data.text_column")),
+                                             "data.text_column")
+            label_column = context.translated(gr.Dropdown([], allow_custom_value=True, scale=2,
+                                                          label=context.t("data.label_column")),
+                                              "data.label_column")
+            names_box = context.translated(gr.Textbox(label=context.t("data.label_names"), scale=4,
+                                                      info=context.t("data.label_names_info")),
+                                           "data.label_names")
+            apply_button = context.translated(gr.Button(context.t("data.apply_mapping"), scale=1),
+                                              "data.apply_mapping", "value")
+        mapping_text = gr.Markdown()
     summary = gr.Markdown()
     problems = context.translated(gr.Dataframe(label=context.t("data.problems"), interactive=False,
                                                max_height=220, wrap=True), "data.problems")
@@ -338,10 +469,10 @@ def build(context: TabContext) -> None:
     audit_timer = gr.Timer(1.0, active=False)
     _heading(context, "data.rows")
     with gr.Row():
-        label_filter = context.on_language(
+        # Its choices are the dataset's labels, set (and translated) with the rest of the view.
+        label_filter = context.translated(
             gr.Radio(_label_filter_choices(language), value=ALL, label=context.t("data.label_filter"),
-                     scale=2),
-            lambda lang: {"choices": _label_filter_choices(lang), "label": t("data.label_filter", lang)})
+                     scale=2), "data.label_filter")
         split_filter = context.translated(gr.Dropdown([(context.t("filter.all"), ALL)], value=ALL,
                                                       label=context.t("data.split_filter"),
                                                       scale=1),
@@ -358,14 +489,15 @@ def build(context: TabContext) -> None:
     # Fixed widths keep the reason on screen; the dialogue's line breaks show (the page's CSS for
     # #data-rows), and a click opens the row in full below.
     table = gr.Dataframe(interactive=False, wrap=True, max_height=700, show_label=False, elem_id="data-rows",
-                         column_widths=["7%", "5%", "6%", "9%", "48%", "25%"])
+                         column_widths=FRAUD_WIDTHS)
     row_detail = gr.HTML()
 
     def dataset_of(value, language):
         return load_dataset(workspace, language=language, **(value or {"choice": DEMO}))
 
     shown = [summary, problems, label_plot, presence_plot, chars_plot, shape_plot, overlap,
-             split_filter, table, page, page_info, audit_box, audit_timer, token_plot]
+             split_filter, table, page, page_info, audit_box, audit_timer, token_plot, label_filter,
+             text_column, label_column, names_box, mapping_text]
     view_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]
     choose = bind(choose_dataset, workspace)
     show = bind(view_outputs, workspace)
@@ -383,6 +515,11 @@ def build(context: TabContext) -> None:
     upload.upload(bind(take_upload, workspace), [upload, compare_box, context.language_input],
                   [dataset_box, *reset], concurrency_id="data-upload",
                   concurrency_limit=UPLOADS_AT_ONCE).success(show, view_inputs, shown, **DATA_EVENTS)
+    apply_button.click(bind(apply_mapping, workspace), [context.dataset, text_column, label_column, names_box,
+                                                        context.language_input], reset,
+                       **DATA_EVENTS).success(show, view_inputs, shown, **DATA_EVENTS)
+    label_column.input(bind(propose_label_names, workspace),
+                       [context.dataset, label_column, context.language_input], names_box, **DATA_EVENTS)
     context.language_input.change(show, view_inputs, shown, **DATA_EVENTS)
     context.app.load(refresh_choices, None, [dataset_box, compare_box, tokenizer_box]).then(
         show, view_inputs, shown, **DATA_EVENTS)
@@ -390,8 +527,9 @@ def build(context: TabContext) -> None:
     @user_errors
     def rows_only(value, label_value, split_value, search_value, page_value, language, step=0):
         dataset = dataset_of(value, language)
-        return rows_page(dataset, label_value, split_value, search_value, int(page_value or 1) + step,
-                         language)
+        rows, shown_page, info = rows_page(dataset, label_value, split_value, search_value,
+                                           int(page_value or 1) + step, language)
+        return rows_table(dataset, rows), shown_page, info
 
     rows_outputs = [table, page, page_info]
     row_inputs = [context.dataset, label_filter, split_filter, search, page, context.language_input]

@@ -13,7 +13,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+from sklearn.metrics import (accuracy_score, f1_score, precision_recall_fscore_support, precision_score,
+                             recall_score)
 from sklearn.model_selection import train_test_split
 
 from core.audit.common import mean_and_std, stratified_folds
@@ -39,12 +40,15 @@ class BaselineReport:
     cv_f1: float | None
     cv_f1_std: float | None
     test: dict[str, float] | None = None  # accuracy, precision, recall, f1 of train -> test
-    test_predictions: list[bool] = field(default_factory=list, repr=False)
+    test_predictions: list[bool] | list[int] = field(default_factory=list, repr=False)
     test_p_true: list[float] = field(default_factory=list, repr=False)
     cv_rows: int | None = None  # training rows the cross-validation used (a sample past BASELINE_CV_MAX_ROWS)
+    # "binary": precision/recall/F1 of the true label; "macro": their mean over the N classes
+    average: str = "binary"
 
 
 MODEL_NAME = f"TF-IDF char 1-{BASELINE_MAX_N}-grams + LogisticRegression(C={BASELINE_C})"
+CLASS_MODEL_NAME = f"TF-IDF char 1-{BASELINE_MAX_N}-grams + multinomial LogisticRegression(C={BASELINE_C})"
 
 
 def _columns(matrix: NgramMatrix, fit_counts) -> np.ndarray:
@@ -109,7 +113,7 @@ def baseline_scores(matrix: NgramMatrix, train_rows: np.ndarray, train_labels: n
 
 def _cv_sample(rows: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """All rows, or a seeded sample of BASELINE_CV_MAX_ROWS with the same label shares."""
-    if len(rows) <= BASELINE_CV_MAX_ROWS or labels.all() or not labels.any():
+    if len(rows) <= BASELINE_CV_MAX_ROWS or len(np.unique(labels)) < 2:
         return rows, labels
     chosen, _ = train_test_split(np.arange(len(rows)), train_size=BASELINE_CV_MAX_ROWS, stratify=labels,
                                  random_state=seed)
@@ -132,27 +136,74 @@ def baseline_predictions(train, rows) -> tuple[list[bool], list[float]]:
     return [bool(value) for value in predictions], [float(value) for value in p_true]
 
 
-def class_baseline_predictions(train, rows, num_classes: int) -> tuple[list[int], list[list[float]]]:
-    """The same baseline for N classes (rows' .label is a class index): (classes, probabilities).
+def fit_predict_classes(matrix: NgramMatrix, fit_rows: np.ndarray, predict_rows: np.ndarray,
+                        labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The N-class baseline: train on `fit_rows` (labels are class indices), return the (rows, classes)
+    probabilities of `predict_rows`.
 
     lbfgs fits the N-way (multinomial) model; liblinear, the binary baseline's solver, is one-vs-rest
     only and deprecated for more than two classes in scikit-learn.
     """
+    labels = np.asarray(labels, dtype=int)
+    probabilities = np.zeros((len(predict_rows), num_classes))
+    if len(set(labels.tolist())) == 1:  # one class: nothing to learn, predict it with certainty
+        probabilities[:, labels[0]] = 1.0
+        return probabilities
+    fit_counts = matrix.counts[fit_rows]
+    columns = _columns(matrix, fit_counts)
+    fit_counts = fit_counts[:, columns]
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    features = tfidf.fit_transform(fit_counts)
+    del fit_counts
+    model = LogisticRegression(C=BASELINE_C, max_iter=1000, random_state=0)
+    model.fit(features, labels)
+    features = tfidf.transform(matrix.counts[predict_rows][:, columns])
+    probabilities[:, model.classes_] = model.predict_proba(features)
+    return probabilities
+
+
+def _class_scores(gold: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Accuracy and macro precision / recall / F1 over all N classes (an absent class scores 0)."""
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        gold, predicted, labels=list(range(num_classes)), average="macro", zero_division=0)
+    return {"accuracy": float(accuracy_score(gold, predicted)), "precision": float(precision),
+            "recall": float(recall), "f1": float(f1)}
+
+
+def class_baseline_scores(matrix: NgramMatrix, train_rows: np.ndarray, train_labels: np.ndarray,
+                          test_rows: np.ndarray | None, test_labels: np.ndarray | None, seed: int,
+                          num_classes: int) -> BaselineReport:
+    """The audit's baseline of a dataset with label names: CV and train -> test accuracy and macro-F1
+    (the report's f1 fields, `average` "macro")."""
+    train_labels = np.asarray(train_labels, dtype=int)
+    cv_rows, cv_labels = _cv_sample(np.asarray(train_rows), train_labels, seed)
+    folds = stratified_folds(cv_labels, seed)
+    fold_probabilities = Parallel(n_jobs=BASELINE_THREADS, prefer="threads")(
+        delayed(fit_predict_classes)(matrix, cv_rows[fit_index], cv_rows[held_out], cv_labels[fit_index],
+                                     num_classes)
+        for fit_index, held_out in folds
+    )
+    scores = [_class_scores(cv_labels[held_out], probabilities.argmax(axis=1), num_classes)
+              for (_, held_out), probabilities in zip(folds, fold_probabilities)]
+    accuracy, accuracy_std = mean_and_std([score["accuracy"] for score in scores])
+    f1, f1_std = mean_and_std([score["f1"] for score in scores])
+    report = BaselineReport(CLASS_MODEL_NAME, len(folds), accuracy, accuracy_std, f1, f1_std,
+                            cv_rows=len(cv_rows), average="macro")
+    if test_rows is not None and len(test_rows) and len(train_rows):
+        probabilities = fit_predict_classes(matrix, train_rows, test_rows, train_labels, num_classes)
+        predictions = probabilities.argmax(axis=1)
+        report.test = _class_scores(np.asarray(test_labels, dtype=int), predictions, num_classes)
+        report.test_predictions = [int(value) for value in predictions]
+    return report
+
+
+def class_baseline_predictions(train, rows, num_classes: int) -> tuple[list[int], list[list[float]]]:
+    """The same baseline for N classes (rows' .label is a class index): (classes, probabilities)."""
     if not train:
         raise ValueError("class_baseline_predictions needs at least one training row")
     matrix = char_ngram_matrix([row.input for row in train] + [row.input for row in rows], 1, BASELINE_MAX_N)
     labels = np.array([int(row.label) for row in train])
-    fit_counts = matrix.counts[np.arange(len(train))]
-    columns = _columns(matrix, fit_counts)
-    tfidf = TfidfTransformer(sublinear_tf=True)
-    features = tfidf.fit_transform(fit_counts[:, columns])
-    probabilities = np.zeros((len(rows), num_classes))
-    if len(set(labels.tolist())) == 1:  # one class: nothing to learn, predict it with certainty
-        probabilities[:, labels[0]] = 1.0
-    else:
-        model = LogisticRegression(C=BASELINE_C, max_iter=1000, random_state=0)
-        model.fit(features, labels)
-        predicted = model.predict_proba(tfidf.transform(matrix.counts[len(train):][:, columns]))
-        probabilities[:, model.classes_] = predicted
+    probabilities = fit_predict_classes(matrix, np.arange(len(train)),
+                                        np.arange(len(train), len(train) + len(rows)), labels, num_classes)
     return ([int(row.argmax()) for row in probabilities],
             [[float(value) for value in row] for row in probabilities])

@@ -39,7 +39,7 @@ class RowRef:
     split: str
     index: int  # position in the split's list
     line: int  # line in the source file
-    label: bool
+    label: bool | int  # bool in the fraud schema, the class index in a dataset with label names
     preview: str
 
 
@@ -57,7 +57,7 @@ class SplitDuplicates:
     rows: int
     exact_extra_rows: int  # rows whose text appeared earlier in the split
     exact_groups: int  # texts that occur more than once
-    exact_conflicting_groups: int  # of those, texts carrying both labels
+    exact_conflicting_groups: int  # of those, texts carrying two or more labels
     near_pairs: int  # distinct text pairs at Jaccard >= NEAR_JACCARD that are not exact copies
     near_rows: int  # rows that have such a near copy in the split
     near_conflicting_pairs: int
@@ -210,43 +210,47 @@ def near_pairs(texts: list[str], seed: int) -> tuple[np.ndarray, np.ndarray, boo
     return pairs[keep_near], similarity[keep_near], len(pairs) >= MAX_CANDIDATE_PAIRS
 
 
-def find_duplicates(splits: dict[str, list], seed: int = 42) -> DuplicateReport:
-    """`splits` maps a split name ("train", "test") to its rows (with .input, .label, .line)."""
+def find_duplicates(splits: dict[str, list], seed: int = 42, classes: int | None = None) -> DuplicateReport:
+    """`splits` maps a split name ("train", "test") to its rows (with .input, .label, .line); labels are
+    bools, or class indices below `classes` for a dataset with label names."""
     texts = [row.input for rows in splits.values() for row in rows]
+    as_label = bool if classes is None else int
     table = pd.DataFrame(
         {
             "split": [name for name, rows in splits.items() for _ in rows],
             "position": [index for rows in splits.values() for index in range(len(rows))],
             "line": [getattr(row, "line", 0) or index + 1 for rows in splits.values()
                      for index, row in enumerate(rows)],
-            "label": np.array([bool(row.label) for rows in splits.values() for row in rows], dtype=bool),
+            "label": np.array([as_label(row.label) for rows in splits.values() for row in rows],
+                              dtype=as_label),
             "text": pd.Series(texts, dtype=object),
         }
     )
     table["group"], unique_keys = pd.factorize(np.array([normalise(text) for text in texts], dtype=object))
-    groups = _GroupFlags(table, len(unique_keys), list(splits))
+    groups = _GroupFlags(table, len(unique_keys), list(splits), classes or 2)
     if len(unique_keys) > 1:
         near, similarity, capped = near_pairs(list(unique_keys), seed)
     else:
         near, similarity, capped = np.zeros((0, 2), dtype=np.int64), np.zeros(0), False
-    reports = {name: _split_report(table, groups, near, name) for name in splits}
+    reports = {name: _split_report(groups, near, name, table) for name in splits}
     cross = _cross(table, groups, near) if {"train", "test"} <= set(splits) else None
     examples = _exact_examples(table, groups) + _near_examples(table, groups, near, similarity)
     return DuplicateReport(splits=reports, cross=cross, examples=examples, near_search_capped=capped)
 
 
 class _GroupFlags:
-    """Per normalised text (group) and split: does it occur, with a true label, with a false one."""
+    """Per normalised text (group) and split: does it occur, and with which labels (`seen[split]`:
+    classes x groups; bools are classes 0 and 1)."""
 
-    def __init__(self, table: pd.DataFrame, count: int, names: list[str]):
-        self.present, self.positive, self.negative = {}, {}, {}
+    def __init__(self, table: pd.DataFrame, count: int, names: list[str], classes: int):
+        self.present, self.seen = {}, {}
         for name in names:
             rows = table[table.split == name]
             group = rows["group"].to_numpy()
-            label = rows["label"].to_numpy()
+            label = rows["label"].to_numpy().astype(int)
             self.present[name] = np.bincount(group, minlength=count) > 0
-            self.positive[name] = np.bincount(group[label], minlength=count) > 0
-            self.negative[name] = np.bincount(group[~label], minlength=count) > 0
+            self.seen[name] = np.stack([np.bincount(group[label == value], minlength=count) > 0
+                                        for value in range(classes)])
         # The first row of each group in each split, for showing examples.
         self.first_row = {
             (split, group): row
@@ -257,20 +261,29 @@ class _GroupFlags:
         }
 
 
-def _split_report(table: pd.DataFrame, groups: _GroupFlags, near: np.ndarray, name: str) -> SplitDuplicates:
+def _mixed(seen: np.ndarray) -> np.ndarray:
+    """Per column of a classes x n flag array: are two or more labels seen?"""
+    return seen.sum(axis=0) > 1
+
+
+def _other_label(seen: np.ndarray, groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: does its group carry, in `seen`, a label other than the row's own?"""
+    return seen[:, groups].sum(axis=0) - seen[labels, groups] > 0
+
+
+def _split_report(groups: _GroupFlags, near: np.ndarray, name: str, table: pd.DataFrame) -> SplitDuplicates:
     rows = table[table.split == name]
     sizes = np.bincount(rows["group"].to_numpy())
-    present, positive, negative = groups.present[name], groups.positive[name], groups.negative[name]
+    present, seen = groups.present[name], groups.seen[name]
     inside = near[present[near[:, 0]] & present[near[:, 1]]] if len(near) else near
-    conflicting = ((positive[inside[:, 0]] | positive[inside[:, 1]])
-                   & (negative[inside[:, 0]] | negative[inside[:, 1]]))
+    conflicting = _mixed(seen[:, inside[:, 0]] | seen[:, inside[:, 1]])
     near_groups = np.zeros(len(present), dtype=bool)
     near_groups[inside.ravel()] = True
     return SplitDuplicates(
         rows=len(rows),
         exact_extra_rows=int(len(rows) - present.sum()),
         exact_groups=int((sizes > 1).sum()),
-        exact_conflicting_groups=int((positive & negative).sum()),
+        exact_conflicting_groups=int(_mixed(seen).sum()),
         near_pairs=int(len(inside)),
         near_rows=int(near_groups[rows["group"].to_numpy()].sum()),
         near_conflicting_pairs=int(conflicting.sum()),
@@ -279,21 +292,20 @@ def _split_report(table: pd.DataFrame, groups: _GroupFlags, near: np.ndarray, na
 
 def _cross(table: pd.DataFrame, groups: _GroupFlags, near: np.ndarray) -> CrossDuplicates:
     test = table[table.split == "test"]
-    group, label = test["group"].to_numpy(), test["label"].to_numpy()
-    in_train = groups.present["train"]
-    train_positive, train_negative = groups.positive["train"], groups.negative["train"]
+    group, label = test["group"].to_numpy(), test["label"].to_numpy().astype(int)
+    in_train, train_seen = groups.present["train"], groups.seen["train"]
     exact = in_train[group]
-    exact_conflict = exact & np.where(label, train_negative[group], train_positive[group])
-    # For every group: is a near partner in train, with a true / a false label there?
+    exact_conflict = exact & _other_label(train_seen, group, label)
+    # For every group: is a near partner in train, and with which labels there?
     near_train = np.zeros(len(in_train), dtype=bool)
-    near_positive, near_negative = near_train.copy(), near_train.copy()
+    near_seen = np.zeros_like(train_seen)
     for one, other in ((0, 1), (1, 0)):
         if len(near):
             np.logical_or.at(near_train, near[:, one], in_train[near[:, other]])
-            np.logical_or.at(near_positive, near[:, one], train_positive[near[:, other]])
-            np.logical_or.at(near_negative, near[:, one], train_negative[near[:, other]])
+            for value in range(len(train_seen)):
+                np.logical_or.at(near_seen[value], near[:, one], train_seen[value, near[:, other]])
     near_only = ~exact & near_train[group]
-    near_conflict = near_only & np.where(label, near_negative[group], near_positive[group])
+    near_conflict = near_only & _other_label(near_seen, group, label)
     rows = max(len(test), 1)
     return CrossDuplicates(
         test_rows=len(test),
@@ -312,7 +324,7 @@ def _row_ref(table: pd.DataFrame, row: int) -> RowRef:
         split=str(record.split),
         index=int(record.position),
         line=int(record.line),
-        label=bool(record.label),
+        label=record.label.item() if isinstance(record.label, np.generic) else record.label,
         preview=preview(record.text),
     )
 
@@ -361,9 +373,8 @@ def _near_examples(table, groups: _GroupFlags, near: np.ndarray,
         for b in names:
             if a != b:
                 cross |= groups.present[a][near[:, 0]] & groups.present[b][near[:, 1]]
-    positive = np.any([groups.positive[name][near] for name in names], axis=0)
-    negative = np.any([groups.negative[name][near] for name in names], axis=0)
-    conflict = (positive[:, 0] | positive[:, 1]) & (negative[:, 0] | negative[:, 1])
+    seen = np.any([groups.seen[name] for name in names], axis=0)
+    conflict = _mixed(seen[:, near[:, 0]] | seen[:, near[:, 1]])
     order = np.lexsort((-similarity, ~conflict, ~cross))[:EXAMPLES_KEPT]
     examples = []
     for index in order:

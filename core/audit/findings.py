@@ -1,4 +1,8 @@
-"""Turn the audit's measurements into findings a user can act on, with named thresholds."""
+"""Turn the audit's measurements into findings a user can act on, with named thresholds.
+
+A dataset with label names (report.label_names) gets the same kinds of finding worded for N classes;
+each finding's `kind` and `details` (the numbers) let the page word it in its own language.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,7 +51,10 @@ def label_name(label: bool) -> str:
     return "positive (fraud)" if label else "negative"
 
 
-def short_label(label: bool) -> str:
+def short_label(label: bool | str) -> str:
+    """A bool label of the fraud schema in words; a class name (a dataset with label names) as it is."""
+    if isinstance(label, str):
+        return label
     return "positive" if label else "negative"
 
 
@@ -70,6 +77,46 @@ def _rule_severity(accuracy, majority, high, medium, coverage=None) -> str:
             and coverage >= WORD_RULE_HIGH_COVERAGE):
         return HIGH
     return MEDIUM if accuracy >= medium else INFO
+
+
+def class_balance_findings(balances) -> list[Finding]:
+    """Balance of N classes: an empty class, a small class, class shares that differ between splits."""
+    findings = []
+    for split in balances:
+        details = {"split": split.split, "rows": split.rows, "counts": split.counts, "shares": split.shares}
+        if not split.rows:
+            continue
+        empty = [name for name, count in split.counts.items() if count == 0]
+        if empty:
+            effect = ("a classifier cannot learn them" if split.split == "train"
+                      else "scores on it say nothing about them")
+            findings.append(Finding(HIGH, "balance",
+                                    f"{split.split} has no rows of class {', '.join(empty)}; {effect} — add "
+                                    "rows of every class", {**details, "empty": empty}))
+            continue
+        smallest = min(split.shares, key=split.shares.get)
+        # The binary thresholds scaled to N classes: a share compared with an even split's 1/N, as a
+        # minority share is compared with 1/2 (the two agree for N = 2).
+        scaled = split.shares[smallest] * len(split.shares) / 2
+        severity = MEDIUM if scaled < MINORITY_MEDIUM else LOW if scaled < MINORITY_LOW else None
+        if severity:
+            findings.append(Finding(severity, "balance",
+                                    f"{split.split} is skewed: class {smallest} has "
+                                    f"{percent(split.shares[smallest])} of the rows "
+                                    f"({split.counts[smallest]}); report macro-F1, not accuracy, or "
+                                    "rebalance",
+                                    {**details, "class": smallest}))
+    if len(balances) == 2 and all(split.rows for split in balances):
+        first, second = balances
+        shifted = max(first.shares, key=lambda name: abs(first.shares[name] - second.shares[name]))
+        shift = abs(first.shares[shifted] - second.shares[shifted])
+        if shift >= RATIO_SHIFT_MEDIUM:
+            findings.append(Finding(MEDIUM, "balance",
+                                    f"the share of class {shifted} differs between {first.split} "
+                                    f"({percent(first.shares[shifted])}) and {second.split} "
+                                    f"({percent(second.shares[shifted])}); test scores will not reflect "
+                                    "training conditions", {"shift": shift, "class": shifted}))
+    return findings
 
 
 def balance_findings(balances) -> list[Finding]:
@@ -182,6 +229,61 @@ def word_findings(report) -> list[Finding]:
     return findings
 
 
+def class_word_findings(report) -> list[Finding]:
+    """Label-giving words of N classes: per class, its best one-term rule against the other classes
+    (the binary thresholds, against that split's majority rate), and terms nearly exclusive to one class
+    in a good share of its rows."""
+    if report is None:
+        return []
+    findings, ruled = [], set()
+    judged = []
+    for name, best in report.best_rules.items():
+        if best is None:
+            continue
+        majority = report.majority_rates[name]
+        severity = _rule_severity(best.rule_accuracy, majority, WORD_RULE_HIGH, WORD_RULE_MEDIUM,
+                                  best.coverage)
+        judged.append((severity, name, best, majority))
+    shown = [entry for entry in judged if entry[0] in (HIGH, MEDIUM)]
+    if not shown and judged:  # nothing to act on: the strongest rule, said as information
+        shown = [max(judged, key=lambda entry: entry[2].rule_accuracy - entry[3])]
+    for severity, name, best, majority in shown:
+        test = f" ({percent(best.test_accuracy)} on test)" if best.test_accuracy is not None else ""
+        others = ("in no other class's row" if best.negatives == 0
+                  else f"in {best.negatives} rows of other classes")
+        message = (f"the text {shows(best.term)} points to class {name} in {percent(best.precision)} of its "
+                   f"rows: it is in {percent(best.coverage)} of {name} rows and {others}; telling {name} "
+                   f"from the other classes by it alone scores {percent(best.rule_accuracy)}{test} (majority "
+                   f"{percent(majority)})")
+        if severity in (HIGH, MEDIUM):
+            message += " — a model can score this by looking for it alone; remove or balance it"
+        else:
+            message = f"best single-term rule: {message}"
+        ruled.add(best.term)
+        findings.append(Finding(severity, "label_word", message,
+                                {"term": best.term, "class": name, "rule_accuracy": best.rule_accuracy,
+                                 "precision": best.precision, "coverage": best.coverage,
+                                 "class_rows_with_term": best.positives,
+                                 "other_rows_with_term": best.negatives,
+                                 "test_accuracy": best.test_accuracy, "majority_rate": majority}))
+    strong = []
+    for name, scores in report.by_class.items():
+        seen: set[str] = set(ruled)
+        for score in sorted(scores, key=lambda s: -s.coverage):
+            if (score.precision >= STRONG_TERM_PRECISION and score.coverage >= STRONG_TERM_COVERAGE
+                    and not any(score.term in other or other in score.term for other in seen)):
+                strong.append((name, score))
+                seen.add(score.term)
+    strong = sorted(strong, key=lambda pair: -pair[1].coverage)[:STRONG_TERMS_LISTED]
+    if strong:
+        parts = "; ".join(f"{shows(score.term)} points to class {name} in {percent(score.precision)} of its "
+                          f"rows (in {percent(score.coverage)} of {name} rows)" for name, score in strong)
+        findings.append(Finding(MEDIUM, "label_word", f"terms almost exclusive to one class: {parts}",
+                                {"terms": [{"term": score.term, "class": name, "precision": score.precision,
+                                            "coverage": score.coverage} for name, score in strong]}))
+    return findings
+
+
 def _pattern_counts(pattern) -> str:
     label = pattern.positives > pattern.negatives
     other = min(pattern.positives, pattern.negatives)
@@ -228,14 +330,17 @@ def speaker_findings(report) -> list[Finding]:
     return findings
 
 
-def duplicate_findings(report) -> list[Finding]:
+def duplicate_findings(report, classes: bool = False) -> list[Finding]:
+    """`classes`: a dataset with label names, whose conflicts are copies with different classes."""
     if report is None:
         return []
+    both, other, rows = (("different labels", "another label", "texts") if classes
+                         else ("both labels", "the other label", "dialogues"))
     findings = []
     cross = report.cross
     if cross is not None and cross.exact_test_rows:
         severity = HIGH if cross.exact_fraction > CROSS_EXACT_HIGH else MEDIUM
-        conflict = (f" ({cross.exact_conflicting_rows} with the other label in train)"
+        conflict = (f" ({cross.exact_conflicting_rows} with {other} in train)"
                     if cross.exact_conflicting_rows else "")
         findings.append(Finding(severity, "duplicates",
                                 f"{cross.exact_test_rows} test rows ({percent(cross.exact_fraction)}) also "
@@ -274,7 +379,7 @@ def duplicate_findings(report) -> list[Finding]:
         conflicts = split.exact_conflicting_groups + split.near_conflicting_pairs
         if conflicts:
             findings.append(Finding(MEDIUM, "duplicates",
-                                    f"{name} has {conflicts} duplicated dialogues with both labels "
+                                    f"{name} has {conflicts} duplicated {rows} with {both} "
                                     f"({split.exact_conflicting_groups} exact, "
                                     f"{split.near_conflicting_pairs} near); fix those labels",
                                     {"case": "within_conflicts", "split": name, "conflicts": conflicts,
@@ -283,7 +388,7 @@ def duplicate_findings(report) -> list[Finding]:
     if cross is not None and (cross.exact_conflicting_rows or cross.near_conflicting_rows):
         findings.append(Finding(MEDIUM, "duplicates",
                                 f"{cross.exact_conflicting_rows + cross.near_conflicting_rows} test rows "
-                                "have a copy in train with the other label; one of each pair is mislabelled",
+                                f"have a copy in train with {other}; one of each pair is mislabelled",
                                 {"case": "cross_conflicts", "exact": cross.exact_conflicting_rows,
                                  "near": cross.near_conflicting_rows}))
     return findings
@@ -293,11 +398,12 @@ def baseline_findings(report) -> list[Finding]:
     if report is None or report.cv_accuracy is None and report.test is None:
         return []
     parts = []
+    f1 = "macro-F1" if getattr(report, "average", "binary") == "macro" else "F1"
     if report.cv_accuracy is not None:
-        parts.append(f"accuracy {report.cv_accuracy:.3f} ± {report.cv_accuracy_std:.3f}, F1 "
+        parts.append(f"accuracy {report.cv_accuracy:.3f} ± {report.cv_accuracy_std:.3f}, {f1} "
                      f"{report.cv_f1:.3f} ({report.cv_folds}-fold CV on train)")
     if report.test is not None:
-        parts.append(f"accuracy {report.test['accuracy']:.3f}, F1 {report.test['f1']:.3f} on test")
+        parts.append(f"accuracy {report.test['accuracy']:.3f}, {f1} {report.test['f1']:.3f} on test")
     best = max(value for value in (report.cv_accuracy, (report.test or {}).get("accuracy"))
                if value is not None)
     # A bag of n-grams that (nearly) solves the test set is the most important finding there is: the
@@ -309,20 +415,24 @@ def baseline_findings(report) -> list[Finding]:
             "fine-tuned model understands the dialogue; find what the baseline reads (the findings above) "
             "and fix the data, or test on dialogues written differently"
             if severity == HIGH else " — a fine-tuned model must beat this")
+    if f1 == "macro-F1":  # a dataset with label names holds texts of any kind, not dialogues
+        tail = tail.replace("the dialogue", "the text").replace("dialogues", "texts")
     return [Finding(severity, "baseline", f"baseline to beat ({report.model}): {'; '.join(parts)}{tail}",
                     {"model": report.model, "cv_accuracy": report.cv_accuracy,
                      "cv_accuracy_std": report.cv_accuracy_std, "cv_f1": report.cv_f1,
-                     "cv_folds": report.cv_folds, "test": report.test, "best": best})]
+                     "cv_folds": report.cv_folds, "test": report.test, "best": best,
+                     "average": getattr(report, "average", "binary")})]
 
 
 def all_findings(report) -> list[Finding]:
+    classes = bool(getattr(report, "label_names", None))
     findings = (
-        balance_findings(report.balance)
+        (class_balance_findings(report.balance) if classes else balance_findings(report.balance))
         + speaker_findings(report.speakers)
-        + word_findings(report.label_words)
+        + (class_word_findings(report.class_words) if classes else word_findings(report.label_words))
         + length_findings(report.length_chars)
         + length_findings(report.length_tokens)
-        + duplicate_findings(report.duplicates)
+        + duplicate_findings(report.duplicates, classes)
         + baseline_findings(report.baseline)
     )
     return sorted(findings, key=lambda finding: SEVERITY_ORDER[finding.severity])

@@ -22,6 +22,12 @@ def _findings(report) -> list[str]:
 
 def _balance(report) -> list[str]:
     lines = ["Balance"]
+    if report.label_names:
+        for split in report.balance:
+            counts = "  ".join(f"{name} {count} ({percent(split.shares[name])})"
+                               for name, count in split.counts.items())
+            lines.append(f"  {split.split:5}  {split.rows:6} rows  {counts}")
+        return lines
     for split in report.balance:
         lines.append(f"  {split.split:5}  {split.rows:6} rows  {split.positives:6} positive  "
                      f"{split.negatives:6} negative  ({percent(split.positive_ratio)} positive)")
@@ -52,6 +58,27 @@ def _length(length) -> list[str]:
     return lines
 
 
+def _class_words(words) -> list[str]:
+    if words is None:
+        return []
+    lines = ["Label-giving terms per class (each class against the others; log-odds z with informative "
+             "Dirichlet prior)"]
+    for name, scores in words.by_class.items():
+        lines.append(f"  {name} ({words.counts.get(name, 0)} training rows)")
+        for score in scores[:TERMS_SHOWN]:
+            lines.append(f"    {shows(score.term):12} in {score.positives:5} {name} rows, "
+                         f"{score.negatives:5} others  precision {score.precision:.2f}  coverage "
+                         f"{score.coverage:.2f}  z {score.z_score:+.1f}")
+    for name, best in words.best_rules.items():
+        if best is None:
+            continue
+        test = f", test {_number(best.test_accuracy)}" if best.test_accuracy is not None else ""
+        lines.append(f"  best one-term rule for {name}: {shows(best.term)} present -> {name}, absent -> "
+                     f"another class; train accuracy {_number(best.rule_accuracy)}{test} (majority "
+                     f"{_number(words.majority_rates[name])})")
+    return lines
+
+
 def _terms(title: str, scores) -> list[str]:
     lines = [f"  {title}"]
     for score in scores[:TERMS_SHOWN]:
@@ -64,6 +91,8 @@ def _terms(title: str, scores) -> list[str]:
 
 
 def _words(words) -> list[str]:
+    if words is None:
+        return []
     lines = ["Label-giving terms (log-odds z with informative Dirichlet prior)"]
     lines += _terms("character n-grams", words.char_ngrams)
     lines += _terms("jieba words", words.words)
@@ -80,6 +109,8 @@ def _words(words) -> list[str]:
 
 
 def _speakers(speakers) -> list[str]:
+    if speakers is None:  # a dataset with label names: no speaker turns to check
+        return []
     lines = [f"Speakers ({speakers.rows_with_speakers} of {speakers.rows} training rows have 'name:' turns)"]
     for pattern in speakers.patterns[:TERMS_SHOWN]:
         flag = " one-class" if pattern.one_class else ""
@@ -94,7 +125,10 @@ def _speakers(speakers) -> list[str]:
     return lines
 
 
-def _duplicates(duplicates) -> list[str]:
+def _duplicates(duplicates, label_names=None) -> list[str]:
+    def named(label) -> str:
+        return label_names[int(label)] if label_names else short_label(label)
+
     lines = [f"Duplicates (exact after normalising; near = Jaccard >= {duplicates.threshold} on char "
              "3-grams)"]
     if duplicates.near_search_capped:
@@ -116,8 +150,8 @@ def _duplicates(duplicates) -> list[str]:
     for pair in duplicates.examples[:EXAMPLES_SHOWN]:
         mark = " CONFLICT" if pair.conflict else ""
         lines.append(f"    {pair.kind} {pair.similarity:.2f}{mark}: {pair.first.split}:{pair.first.line} "
-                     f"({short_label(pair.first.label)}) ~ {pair.second.split}:{pair.second.line} "
-                     f"({short_label(pair.second.label)})  {pair.first.preview[:50]}")
+                     f"({named(pair.first.label)}) ~ {pair.second.split}:{pair.second.line} "
+                     f"({named(pair.second.label)})  {pair.first.preview[:50]}")
     return lines
 
 
@@ -130,16 +164,17 @@ def _cv_sample_note(baseline) -> str:
 
 def _baseline(baseline) -> list[str]:
     lines = [f"Baseline: {baseline.model}"]
+    macro = "macro-" if baseline.average == "macro" else ""
     lines.append(
         f"  {baseline.cv_folds}-fold CV on train{_cv_sample_note(baseline)}: "
         f"accuracy {_number(baseline.cv_accuracy)} ± {_number(baseline.cv_accuracy_std)},"
-        f" F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
+        f" {macro}F1 {_number(baseline.cv_f1)} ± {_number(baseline.cv_f1_std)}"
     )
     if baseline.test is not None:
         test = baseline.test
         lines.append(
-            f"  train -> test: accuracy {test['accuracy']:.3f}  precision {test['precision']:.3f}  recall "
-            f"{test['recall']:.3f}  F1 {test['f1']:.3f}"
+            f"  train -> test: accuracy {test['accuracy']:.3f}  {macro}precision {test['precision']:.3f}  "
+            f"{macro}recall {test['recall']:.3f}  {macro}F1 {test['f1']:.3f}"
         )
     return lines
 
@@ -154,8 +189,9 @@ def format_text(report) -> str:
         _length(report.length_chars),
         _length(report.length_tokens),
         _words(report.label_words),
+        _class_words(report.class_words),
         _speakers(report.speakers),
-        _duplicates(report.duplicates),
+        _duplicates(report.duplicates, report.label_names),
         _baseline(report.baseline),
         ["Timing: " + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.timings.items())],
     ]

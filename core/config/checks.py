@@ -296,10 +296,10 @@ def _mapping_hint(path: Path, mapping) -> str:
         return ""
     if proposed == mapping:
         return ""
-    names = ",".join(proposed.label_names)
-    return (f"\nthis file looks like: data.text_column={proposed.text_column} "
-            f"data.label_column={proposed.label_column} data.label_names={names}"
-            if not proposed.is_fraud else "\nthis file looks like the fraud schema: data.label_names empty")
+    if proposed.is_fraud:
+        return "\nthis file looks like the fraud schema: data.label_names empty"
+    settings = proposed.settings().items()
+    return "\nthis file looks like: " + " ".join(f"{key}={value}" for key, value in settings)
 
 
 def _check_max_length(cfg: RunConfig, model_folder: Path | None, record) -> None:

@@ -40,6 +40,11 @@ class DataMapping:
             raise ValueError("the text and label columns must be named")
         if self.text_column == self.label_column:
             raise ValueError(f"the text and the label cannot both be column {self.text_column!r}")
+        # Without label names the fraud loader reads `input` and `label` whatever the columns say:
+        # other columns without names would be silently ignored.
+        if not self.label_names and (self.text_column, self.label_column) != (FRAUD_TEXT, FRAUD_LABEL):
+            raise ValueError(f"columns {self.text_column!r} and {self.label_column!r} need their label names "
+                             "(the fraud schema, with no label names, reads the columns input and label)")
 
     @property
     def is_fraud(self) -> bool:
@@ -56,6 +61,16 @@ class DataMapping:
 
     def required_columns(self) -> tuple[str, str]:
         return self.text_column, self.label_column
+
+    def settings(self) -> dict[str, str]:
+        """The `data.*` keys of a RunConfig that describe this mapping (label names comma-joined, as
+        `--set` takes them); the fraud schema sets label_names empty."""
+        return {"data.text_column": self.text_column, "data.label_column": self.label_column,
+                "data.label_names": ",".join(self.label_names)}
+
+    def set_line(self) -> str:
+        """The mapping as `--set` arguments of `python -m lab train`."""
+        return " ".join(f"--set {key}={value}" for key, value in self.settings().items())
 
     def label_index(self, value) -> int:
         """The class id of a label value as a file spells it; ValueError names the accepted values."""
@@ -86,6 +101,15 @@ def _fraud_value(value: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def sampled_columns(path: str | Path) -> list[str]:
+    """The column names of a data file's first rows, in the order they appear (what the Data tab
+    offers as text and label columns). Raises core.data.records.DataError for a file it cannot read."""
+    from core.data.records import read_rows
+
+    rows = read_rows(path, limit=SAMPLED_ROWS, required=())
+    return list(dict.fromkeys(key for _, row in rows if isinstance(row, dict) for key in row))
 
 
 def mapping_of(data) -> DataMapping:
@@ -159,13 +183,26 @@ def propose_mapping(path: str | Path) -> DataMapping:
     if text is None:
         raise DataError([Problem(file, 0, "", f"no text column besides the label {label!r} (columns: "
                                  f"{', '.join(columns)})")])
-    names = sorted(values[label], key=_sort_key)
-    # The file's own spelling of each value (first seen), not the lower-cased one used to count.
+    return DataMapping(text_column=text, label_column=label, label_names=_label_names(rows, label))
+
+
+def _label_names(rows: list[dict], column: str) -> tuple[str, ...]:
+    """The distinct values of a column in number, then text order, each as the file first spells it
+    (not the lower-cased spelling they are counted by)."""
     spelled = {}
     for row in rows:
-        value = row.get(label)
-        if value is not None and value != "":
+        value = row.get(column)
+        if value is not None and value != "" and isinstance(value, (str, int, float, bool)):
             spelled.setdefault(_spelling(value), str(int(value) if isinstance(value, float)
                                                      and value.is_integer() else value).strip())
-    return DataMapping(text_column=text, label_column=label,
-                       label_names=tuple(spelled.get(name, name) for name in names))
+    return tuple(spelled[name] for name in sorted(spelled, key=_sort_key))
+
+
+def column_label_names(path: str | Path, column: str) -> tuple[str, ...]:
+    """The label names a column of the file's first rows holds (the Data tab proposes them when the
+    user picks another label column); empty when the column has more than MAX_CLASSES values."""
+    from core.data.records import read_rows
+
+    rows = [row for _, row in read_rows(path, limit=SAMPLED_ROWS, required=()) if isinstance(row, dict)]
+    names = _label_names(rows, column)
+    return names if len(names) <= MAX_CLASSES else ()

@@ -29,7 +29,8 @@ def records_frame(splits: dict[str, list[Record]]) -> pd.DataFrame:
         for position, record in enumerate(records):
             speakers = dialogue_speakers(record.input)
             rows.append({
-                "split": split, "row": position, "line": record.line, "label": bool(record.label),
+                # The fraud schema's bool, or a label-name dataset's class index (core.data.mapping).
+                "split": split, "row": position, "line": record.line, "label": record.label,
                 "input": record.input, "fraud_speaker": record.fraud_speaker, "reason": record.reason,
                 "chars": len(record.input), "turns": len(speakers),
                 "speakers": len({name for name in speakers if name}),
@@ -38,10 +39,11 @@ def records_frame(splits: dict[str, list[Record]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
 
-def label_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows per split and label: index split (in the frame's order), columns False / True."""
+def label_counts(frame: pd.DataFrame, labels=(False, True)) -> pd.DataFrame:
+    """Rows per split and label: index split (in the frame's order), one column per label value
+    (False / True for the fraud schema, the class indices 0..N-1 for a dataset with label names)."""
     splits = list(dict.fromkeys(frame["split"]))
-    table = pd.crosstab(frame["split"], frame["label"]).reindex(index=splits, columns=[False, True],
+    table = pd.crosstab(frame["split"], frame["label"]).reindex(index=splits, columns=list(labels),
                                                                 fill_value=0)
     return table.fillna(0).astype(int)
 

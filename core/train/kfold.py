@@ -16,6 +16,11 @@ Modes:
 Files: folds.json (row indices of each fold), fold-<i>/ (a training run each, metrics lines
 carry `fold`), metrics.jsonl (all folds' lines, rebuilt after each fold), summary.json,
 oof_predictions.jsonl (independent), NOTICE.txt (chained).
+
+A dataset with label names (data.label_names) stratifies on the class index; its out-of-fold rows
+hold the gold and predicted class (index and name) and the class probabilities, and folds are scored
+by accuracy and macro-F1 (core.eval.metrics.multiclass_metrics) instead of the fraud schema's
+P(true), F1 of true and ROC AUC.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from pathlib import Path
 from core.config.checks import data_file
 from core.config.schema import RunConfig, encode_options
 from core.config.text import config_from_dict, save_config
+from core.data.mapping import mapping_of
 from core.data.records import Record
 from core.env import is_main_process, workspace_dir
 from core.jobs.kinds import CONFIG_GPUS, register_job_kind
@@ -44,15 +50,25 @@ CHAINED_NOTICE = (
 
 
 # -- folds -----------------------------------------------------------------------------------------
-def make_folds(records: list[Record], k: int, seed: int) -> list[dict]:
-    """k stratified folds as {"fold", "train", "validation"} row-index lists (sorted)."""
+def make_folds(records: list[Record], k: int, seed: int, label_names: tuple[str, ...] = ()) -> list[dict]:
+    """k stratified folds as {"fold", "train", "validation"} row-index lists (sorted); with label
+    names, stratified on the class index."""
     from sklearn.model_selection import StratifiedKFold
 
-    labels = [record.label for record in records]
-    smallest = min(labels.count(True), labels.count(False))
-    if smallest < k:
-        raise ValueError(f"kfold.k: {k} stratified folds need at least {k} rows of each label; the training "
-                         f"file has {labels.count(True)} fraud and {labels.count(False)} normal rows")
+    if label_names:
+        labels = [int(record.label) for record in records]
+        counts = {name: labels.count(index) for index, name in enumerate(label_names)}
+        if min(counts.values()) < k:
+            shown = ", ".join(f"{count} {name}" for name, count in counts.items())
+            raise ValueError(f"kfold.k: {k} stratified folds need at least {k} rows of each label; the "
+                             f"training file has {shown} rows")
+    else:
+        labels = [record.label for record in records]
+        smallest = min(labels.count(True), labels.count(False))
+        if smallest < k:
+            raise ValueError(f"kfold.k: {k} stratified folds need at least {k} rows of each label; the "
+                             f"training file has {labels.count(True)} fraud and {labels.count(False)} normal "
+                             "rows")
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [{"fold": index, "train": sorted(int(i) for i in train),
              "validation": sorted(int(i) for i in held_out)}
@@ -69,7 +85,7 @@ def load_or_make_folds(run_dir: Path, records: list[Record], cfg: RunConfig, sou
                              f"file {source} now has {len(records)} rows and k={cfg.kfold.k}; start a new "
                              "run")
         return saved["folds"]
-    folds = make_folds(records, cfg.kfold.k, cfg.train.seed)
+    folds = make_folds(records, cfg.kfold.k, cfg.train.seed, mapping_of(cfg.data).label_names)
     if is_main_process():  # every rank runs this job; rank 0 alone writes files and the registry
         write_json(path,
                    {"source": str(source), "rows": len(records), "k": cfg.kfold.k, "seed": cfg.train.seed,
@@ -203,35 +219,59 @@ def run_fold(cfg: RunConfig, run_dir: Path, workspace: Path, fold: dict, records
     if summary.get("stopped") or chained or not is_main_process():
         return summary
     predictions = score_fold(fold_cfg, directory.path, workspace, fold, records)
-    summary.update(fold_classification(predictions))
+    summary.update(fold_classification(predictions, mapping_of(cfg.data).label_names))
     directory.write_summary(summary)
     return summary
 
 
 def score_fold(cfg: RunConfig, directory: Path, workspace: Path, fold: dict,
                records: list[Record]) -> list[dict]:
-    """P(true) and label of each held-out row from this fold's model; saved as fold-<i>/oof.jsonl."""
+    """P(true) and label of each held-out row from this fold's model (with label names: the class and
+    the class probabilities, as Evaluate's score mode gives them); saved as fold-<i>/oof.jsonl."""
     from core.eval.predict import load_predictor
 
+    label_names = mapping_of(cfg.data).label_names
     if cfg.method == "full":
         predictor = load_predictor(str(RunDir(directory).model_dir), device=cfg.train.device,
-                                   workspace=workspace, trust_remote_code=cfg.trust_remote_code)
+                                   workspace=workspace, trust_remote_code=cfg.trust_remote_code,
+                                   label_names=label_names)
     else:
         predictor = load_predictor(cfg.model, adapter=directory, device=cfg.train.device, workspace=workspace,
-                                   trust_remote_code=cfg.trust_remote_code)
+                                   trust_remote_code=cfg.trust_remote_code, label_names=label_names)
     held_out = [records[i] for i in fold["validation"]]
     try:
         scored = predictor.score(held_out, encode_options(cfg), batch_size=cfg.train.batch_size)
     finally:
         predictor.free()
-    rows = [{"row": row, "line": records[row].line, "fold": fold["fold"], "gold": bool(records[row].label),
-             "predicted": prediction.is_fraud, "p_true": prediction.p_true}
-            for row, prediction in zip(fold["validation"], scored)]
+    if label_names:
+        rows = [{"row": row, "line": records[row].line, "fold": fold["fold"], "gold": int(records[row].label),
+                 "gold_label": label_names[int(records[row].label)], "predicted": prediction.label,
+                 "predicted_label": None if prediction.label is None else label_names[prediction.label],
+                 "probabilities": prediction.probabilities}
+                for row, prediction in zip(fold["validation"], scored)]
+    else:
+        rows = [{"row": row, "line": records[row].line, "fold": fold["fold"],
+                 "gold": bool(records[row].label), "predicted": prediction.is_fraud,
+                 "p_true": prediction.p_true}
+                for row, prediction in zip(fold["validation"], scored)]
     write_jsonl(RunDir(directory).fold_oof_file, rows)
     return rows
 
 
-def fold_classification(rows: list[dict]) -> dict:
+def _class_metrics(rows: list[dict], label_names: tuple[str, ...]) -> dict:
+    from core.eval.metrics import multiclass_metrics
+
+    return multiclass_metrics([row["gold"] for row in rows], [row["predicted"] for row in rows], label_names,
+                              [row["probabilities"] for row in rows])
+
+
+def fold_classification(rows: list[dict], label_names: tuple[str, ...] = ()) -> dict:
+    """A fold's scores of its held-out rows: accuracy, F1 and ROC AUC of true; with label names,
+    accuracy, macro-F1 and one-vs-rest ROC AUC."""
+    if label_names:
+        metrics = _class_metrics(rows, label_names)
+        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                "roc_auc": metrics["roc_auc"], "scored_rows": len(rows)}
     from core.eval.metrics import classification_metrics
 
     metrics = classification_metrics([row["gold"] for row in rows], [row["predicted"] for row in rows],
@@ -271,7 +311,7 @@ def mean_std(values: list[float | None]) -> dict:
 
 def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[dict]) -> dict:
     keys = ("fold", "eval_loss", "train_loss", "best_eval_loss", "steps", "seconds", "train_rows",
-            "eval_rows", "accuracy", "f1", "roc_auc")
+            "eval_rows", "accuracy", "f1", "macro_f1", "roc_auc")
     per_fold = [{key: summary.get(key) for key in keys} for summary in summaries]
     result = {"stopped": False, "mode": cfg.kfold.mode, "k": cfg.kfold.k, "per_fold": per_fold,
               "eval_loss_mean_std": mean_std([fold["eval_loss"] for fold in per_fold]),
@@ -284,9 +324,24 @@ def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[
         result["notice"] = CHAINED_NOTICE
         result["adapter"] = f"fold-{len(folds) - 1}/{'model' if cfg.method == 'full' else 'adapter'}"
         return result
+    predictions = read_oof(run_dir, len(folds))
+    label_names = mapping_of(cfg.data).label_names
+    if label_names:
+        pooled = _class_metrics(predictions, label_names)
+        result.update(
+            unbiased=True,
+            accuracy_mean_std=mean_std([fold["accuracy"] for fold in per_fold]),
+            macro_f1_mean_std=mean_std([fold["macro_f1"] for fold in per_fold]),
+            oof={key: pooled[key] for key in ("rows", "labels", "accuracy", "macro_f1", "macro_precision",
+                                              "macro_recall", "roc_auc", "confusion", "per_class",
+                                              "invalid")},
+            oof_file=RunDir(run_dir).oof_file.name)
+        result["accuracy"] = result["accuracy_mean_std"]["mean"]
+        # "f1" is the flat name sweeps rank by; for N classes it is the macro-F1.
+        result["macro_f1"] = result["f1"] = result["macro_f1_mean_std"]["mean"]
+        return result
     from core.eval.metrics import classification_metrics
 
-    predictions = read_oof(run_dir, len(folds))
     pooled = classification_metrics([row["gold"] for row in predictions],
                                     [row["predicted"] for row in predictions],
                                     [row["p_true"] for row in predictions])
@@ -305,7 +360,8 @@ def summarize(run_dir: Path, cfg: RunConfig, folds: list[dict], summaries: list[
 
 def _headline(result: dict) -> dict:
     return {key: result.get(key)
-            for key in ("mode", "k", "eval_loss_mean_std", "accuracy_mean_std", "f1_mean_std")
+            for key in ("mode", "k", "eval_loss_mean_std", "accuracy_mean_std", "f1_mean_std",
+                        "macro_f1_mean_std")
             if key in result}
 
 

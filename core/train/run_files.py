@@ -95,7 +95,7 @@ class FoldTable:
     std: dict[str, float] = field(default_factory=dict)
 
 
-FOLD_COLUMNS = ("eval_loss", "train_loss", "accuracy", "f1", "roc_auc", "steps", "seconds")
+FOLD_COLUMNS = ("eval_loss", "train_loss", "accuracy", "f1", "macro_f1", "roc_auc", "steps", "seconds")
 
 
 def fold_table(summary: dict | None, children: list | None = None) -> FoldTable:

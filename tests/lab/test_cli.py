@@ -1,6 +1,7 @@
 """The command line: real subprocesses, exit codes and JSON a script can read."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,29 @@ def test_audit_names_the_rows_it_skipped(tmp_path, demo_splits):
     skipped = report["skipped_rows"]["train"]
     assert skipped["rows"] == 2
     assert [(p["line"], p["field"]) for p in skipped["problems"]] == [(3, "input"), (7, "input")]
+
+
+def test_audit_of_a_dataset_with_label_names(tmp_path, session_workspace):
+    from core.demo.reviews import LABEL_NAMES
+
+    result = run_lab("audit", "demo-reviews", "--json", workspace=session_workspace)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["label_names"] == list(LABEL_NAMES) and report["speakers"] is None
+    assert [split["split"] for split in report["balance"]] == ["train", "test"]  # its own test split
+    for split in report["balance"]:
+        assert list(split["counts"]) == list(LABEL_NAMES) and sum(split["counts"].values()) == split["rows"]
+    assert list(report["class_words"]["by_class"]) == list(LABEL_NAMES)
+    # A CSV of 0/1 reviews through the mapping flags, worded with the given label names.
+    rows = ["review,label"] + [f"{'很好用' if index % 2 else '太差了'}第{index}次,{index % 2}"
+                               for index in range(40)]
+    data = tmp_path / "reviews.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = run_lab("audit", data, "--text-column", "review", "--label-column", "label", "--label-names",
+                   "0,1")
+    assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
+    assert "label names 0, 1" in text.stdout
+    assert re.search(r"train +40 rows +0 20 \(50%\) +1 20 \(50%\)", text.stdout), text.stdout
 
 
 def test_train_skips_bad_rows_loudly_or_refuses_them(tmp_path, session_workspace, tiny_model_dir,

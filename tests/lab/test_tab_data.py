@@ -114,11 +114,11 @@ def test_a_large_load_does_not_hold_up_another_sessions_quick_load(session_works
     assert (folder / "big-a.jsonl").stat().st_size > state.LARGE_FILE_BYTES
     real_load, gate, entered = state.load_records, threading.Event(), []
 
-    def slow_for_large_files(path, strict=True):
+    def slow_for_large_files(path, strict=True, mapping=None):
         if Path(path).name.startswith("big"):
             entered.append(Path(path).name)
             assert gate.wait(60)
-        return real_load(path, strict=strict)
+        return real_load(path, strict=strict, mapping=mapping)
 
     monkeypatch.setattr(state, "load_records", slow_for_large_files)
     results = {}
@@ -128,7 +128,8 @@ def test_a_large_load_does_not_hold_up_another_sessions_quick_load(session_works
 
     first = threading.Thread(target=load, args=("a", "ui-data/big-a.jsonl"))
     first.start()
-    while not entered:
+    deadline = time.time() + 60
+    while not entered and time.time() < deadline:
         time.sleep(0.01)
     second = threading.Thread(target=load, args=("b", "ui-data/big-b.jsonl"))
     second.start()
@@ -148,7 +149,7 @@ def test_a_large_load_does_not_hold_up_another_sessions_quick_load(session_works
     for function in build_app(session_workspace).fns.values():
         if getattr(function.fn, "__module__", "") == "lab.tab_data":
             events.setdefault(function.fn.__name__, []).append(function)
-    for name in ("choose_dataset", "view_outputs", "run_audit"):
+    for name in ("choose_dataset", "apply_mapping", "propose_label_names", "view_outputs", "run_audit"):
         assert events[name], name
         for function in events[name]:
             assert (function.concurrency_id, function.concurrency_limit) == ("data-view", None), name
@@ -250,7 +251,8 @@ def test_a_refused_load_says_why_and_keeps_the_dataset_shown(session_workspace, 
                for value in refused[:5]), refused[:5]  # gr.skip(): the chosen dataset stays
     assert "outside the workspace" in refused[5] and "lab-error" in refused[5]
     chosen = tab_data.choose_dataset(session_workspace, "ui-data/sample.jsonl", "", "en")
-    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": ""}, "all", "all", "", 1, "")
+    assert chosen == ({"choice": "ui-data/sample.jsonl", "compare": "", "mapping": None}, "all", "all", "", 1,
+                      "")
 
 
 def test_the_split_filter_words_all_in_the_page_language(session_workspace, data_files):
