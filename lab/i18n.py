@@ -909,6 +909,27 @@ FINDINGS_ZH = {
     "duplicates.within_conflicts": "{split} 有 {conflicts} 段重复对话带有两种标签"
                                    "（完全相同 {exact}，近似 {near}）；请修正这些标签",
     "duplicates.cross_conflicts": "{rows} 个测试行在训练集中有标签相反的副本；每一对中有一个标错了",
+    "duplicates.cross_exact.conflict.classes": "（其中 {rows} 个在训练集中标签不同）",
+    "duplicates.within_conflicts.classes": "{split} 有 {conflicts} 段重复文本带有不同标签"
+                                           "（完全相同 {exact}，近似 {near}）；请修正这些标签",
+    "duplicates.cross_conflicts.classes": "{rows} 个测试行在训练集中有标签不同的副本；每一对中有一个标错了",
+    # A dataset with label names (N classes).
+    "balance.empty_classes": "{split} 没有类别 {classes} 的行；{effect}——请补充每个类别的行",
+    "balance.empty_classes.train": "分类器无法学会这些类别",
+    "balance.empty_classes.other": "它上面的分数无法说明这些类别的情况",
+    "balance.class_skewed": "{split} 类别不平衡：类别 {name} 只占 {share} 的行（{rows} 行）；"
+                            "请报告 macro-F1 而非准确率，或重新平衡",
+    "balance.class_shift": "类别 {name} 的比例在 {first}（{first_share}）和 {second}（{second_share}）"
+                           "之间不同；测试分数无法反映训练时的条件",
+    "class_term": "片段{term}的出现有 {precision} 属于类别 {name}",
+    "class_rule": "{term}：它出现在 {coverage} 的 {name} 行中，{others}；只凭它把 {name} 与其他类别区分开，"
+                  "准确率 {accuracy}{test}（多数类 {majority}）",
+    "class_rule.no_other": "没有出现在其他类别的行中",
+    "class_rule.other": "也出现在其他类别的 {rows} 行中",
+    "class_rule.strong": "{rule}——模型只需找到它就能得分；请删除它或使它在各类别中均衡",
+    "class_rule.weak": "最佳单词规则：{rule}",
+    "class_terms": "几乎只属于一个类别的词：{terms}",
+    "class_terms.term": "{term}（出现在 {coverage} 的 {name} 行中）",
     "positive": "正例",
     "negative": "负例",
     "positive.long": "正例（诈骗）",
@@ -921,7 +942,49 @@ def _zh(key: str, **values) -> str:
 
 
 def _side(label) -> str:
+    if isinstance(label, str):  # a class of a dataset with label names, by its name
+        return label
     return _zh("positive" if label else "negative")
+
+
+def _classes_zh(finding) -> str | None:
+    """The wordings of a dataset with label names (core.audit.findings' class_* functions)."""
+    from core.audit.findings import HIGH, MEDIUM, percent, shows
+
+    details, case = finding.details, finding.details.get("case")
+    if case == "empty_classes":
+        effect = _zh("balance.empty_classes.train" if details["split"] == "train"
+                     else "balance.empty_classes.other")
+        return _zh("balance.empty_classes", split=details["split"], classes="、".join(details["empty"]),
+                   effect=effect)
+    if case == "class_skewed":
+        name = details["class"]
+        return _zh("balance.class_skewed", split=details["split"], name=name,
+                   share=percent(details["shares"][name]), rows=details["counts"][name])
+    if case == "class_shift":
+        (first, second), (first_share, second_share) = details["splits"], details["shares"]
+        return _zh("balance.class_shift", name=details["class"], first=first, second=second,
+                   first_share=percent(first_share), second_share=percent(second_share))
+    if case == "class_rule":
+        others = (_zh("class_rule.other", rows=details["other_rows_with_term"])
+                  if details["other_rows_with_term"] else _zh("class_rule.no_other"))
+        test = (_zh("label_word.rule.test", accuracy=percent(details["test_accuracy"]))
+                if details.get("test_accuracy") is not None else "")
+        term = _zh("class_term", term=shows(details["term"]), precision=percent(details["precision"]),
+                   name=details["class"])
+        rule = _zh("class_rule", term=term, coverage=percent(details["coverage"]), name=details["class"],
+                   others=others, accuracy=percent(details["rule_accuracy"]), test=test,
+                   majority=percent(details["majority_rate"]))
+        strong = finding.severity in (HIGH, MEDIUM)
+        return _zh("class_rule.strong" if strong else "class_rule.weak", rule=rule)
+    if case == "class_terms":
+        terms = "；".join(_zh("class_terms.term", term=_zh("class_term", term=shows(item["term"]),
+                                                          precision=percent(item["precision"]),
+                                                          name=item["class"]),
+                              coverage=percent(item["coverage"]), name=item["class"])
+                          for item in details["terms"])
+        return _zh("class_terms", terms=terms)
+    return None
 
 
 def _term_zh(score: dict, term_kind: str = "") -> str:
@@ -940,6 +1003,9 @@ def _finding_zh(finding) -> str | None:
 
     details, case = finding.details, finding.details.get("case")
     strong = finding.severity in (HIGH, MEDIUM)
+    classes = ".classes" if details.get("classes") else ""
+    if case and case.startswith(("class_", "empty_classes")):
+        return _classes_zh(finding)
     if finding.kind == "balance" and case == "one_label":
         effect = _zh("balance.one_label.train" if details["split"] == "train" else "balance.one_label.other")
         return _zh("balance.one_label", split=details["split"], rows=details["rows"], effect=effect,
@@ -989,7 +1055,7 @@ def _finding_zh(finding) -> str | None:
                              negatives=pattern["negatives"]) for pattern in details["named"])
         return _zh("speaker.label_words", named=named)
     if finding.kind == "duplicates" and case == "cross_exact":
-        conflict = (_zh("duplicates.cross_exact.conflict", rows=details["conflicting_rows"])
+        conflict = (_zh("duplicates.cross_exact.conflict" + classes, rows=details["conflicting_rows"])
                     if details["conflicting_rows"] else "")
         return _zh("duplicates.cross_exact", rows=details["exact_test_rows"],
                    share=percent(details["fraction"]), conflict=conflict)
@@ -1005,10 +1071,10 @@ def _finding_zh(finding) -> str | None:
         return _zh("duplicates.within_near", split=details["split"], pairs=details["near_pairs"],
                    rows=details["near_rows"], effect=effect)
     if finding.kind == "duplicates" and case == "within_conflicts":
-        return _zh("duplicates.within_conflicts", split=details["split"], conflicts=details["conflicts"],
-                   exact=details["exact"], near=details["near"])
+        return _zh("duplicates.within_conflicts" + classes, split=details["split"],
+                   conflicts=details["conflicts"], exact=details["exact"], near=details["near"])
     if finding.kind == "duplicates" and case == "cross_conflicts":
-        return _zh("duplicates.cross_conflicts", rows=details["exact"] + details["near"])
+        return _zh("duplicates.cross_conflicts" + classes, rows=details["exact"] + details["near"])
     return None
 
 
@@ -1027,6 +1093,10 @@ def _baseline_text(finding, language: str) -> str:
         parts.append(t("audit.baseline.test", language, accuracy=number(details["test"].get("accuracy")),
                        f1=number(details["test"].get("f1"))))
     tail = t("audit.baseline.solved" if finding.severity == "high" else "audit.baseline.beat", language)
+    if details.get("average") == "macro":  # a dataset with label names: macro-F1, and texts of any kind
+        parts = [part.replace("F1", "macro-F1") for part in parts]
+        tail = (tail.replace("对话", "文本") if language == "zh"
+                else tail.replace("the dialogue", "the text").replace("dialogues", "texts"))
     return t("audit.baseline", language, model=details.get("model", ""),
              parts=("；" if language == "zh" else "; ").join(parts), tail=tail)
 

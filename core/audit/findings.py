@@ -92,7 +92,8 @@ def class_balance_findings(balances) -> list[Finding]:
                       else "scores on it say nothing about them")
             findings.append(Finding(HIGH, "balance",
                                     f"{split.split} has no rows of class {', '.join(empty)}; {effect} — add "
-                                    "rows of every class", {**details, "empty": empty}))
+                                    "rows of every class",
+                                    {**details, "case": "empty_classes", "empty": empty}))
             continue
         smallest = min(split.shares, key=split.shares.get)
         # The binary thresholds scaled to N classes: a share compared with an even split's 1/N, as a
@@ -105,7 +106,7 @@ def class_balance_findings(balances) -> list[Finding]:
                                     f"{percent(split.shares[smallest])} of the rows "
                                     f"({split.counts[smallest]}); report macro-F1, not accuracy, or "
                                     "rebalance",
-                                    {**details, "class": smallest}))
+                                    {**details, "case": "class_skewed", "class": smallest}))
     if len(balances) == 2 and all(split.rows for split in balances):
         first, second = balances
         shifted = max(first.shares, key=lambda name: abs(first.shares[name] - second.shares[name]))
@@ -115,7 +116,10 @@ def class_balance_findings(balances) -> list[Finding]:
                                     f"the share of class {shifted} differs between {first.split} "
                                     f"({percent(first.shares[shifted])}) and {second.split} "
                                     f"({percent(second.shares[shifted])}); test scores will not reflect "
-                                    "training conditions", {"shift": shift, "class": shifted}))
+                                    "training conditions",
+                                    {"case": "class_shift", "shift": shift, "class": shifted,
+                                     "splits": [first.split, second.split],
+                                     "shares": [first.shares[shifted], second.shares[shifted]]}))
     return findings
 
 
@@ -261,7 +265,8 @@ def class_word_findings(report) -> list[Finding]:
             message = f"best single-term rule: {message}"
         ruled.add(best.term)
         findings.append(Finding(severity, "label_word", message,
-                                {"term": best.term, "class": name, "rule_accuracy": best.rule_accuracy,
+                                {"case": "class_rule", "term": best.term, "class": name,
+                                 "rule_accuracy": best.rule_accuracy,
                                  "precision": best.precision, "coverage": best.coverage,
                                  "class_rows_with_term": best.positives,
                                  "other_rows_with_term": best.negatives,
@@ -279,7 +284,8 @@ def class_word_findings(report) -> list[Finding]:
         parts = "; ".join(f"{shows(score.term)} points to class {name} in {percent(score.precision)} of its "
                           f"rows (in {percent(score.coverage)} of {name} rows)" for name, score in strong)
         findings.append(Finding(MEDIUM, "label_word", f"terms almost exclusive to one class: {parts}",
-                                {"terms": [{"term": score.term, "class": name, "precision": score.precision,
+                                {"case": "class_terms",
+                                 "terms": [{"term": score.term, "class": name, "precision": score.precision,
                                             "coverage": score.coverage} for name, score in strong]}))
     return findings
 
@@ -346,7 +352,8 @@ def duplicate_findings(report, classes: bool = False) -> list[Finding]:
                                 f"{cross.exact_test_rows} test rows ({percent(cross.exact_fraction)}) also "
                                 f"appear in train{conflict}; remove them from test or its scores measure "
                                 "memory, not skill",
-                                {"case": "cross_exact", "exact_test_rows": cross.exact_test_rows,
+                                {"case": "cross_exact", "classes": classes,
+                                 "exact_test_rows": cross.exact_test_rows,
                                  "fraction": cross.exact_fraction,
                                  "conflicting_rows": cross.exact_conflicting_rows}))
     if cross is not None and cross.near_test_rows:
@@ -382,14 +389,16 @@ def duplicate_findings(report, classes: bool = False) -> list[Finding]:
                                     f"{name} has {conflicts} duplicated {rows} with {both} "
                                     f"({split.exact_conflicting_groups} exact, "
                                     f"{split.near_conflicting_pairs} near); fix those labels",
-                                    {"case": "within_conflicts", "split": name, "conflicts": conflicts,
+                                    {"case": "within_conflicts", "classes": classes, "split": name,
+                                     "conflicts": conflicts,
                                      "exact": split.exact_conflicting_groups,
                                      "near": split.near_conflicting_pairs}))
     if cross is not None and (cross.exact_conflicting_rows or cross.near_conflicting_rows):
         findings.append(Finding(MEDIUM, "duplicates",
                                 f"{cross.exact_conflicting_rows + cross.near_conflicting_rows} test rows "
                                 f"have a copy in train with {other}; one of each pair is mislabelled",
-                                {"case": "cross_conflicts", "exact": cross.exact_conflicting_rows,
+                                {"case": "cross_conflicts", "classes": classes,
+                                 "exact": cross.exact_conflicting_rows,
                                  "near": cross.near_conflicting_rows}))
     return findings
 

@@ -21,7 +21,10 @@ FILLER = "天地人你我他山水火木金土日月星云风雨花草鸟鱼车�
 NAMES = ["张伟", "李娜", "王强", "刘洋", "陈静", "杨磊", "赵敏", "黄军", "周涛", "吴芳"]
 MEETING = [f"发言人{number}" for number in range(1, 8)]
 # English words the Chinese wording keeps on purpose (a measure's and a unit's names).
-KEPT = {"Jaccard", "token", "F1"}
+KEPT = {"Jaccard", "token", "F1", "macro"}
+# The wordings of a dataset with label names (N classes).
+CLASS_CASES = {("balance", "empty_classes"), ("balance", "class_skewed"), ("balance", "class_shift"),
+               ("label_word", "class_rule"), ("label_word", "class_terms")}
 
 
 def _dialogue(rng: random.Random, turns: int, names=NAMES, word: str = "") -> str:
@@ -129,3 +132,40 @@ def test_a_finding_this_page_does_not_know_keeps_cores_words():
 
     finding = Finding("low", "something_new", "a new kind of finding", {"value": 3})
     assert finding_text(finding, "zh") == finding_text(finding, "en") == "a new kind of finding"
+
+
+@pytest.fixture(scope="module")
+def class_findings(session_workspace):
+    """The review demo's audit (three classes), and a planted one: a rare class, a class absent from
+    test, words that give two classes away, copies across splits with another class."""
+    from core.demo.reviews import MAPPING, ensure_review_dataset
+
+    paths = ensure_review_dataset(session_workspace)
+    reviews = audit(load_records(paths["train"], mapping=MAPPING).records,
+                    load_records(paths["test"], mapping=MAPPING).records, seed=0,
+                    label_names=MAPPING.label_names).findings
+    rng = random.Random(1)
+
+    def row(label: int, line: int) -> Record:
+        words = [rng.choice(FILLER) for _ in range(rng.randint(12, 24))]
+        if rng.random() < 0.7:
+            words.insert(rng.randrange(len(words)), ("兑换码", "退款单", "")[label])
+        return Record(input="".join(words) + "。", label=label, line=line)
+
+    train = [row(0 if index % 9 < 5 else 1 if index % 9 < 8 else 2, index + 1) for index in range(270)]
+    test = [row(index % 2, index + 1) for index in range(60)]
+    for index in range(3):  # copies across splits with another class
+        test[index] = Record(input=train[index * 9].input, label=1, line=index + 1)
+    train[269] = Record(input=train[1].input, label=2, line=270)  # a copy inside train, another class
+    planted = audit(train, test, seed=0, label_names=("甲类", "乙类", "丙类")).findings
+    return reviews + planted
+
+
+def test_a_dataset_with_label_names_has_its_findings_worded_in_chinese(class_findings):
+    assert CLASS_CASES <= {_case(finding) for finding in class_findings}
+    for finding in class_findings:
+        _assert_worded_in_chinese(finding)
+    baseline = next(finding for finding in class_findings if finding.kind == "baseline")
+    assert "macro-F1" in finding_text(baseline, "zh") and "macro-F1" in finding_text(baseline, "en")
+    copies = [finding for finding in class_findings if _case(finding) == ("duplicates", "cross_conflicts")]
+    assert copies and all("标签不同" in finding_text(finding, "zh") for finding in copies)
