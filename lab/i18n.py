@@ -1141,6 +1141,9 @@ PROBLEMS_ZH = {
     "file_not_found": "找不到文件",
     "empty_file": "文件为空",
     "no_rows": "没有找到数据行",
+    "no_named_rows": "没有找到带字段名的数据行",
+    "no_label_column": "没有一列的取值在 2 到 {classes} 种之间，可以作为标签（各列：{columns}）",
+    "no_text_column": "除标签列 {label} 外没有文本列（各列：{columns}）",
 }
 
 

@@ -93,3 +93,17 @@ def test_the_page_words_a_refused_file_and_skipped_rows_in_its_language(tmp_path
                                                     "message": "empty text"}]}
     assert "empty text" in skipped_html(old, "zh")
 
+
+def test_a_file_whose_text_and_label_columns_cannot_be_found_is_worded_in_chinese(tmp_path):
+    from core.data.mapping import propose_mapping
+
+    files = {"numbers.jsonl": ("1\n2\n", "没有找到带字段名的数据行"),
+             "no-label.csv": ("note\n" + "".join(f"第{number}条\n" for number in range(60)), "可以作为标签"),
+             "no-text.csv": ("stars\n1\n2\n1\n", "除标签列 'stars' 外没有文本列（各列：stars）")}
+    for name, (content, worded) in files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        with pytest.raises(DataError) as refused:
+            propose_mapping(tmp_path / name)
+        [problem] = refused.value.problems
+        _assert_worded_in_chinese(problem)
+        assert worded in problem_text(problem, "zh")
