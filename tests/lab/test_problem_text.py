@@ -11,7 +11,8 @@ import pytest
 
 from core.data.mapping import DataMapping
 from core.data.records import DataError, load_records
-from lab.i18n import PROBLEMS_ZH, problem_text
+from lab.i18n import problem_text
+from lab.i18n_core import PROBLEMS_ZH
 from lab.run_views import skipped_html
 from lab.state import load_dataset
 from tests.data import test_bad_input as corpus
