@@ -5,6 +5,12 @@ checks it. Values may hold str.format fields ("{path}").
 """
 from __future__ import annotations
 
+# What core returns as codes and values, worded by the page (kept in a module of its own for its size).
+from lab.i18n_core import config_error_text as config_error_text
+from lab.i18n_core import finding_text as finding_text
+from lab.i18n_core import problem_line as problem_line
+from lab.i18n_core import problem_text as problem_text
+
 LANGUAGES = {"zh": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh"
 
@@ -847,3 +853,24 @@ def answer_error(answer: dict, language: str) -> str:
     if kind and key in TRANSLATIONS[language]:
         return t(key, language, value=answer.get("error_value") or "")
     return answer.get("error") or ""
+
+
+# The presets' descriptions (core.config.presets words them in English, for the CLI).
+PRESET_DESCRIPTIONS_ZH = {
+    "tiny-cpu": "CPU 上的内置小模型：LoRA r 16、alpha 32，作用于各投影层和词嵌入，"
+                "学习率 3e-3 余弦衰减，200 步",
+    "lora-1.5b": "GPU 上约 1.5B 的 Qwen2：LoRA r 8、alpha 16、dropout 0.05，学习率 1e-4，"
+                 "batch 4 × 梯度累积 4",
+}
+
+
+def preset_description(preset, method: str, language: str) -> str:
+    """A preset's description in the page's language, with the values its `method` changes."""
+    worded = PRESET_DESCRIPTIONS_ZH.get(preset.name) if language == "zh" else None
+    if worded is None:
+        return preset.describe(method)
+    changed = preset.by_method.get(method)
+    if not changed:
+        return worded
+    return f"{worded}；{method}：" + "，".join(f"{key} {value}" for key, value in changed.items())
+

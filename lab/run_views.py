@@ -21,7 +21,7 @@ from core.jobs.registry import FINISHED, JobRegistry
 from core.train.run_files import config_differences, flatten, fold_table, metrics_sources, read_all_metrics
 from core.train.sweep import sweep_table
 from core.workspace import read_appended
-from lab.i18n import t
+from lab.i18n import problem_text, t
 from lab.state import hide_workspace
 
 STATUS_COLORS = {"queued": "#757575", "running": "#1565c0", "stopping": "#e65100", "stopped": "#6d4c41",
@@ -209,7 +209,7 @@ def skipped_html(summary: dict | None, language: str, shown: int = SHOWN_SKIPPED
         # The file's name only: the page never shows where the workspace lies.
         where = f"{Path(str(problem.get('file', ''))).name}:{int(problem.get('line') or 0)}"
         return (f"<li><code>{html.escape(where)}</code> {html.escape(str(problem.get('field') or ''))}: "
-                f"{html.escape(str(problem.get('message', '')))}</li>")
+                f"{html.escape(problem_text(problem, language))}</li>")
 
     items = "".join(item(problem) for problem in problems[:shown])
     if not problems:  # an evaluation's summary lists the lines alone

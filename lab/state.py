@@ -16,7 +16,7 @@ import re
 import shutil
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +33,7 @@ from core.env import PathOutsideWorkspace
 from core.jobs.registry import JobRegistry
 from core.models import ModelError, load_tokenizer
 from core.workspace import Workspace
-from lab.i18n import DEFAULT_LANGUAGE, t
+from lab.i18n import DEFAULT_LANGUAGE, problem_line, t
 from lab.resolve import DATA_SUFFIXES, display_path, tokenizer_folder, user_path
 
 
@@ -337,7 +337,8 @@ def mapping_from(value: dict | None) -> DataMapping | None:
                        label_column=str(value.get("label_column") or "").strip(), label_names=tuple(names))
 
 
-def _detected_mapping(choice: str, files: dict[str, Path], workspace: Path) -> DataMapping:
+def _detected_mapping(choice: str, files: dict[str, Path], workspace: Path,
+                      language: str = DEFAULT_LANGUAGE) -> DataMapping:
     """The demo datasets' own mappings; for a file, the mapping its first rows suggest."""
     if choice == DEMO:
         return FRAUD
@@ -347,7 +348,7 @@ def _detected_mapping(choice: str, files: dict[str, Path], workspace: Path) -> D
     try:
         return propose_mapping(first)
     except DataError as error:
-        raise gr.Error(_shown_problems(error.problems, workspace), print_exception=False) from None
+        raise gr.Error(_shown_problems(error.problems, workspace, language), print_exception=False) from None
 
 
 def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None,
@@ -356,7 +357,7 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
     mapping. `mapping` as the Data tab holds it; None: the demo's own, or detected from the file."""
     files = _split_files(choice, compare, workspace, language)
     try:
-        mapped = mapping_from(mapping) or _detected_mapping(choice, files, workspace)
+        mapped = mapping_from(mapping) or _detected_mapping(choice, files, workspace, language)
     except ValueError as error:
         raise gr.Error(t("error.bad_mapping", language, error=error), print_exception=False) from None
     key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size)
@@ -375,7 +376,8 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
             try:
                 result = load_records(path, strict=False, mapping=mapped)
             except DataError as error:
-                raise gr.Error(_shown_problems(error.problems, workspace), print_exception=False) from None
+                raise gr.Error(_shown_problems(error.problems, workspace, language),
+                               print_exception=False) from None
             splits[split] = result.records
             problems.extend(_relative(problem, workspace) for problem in result.problems)
             warnings.extend(_relative(problem, workspace) for problem in result.warnings)
@@ -388,11 +390,13 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
 
 
 def _relative(problem: Problem, workspace: Path) -> Problem:
-    return Problem(display_path(problem.file, workspace), problem.line, problem.field, problem.message)
+    # replace, not a new Problem: the code and values word the problem in the page's language.
+    return replace(problem, file=display_path(problem.file, workspace))
 
 
-def _shown_problems(problems: list[Problem], workspace: Path) -> str:
-    return "\n".join(str(_relative(problem, workspace)) for problem in problems[:20])
+def _shown_problems(problems: list[Problem], workspace: Path, language: str = DEFAULT_LANGUAGE) -> str:
+    """The first problems of a file that cannot be loaded, in the page's language, one a line."""
+    return "\n".join(problem_line(_relative(problem, workspace), language) for problem in problems[:20])
 
 
 def get_tokenizer(choice: str, workspace: Path, language: str = DEFAULT_LANGUAGE):

@@ -27,7 +27,7 @@ from core.jobs.registry import FINAL, UnknownJob
 from core.workspace import RunDir
 from lab import config_form, eval_views, resolve
 from lab.help_zh import field_help
-from lab.i18n import t
+from lab.i18n import config_error_text, t
 from lab.state import TabContext, bind, hide_workspace, poll, registry_for, user_errors
 
 DEFAULT_THRESHOLD = 0.5
@@ -180,7 +180,8 @@ def start_evaluation_job(workspace: Path, language: str, *values):
     try:
         job = start_evaluation(config, workspace, registry_for(workspace))
     except ValueError as error:  # ConfigError / ConfigProblems: said before any model loads
-        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(config_error_text(error, language), workspace),
+                       print_exception=False) from None
     progress, running = job_progress(workspace, job.id, language)
     return (job.id, progress, gr.Timer(active=running),
             gr.update(choices=eval_run_choices(workspace, language), value=job.id))
@@ -326,9 +327,11 @@ def build(context: TabContext) -> None:
     shown_run = gr.State("")
     _heading(context, "eval.results")
     with gr.Row():
-        run_box = context.translated(gr.Dropdown(eval_run_choices(workspace, language), value=None,
-                                                 label=context.t("eval.run_choice"), scale=4),
-                                     "eval.run_choice")
+        # The choices carry each run's status word, so a switch words them again too.
+        run_box = context.on_language(gr.Dropdown(eval_run_choices(workspace, language), value=None,
+                                                  label=context.t("eval.run_choice"), scale=4),
+                                      lambda lang: {"label": t("eval.run_choice", lang),
+                                                    "choices": eval_run_choices(workspace, lang)})
         show_button = context.translated(gr.Button(context.t("eval.show"), scale=1), "eval.show", "value")
     summary = gr.HTML()
     empty = empty_results(language)

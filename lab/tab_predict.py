@@ -40,6 +40,16 @@ def example_dialogues(path: Path = EXAMPLES_FILE) -> tuple[list[list[str]], list
     return [[row["input"]] for row in rows], [row["title"] for row in rows]
 
 
+def example_dialogue(index: int, path: Path = EXAMPLES_FILE) -> str:
+    """The dialogue of example `index`, as the box's value alone.
+
+    Why not gr.Examples' own click: it sends the box's props as they were when the page was built
+    along with the value, which put the box's label back in the page's first language after a switch.
+    """
+    examples, _ = example_dialogues(path)
+    return examples[int(index)][0]
+
+
 def prompt_options(checkpoint: Path | None, with_reason: bool) -> EncodeOptions:
     """The prompt the checkpoint was trained with; the base gets the same one, so the two answers
     differ by the fine-tuning alone (as in an evaluation)."""
@@ -201,8 +211,10 @@ def build(context: TabContext) -> None:
                                                 "predict.use_row", "value")
             gold_box = gr.HTML()
             examples, titles = example_dialogues()
-            context.translated(gr.Examples(examples, dialogue_box, label=context.t("predict.examples"),
-                                           example_labels=titles).dataset, "predict.examples")
+            example_box = context.translated(gr.Dataset(components=[dialogue_box], samples=examples,
+                                                        sample_labels=titles, type="index",
+                                                        label=context.t("predict.examples")),
+                                             "predict.examples")
         with gr.Column(scale=2):
             base_box = context.translated(gr.Dropdown(resolve.model_choices(workspace), value=EMBEDDED_MODEL,
                                                       allow_custom_value=True,
@@ -240,6 +252,7 @@ def build(context: TabContext) -> None:
         return demo_row(workspace, index, language)
 
     row_button.click(use_demo_row, [row_box, context.language_input], [dialogue_box, gold_box])
+    example_box.click(example_dialogue, example_box, dialogue_box, show_progress="hidden")
 
     def refresh_predict_choices():
         found = resolve.checkpoint_choices(workspace)

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import yaml
 
 from core.config.checks import PATH_KEYS, validate
-from core.config.presets import Preset, default_config, preset_for
+from core.config.presets import PRESETS, Preset, default_config, preset_for
 from core.config.recipes import recipe_names, recipe_summary, recipe_text
 from core.config.schema import ConfigError, FieldSpec, RunConfig, SweepSection, field_specs, get_value
 from core.config.text import apply_overrides, config_from_dict, config_from_yaml, to_cli_command, to_yaml
@@ -27,7 +27,7 @@ from core.models import EMBEDDED_ALIASES
 from core.train.submit import TRAINING_KINDS, job_kind
 from lab import config_form, resolve, run_views
 from lab.help_zh import field_help
-from lab.i18n import t
+from lab.i18n import config_error_text, preset_description, t
 from lab.state import (TabContext, bind, error_html, hide_workspace, poll, registry_for, shown_errors,
                        user_errors)
 
@@ -78,8 +78,18 @@ def initial_values() -> list:
 # -- presets ---------------------------------------------------------------------------------------
 def preset_note(preset: Preset, method: str, language: str, reason: str = "train.preset_filled") -> str:
     """Which preset filled the form, with its description (escaped HTML)."""
-    text = t(reason, language, name=preset.name, description=preset.describe(method))
+    text = t(reason, language, name=preset.name, description=preset_description(preset, method, language))
     return f'<p style="margin:4px 0">{html.escape(text)}</p>'
+
+
+def preset_html(note: dict | None, language: str) -> str:
+    """The note over the form, kept as {"key", "preset", "method"} (or the YAML's {"key"}) so that a
+    language switch words it again instead of leaving it in the language it was drawn in."""
+    if not note:
+        return ""
+    if note.get("preset") in PRESETS:
+        return preset_note(PRESETS[note["preset"]], note.get("method", "lora"), language, note["key"])
+    return f'<p style="margin:4px 0">{html.escape(t(note["key"], language))}</p>'
 
 
 def _model_for_preset(text: str, workspace: Path) -> str:
@@ -94,8 +104,8 @@ def _model_for_preset(text: str, workspace: Path) -> str:
     return str(folder) if folder.is_dir() else text
 
 
-def refill_from_preset(workspace: Path, values: Sequence, language: str) -> tuple[list, str]:
-    """The form re-filled by the preset of its model and method, and a note saying so.
+def refill_from_preset(workspace: Path, values: Sequence) -> tuple[list, dict]:
+    """The form re-filled by the preset of its model and method, and a note saying so (for `preset_html`).
 
     Only the preset's fields change (the data files and everything else the user typed stay), and
     every field stays editable: the preset is a starting point, not a lock.
@@ -108,7 +118,7 @@ def refill_from_preset(workspace: Path, values: Sequence, language: str) -> tupl
     for key, value in preset.values_for(method).items():
         index = keys.index(key)
         filled[index] = config_form.to_form_value(specs[index], value)
-    return filled, preset_note(preset, method, language, "train.preset_refilled")
+    return filled, {"key": "train.preset_refilled", "preset": preset.name, "method": method}
 
 
 def _sweep_values_text(values) -> str:
@@ -164,12 +174,13 @@ def preview(workspace: Path, values: Sequence, sweep: str, language: str) -> Pre
     try:
         cfg = config_from_form(values, sweep)
     except ConfigError as error:
-        return Preview("", "", _note(t("train.invalid", language, error=str(error)), ok=False))
+        return Preview("", "", _note(t("train.invalid", language, error=config_error_text(error, language)),
+                                     ok=False))
     try:
         validate(cfg, workspace, deep=False)
         note = _note(t("train.valid", language, kind=job_kind(cfg)), ok=True)
     except ConfigError as error:
-        note = _note(t("train.invalid", language, error=str(error)), ok=False)
+        note = _note(t("train.invalid", language, error=config_error_text(error, language)), ok=False)
     return Preview(to_yaml(cfg), to_cli_command(cfg), note)
 
 
@@ -220,7 +231,8 @@ def start_job(workspace: Path, values: Sequence, sweep: str, language: str):
         cfg = with_checked_paths(cfg, workspace, language)
         return start_training(cfg, workspace, registry_for(workspace))
     except ConfigError as error:
-        raise gr.Error(hide_workspace(str(error), workspace), print_exception=False) from None
+        raise gr.Error(hide_workspace(config_error_text(error, language), workspace),
+                       print_exception=False) from None
 
 
 def training_jobs(workspace: Path) -> list:
@@ -398,7 +410,11 @@ def build(context: TabContext) -> None:
     heading = gr.Markdown("### " + context.t("train.new_run"))
     context.on_language(heading, lambda lang: {"value": "### " + t("train.new_run", lang)})
     default = default_config()
-    preset_box = gr.HTML(preset_note(preset_for(default.model), default.method, language))
+    first_note = {"key": "train.preset_filled", "preset": preset_for(default.model).name,
+                  "method": default.method}
+    preset_box, preset_state = gr.HTML(preset_html(first_note, language)), gr.State(first_note)
+    context.language_input.change(preset_html, [preset_state, context.language_input], preset_box,
+                                  show_progress="hidden")
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row(equal_height=True):
@@ -456,12 +472,12 @@ def build(context: TabContext) -> None:
                      show_progress="hidden")
 
     def refill(language, *values):
-        filled, shown = refill_from_preset(workspace, values, language)
-        return (*filled, shown)
+        filled, note = refill_from_preset(workspace, values)
+        return (*filled, preset_html(note, language), note)
 
     # `.input`: only the user's own change re-fills; a form filled from YAML keeps the YAML's values.
     for key in ("model", "method"):
-        components[key].input(refill, [context.language_input, *fields], [*fields, preset_box],
+        components[key].input(refill, [context.language_input, *fields], [*fields, preset_box, preset_state],
                               trigger_mode="always_last", show_progress="hidden")
 
     @user_errors
@@ -469,10 +485,11 @@ def build(context: TabContext) -> None:
         if not (text or "").strip():
             raise gr.Error(t("train.yaml_empty", language), print_exception=False)
         cfg = config_from_yaml(text)
-        shown = f'<p style="margin:4px 0">{html.escape(t("train.preset_yaml", language))}</p>'
-        return [*form_values(cfg), sweep_text(cfg), shown]
+        note = {"key": "train.preset_yaml"}
+        return [*form_values(cfg), sweep_text(cfg), preset_html(note, language), note]
 
-    yaml_fill.click(fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box])
+    yaml_fill.click(fill, [yaml_input, context.language_input],
+                    [*fields, sweep_box, preset_box, preset_state])
 
     @user_errors
     def fill_from_recipe(name, language):
@@ -482,7 +499,7 @@ def build(context: TabContext) -> None:
         return [*fill(text, language), text, recipe_summary(text)]
 
     recipe_fill.click(fill_from_recipe, [recipe_box, context.language_input],
-                      [*fields, sweep_box, yaml_input, recipe_note])
+                      [*fields, sweep_box, preset_box, preset_state, yaml_input, recipe_note])
 
     @user_errors
     def take_yaml(file, language):
@@ -492,7 +509,7 @@ def build(context: TabContext) -> None:
         return path.read_text(encoding="utf-8")
 
     yaml_upload.upload(take_yaml, [yaml_upload, context.language_input], yaml_input).success(
-        fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box])
+        fill, [yaml_input, context.language_input], [*fields, sweep_box, preset_box, preset_state])
 
     def show_live(job_id, curves, language, redraw=False):
         return live_outputs_of(workspace, job_id, curves, language, redraw)

@@ -42,6 +42,8 @@ class Finding:
     severity: str  # "high" | "medium" | "low" | "info"
     kind: str  # balance, length, label_word, speaker, duplicates, baseline
     message: str
+    # The numbers behind the message; where a kind has several wordings, `case` names the one (the page
+    # words each finding in its own language from these, lab.i18n.finding_text).
     details: dict = field(default_factory=dict)
 
 
@@ -90,7 +92,8 @@ def class_balance_findings(balances) -> list[Finding]:
                       else "scores on it say nothing about them")
             findings.append(Finding(HIGH, "balance",
                                     f"{split.split} has no rows of class {', '.join(empty)}; {effect} — add "
-                                    "rows of every class", {**details, "empty": empty}))
+                                    "rows of every class",
+                                    {**details, "case": "empty_classes", "empty": empty}))
             continue
         smallest = min(split.shares, key=split.shares.get)
         # The binary thresholds scaled to N classes: a share compared with an even split's 1/N, as a
@@ -103,7 +106,7 @@ def class_balance_findings(balances) -> list[Finding]:
                                     f"{percent(split.shares[smallest])} of the rows "
                                     f"({split.counts[smallest]}); report macro-F1, not accuracy, or "
                                     "rebalance",
-                                    {**details, "class": smallest}))
+                                    {**details, "case": "class_skewed", "class": smallest}))
     if len(balances) == 2 and all(split.rows for split in balances):
         first, second = balances
         shifted = max(first.shares, key=lambda name: abs(first.shares[name] - second.shares[name]))
@@ -113,7 +116,10 @@ def class_balance_findings(balances) -> list[Finding]:
                                     f"the share of class {shifted} differs between {first.split} "
                                     f"({percent(first.shares[shifted])}) and {second.split} "
                                     f"({percent(second.shares[shifted])}); test scores will not reflect "
-                                    "training conditions", {"shift": shift, "class": shifted}))
+                                    "training conditions",
+                                    {"case": "class_shift", "shift": shift, "class": shifted,
+                                     "splits": [first.split, second.split],
+                                     "shares": [first.shares[shifted], second.shares[shifted]]}))
     return findings
 
 
@@ -127,14 +133,16 @@ def balance_findings(balances) -> list[Finding]:
                       else "scores on it say nothing about the other label")
             findings.append(Finding(HIGH, "balance",
                                     f"{split.split} has only {only} rows ({split.rows}); {effect} — add rows "
-                                    "of the other label", details))
+                                    "of the other label",
+                                    {**details, "case": "one_label", "label": split.positives > 0}))
             continue
         minority = min(split.positive_ratio, 1 - split.positive_ratio)
         severity = MEDIUM if minority < MINORITY_MEDIUM else LOW if minority < MINORITY_LOW else None
         if severity:
             findings.append(Finding(severity, "balance",
                                     f"{split.split} is skewed: {percent(split.positive_ratio)} positive "
-                                    "rows; report F1/balanced accuracy, not accuracy, or rebalance", details))
+                                    "rows; report F1/balanced accuracy, not accuracy, or rebalance",
+                                    {**details, "case": "skewed"}))
     if len(balances) == 2 and all(split.rows for split in balances):
         shift = abs(balances[0].positive_ratio - balances[1].positive_ratio)
         if shift >= RATIO_SHIFT_MEDIUM:
@@ -142,7 +150,11 @@ def balance_findings(balances) -> list[Finding]:
                                     f"the positive share differs between {balances[0].split} "
                                     f"({percent(balances[0].positive_ratio)}) and {balances[1].split} "
                                     f"({percent(balances[1].positive_ratio)}); test scores will not reflect "
-                                    "training conditions", {"shift": shift}))
+                                    "training conditions",
+                                    {"case": "shift", "shift": shift,
+                                     "splits": [balances[0].split, balances[1].split],
+                                     "positive_ratios": [balances[0].positive_ratio,
+                                                         balances[1].positive_ratio]}))
     return findings
 
 
@@ -162,7 +174,14 @@ def length_findings(report) -> list[Finding]:
         message += " — balance lengths across labels or a model will learn length"
     return [Finding(severity, "length", message,
                     {"cv_accuracy": report.cv_accuracy, "threshold": report.threshold,
-                     "test_accuracy": report.test_accuracy})]
+                     "test_accuracy": report.test_accuracy, "unit": report.unit,
+                     "majority": report.majority_rate, "label_above": report.label_above})]
+
+
+def _term_details(score) -> dict:
+    """What `_term_message` says of a term, as numbers."""
+    return {"term": score.term, "label": bool(score.label), "coverage": score.coverage,
+            "other_rows": score.negatives if score.label else score.positives}
 
 
 def _term_message(score, prefix="") -> str:
@@ -188,9 +207,11 @@ def word_findings(report) -> list[Finding]:
         else:
             message = f"best single-term rule: {message} (majority {percent(report.majority_rate)})"
         findings.append(Finding(severity, "label_word", message,
-                                {"term": best.term, "rule_accuracy": best.rule_accuracy,
-                                 "precision": best.precision, "coverage": best.coverage,
-                                 "test_accuracy": best.test_accuracy}))
+                                {**_term_details(best), "case": "best_rule",
+                                 "rule_accuracy": best.rule_accuracy, "precision": best.precision,
+                                 "test_accuracy": best.test_accuracy,
+                                 "term_kind": best.kind, "label_when_absent": bool(best.label_when_absent),
+                                 "majority": report.majority_rate}))
     strong = [
         score
         for score in (report.char_ngrams + report.words if report else [])
@@ -206,7 +227,9 @@ def word_findings(report) -> list[Finding]:
     if listed[:STRONG_TERMS_LISTED]:
         parts = "; ".join(_term_message(score) for score in listed[:STRONG_TERMS_LISTED])
         findings.append(Finding(MEDIUM, "label_word", f"terms almost exclusive to one label: {parts}",
-                                {"terms": [score.term for score in listed[:STRONG_TERMS_LISTED]]}))
+                                {"case": "strong_terms",
+                                 "terms": [score.term for score in listed[:STRONG_TERMS_LISTED]],
+                                 "scores": [_term_details(score) for score in listed[:STRONG_TERMS_LISTED]]}))
     return findings
 
 
@@ -242,7 +265,8 @@ def class_word_findings(report) -> list[Finding]:
             message = f"best single-term rule: {message}"
         ruled.add(best.term)
         findings.append(Finding(severity, "label_word", message,
-                                {"term": best.term, "class": name, "rule_accuracy": best.rule_accuracy,
+                                {"case": "class_rule", "term": best.term, "class": name,
+                                 "rule_accuracy": best.rule_accuracy,
                                  "precision": best.precision, "coverage": best.coverage,
                                  "class_rows_with_term": best.positives,
                                  "other_rows_with_term": best.negatives,
@@ -260,7 +284,8 @@ def class_word_findings(report) -> list[Finding]:
         parts = "; ".join(f"{shows(score.term)} points to class {name} in {percent(score.precision)} of its "
                           f"rows (in {percent(score.coverage)} of {name} rows)" for name, score in strong)
         findings.append(Finding(MEDIUM, "label_word", f"terms almost exclusive to one class: {parts}",
-                                {"terms": [{"term": score.term, "class": name, "precision": score.precision,
+                                {"case": "class_terms",
+                                 "terms": [{"term": score.term, "class": name, "precision": score.precision,
                                             "coverage": score.coverage} for name, score in strong]}))
     return findings
 
@@ -291,9 +316,11 @@ def speaker_findings(report) -> list[Finding]:
                                 f"speaker names give the label away: {named}; a rule on speaker names scores "
                                 f"{percent(report.rule_cv_accuracy)} (CV{test}) — rename speakers "
                                 "consistently (e.g. A/B) in both labels",
-                                {"rule_patterns": report.rule_patterns,
+                                {"case": "rule", "rule_patterns": report.rule_patterns,
                                  "cv_accuracy": report.rule_cv_accuracy,
-                                 "test_accuracy": report.rule_test_accuracy}))
+                                 "test_accuracy": report.rule_test_accuracy,
+                                 "named": [{"pattern": pattern.pattern, "positives": pattern.positives,
+                                            "negatives": pattern.negatives} for pattern in leaky]}))
     worded = [p for p in report.label_word_names
               if p.positives + p.negatives >= SPEAKER_LABEL_WORD_FRACTION * report.rows]
     if worded:
@@ -301,7 +328,11 @@ def speaker_findings(report) -> list[Finding]:
                           f"{p.negatives} negative rows" for p in worded[:4])
         findings.append(Finding(MEDIUM, "speaker",
                                 f"speaker names contain label words: {named} — the answer is written in the "
-                                "name; rename these speakers", {"patterns": [p.pattern for p in worded]}))
+                                "name; rename these speakers",
+                                {"case": "label_words", "patterns": [p.pattern for p in worded],
+                                 "named": [{"pattern": p.pattern, "examples": list(p.examples),
+                                            "positives": p.positives, "negatives": p.negatives}
+                                           for p in worded[:4]]}))
     return findings
 
 
@@ -321,14 +352,18 @@ def duplicate_findings(report, classes: bool = False) -> list[Finding]:
                                 f"{cross.exact_test_rows} test rows ({percent(cross.exact_fraction)}) also "
                                 f"appear in train{conflict}; remove them from test or its scores measure "
                                 "memory, not skill",
-                                {"exact_test_rows": cross.exact_test_rows, "fraction": cross.exact_fraction}))
+                                {"case": "cross_exact", "classes": classes,
+                                 "exact_test_rows": cross.exact_test_rows,
+                                 "fraction": cross.exact_fraction,
+                                 "conflicting_rows": cross.exact_conflicting_rows}))
     if cross is not None and cross.near_test_rows:
         severity = MEDIUM if cross.near_fraction > CROSS_NEAR_MEDIUM else LOW
         findings.append(Finding(severity, "duplicates",
                                 f"{cross.near_test_rows} more test rows ({percent(cross.near_fraction)}) are "
                                 f"near copies (Jaccard >= {report.threshold}) of train rows; consider "
                                 "removing them from test",
-                                {"near_test_rows": cross.near_test_rows, "fraction": cross.near_fraction}))
+                                {"case": "cross_near", "near_test_rows": cross.near_test_rows,
+                                 "fraction": cross.near_fraction, "threshold": report.threshold}))
     for name, split in report.splits.items():
         if split.exact_extra_rows:
             share = split.exact_extra_rows / max(split.rows, 1)
@@ -336,25 +371,35 @@ def duplicate_findings(report, classes: bool = False) -> list[Finding]:
             findings.append(Finding(severity, "duplicates",
                                     f"{name} repeats {split.exact_extra_rows} rows ({percent(share)}) in "
                                     f"{split.exact_groups} groups; deduplicate so repeated dialogues do not "
-                                    "weigh more", {"split": name, "extra_rows": split.exact_extra_rows}))
+                                    "weigh more",
+                                    {"case": "within_exact", "split": name,
+                                     "extra_rows": split.exact_extra_rows, "share": share,
+                                     "groups": split.exact_groups}))
         if split.near_pairs:
             effect = ("cross-validation folds will share them" if name == "train"
                       else "they count twice in its scores")
             findings.append(Finding(LOW, "duplicates",
                                     f"{name} has {split.near_pairs} near-duplicate pairs ({split.near_rows} "
-                                    f"rows); {effect}", {"split": name, "near_pairs": split.near_pairs}))
+                                    f"rows); {effect}",
+                                    {"case": "within_near", "split": name, "near_pairs": split.near_pairs,
+                                     "near_rows": split.near_rows}))
         conflicts = split.exact_conflicting_groups + split.near_conflicting_pairs
         if conflicts:
             findings.append(Finding(MEDIUM, "duplicates",
                                     f"{name} has {conflicts} duplicated {rows} with {both} "
                                     f"({split.exact_conflicting_groups} exact, "
                                     f"{split.near_conflicting_pairs} near); fix those labels",
-                                    {"split": name, "conflicts": conflicts}))
+                                    {"case": "within_conflicts", "classes": classes, "split": name,
+                                     "conflicts": conflicts,
+                                     "exact": split.exact_conflicting_groups,
+                                     "near": split.near_conflicting_pairs}))
     if cross is not None and (cross.exact_conflicting_rows or cross.near_conflicting_rows):
         findings.append(Finding(MEDIUM, "duplicates",
                                 f"{cross.exact_conflicting_rows + cross.near_conflicting_rows} test rows "
                                 f"have a copy in train with {other}; one of each pair is mislabelled",
-                                {"exact": cross.exact_conflicting_rows, "near": cross.near_conflicting_rows}))
+                                {"case": "cross_conflicts", "classes": classes,
+                                 "exact": cross.exact_conflicting_rows,
+                                 "near": cross.near_conflicting_rows}))
     return findings
 
 

@@ -74,34 +74,47 @@ def with_absolute_paths(cfg: RunConfig, workspace: Path) -> RunConfig:
     return config_from_dict(data)
 
 
-def _require(condition: bool, key: str, message: str) -> None:
+def _require(condition: bool, key: str, message: str, code: str = "", **values) -> None:
     if not condition:
-        raise ConfigError(key, message)
+        raise ConfigError(key, message, code, values)
+
+
+def _require_at_least(value, minimum, key: str) -> None:
+    _require(value >= minimum, key, f"must be at least {minimum}, got {value}", "at_least", minimum=minimum,
+             value=value)
+
+
+def _require_in(value, low, high, key: str) -> None:
+    """low <= value < high."""
+    _require(low <= value < high, key, f"must be in [{low}, {high}), got {value}", "in_range",
+             range=f"[{low}, {high})", value=value)
 
 
 def _check_choices(cfg: RunConfig) -> None:
     for spec in field_specs():
         value = get_value(cfg, spec.key)
         if spec.choices and value not in spec.choices:
-            raise ConfigError(spec.key, f"{value!r} is not one of {', '.join(spec.choices)}")
+            raise ConfigError(spec.key, f"{value!r} is not one of {', '.join(spec.choices)}", "not_a_choice",
+                              {"value": repr(value), "choices": ", ".join(spec.choices)})
 
 
 def _check_numbers(cfg: RunConfig) -> None:
     train, lora, data = cfg.train, cfg.lora, cfg.data
-    _require(train.learning_rate > 0, "train.learning_rate", f"must be above 0, got {train.learning_rate}")
+    _require(train.learning_rate > 0, "train.learning_rate", f"must be above 0, got {train.learning_rate}",
+             "above", minimum=0, value=train.learning_rate)
     _require(train.learning_rate < 1, "train.learning_rate",
-             f"{train.learning_rate} is far too large to train")
-    _require(train.batch_size >= 1, "train.batch_size", f"must be at least 1, got {train.batch_size}")
-    _require(train.grad_accum >= 1, "train.grad_accum", f"must be at least 1, got {train.grad_accum}")
+             f"{train.learning_rate} is far too large to train", "too_large", value=train.learning_rate)
+    _require_at_least(train.batch_size, 1, "train.batch_size")
+    _require_at_least(train.grad_accum, 1, "train.grad_accum")
     _require(train.max_steps == -1 or train.max_steps >= 1, "train.max_steps",
-             f"must be -1 (train by epochs) or at least 1, got {train.max_steps}")
+             f"must be -1 (train by epochs) or at least 1, got {train.max_steps}", "max_steps",
+             value=train.max_steps)
     _require(train.max_steps != -1 or train.epochs > 0, "train.epochs",
-             f"must be above 0 when max_steps is -1, got {train.epochs}")
-    _require(0 <= train.warmup_ratio < 1, "train.warmup_ratio",
-             f"must be in [0, 1), got {train.warmup_ratio}")
-    _require(train.weight_decay >= 0, "train.weight_decay", f"must be 0 or more, got {train.weight_decay}")
-    _require(train.logging_steps >= 1, "train.logging_steps",
-             f"must be at least 1, got {train.logging_steps}")
+             f"must be above 0 when max_steps is -1, got {train.epochs}", "epochs", value=train.epochs)
+    _require_in(train.warmup_ratio, 0, 1, "train.warmup_ratio")
+    _require(train.weight_decay >= 0, "train.weight_decay", f"must be 0 or more, got {train.weight_decay}",
+             "at_least", minimum=0, value=train.weight_decay)
+    _require_at_least(train.logging_steps, 1, "train.logging_steps")
     for key in ("eval_every", "save_every"):
         value = getattr(train, key)
         _require(value == EPOCH or value >= 0, f"train.{key}",
@@ -110,17 +123,19 @@ def _check_numbers(cfg: RunConfig) -> None:
              "must be at least 1 (checkpoints are what stop and resume work from)")
     _require(train.early_stopping_patience >= 0, "train.early_stopping_patience",
              f"must be 0 (off) or more, got {train.early_stopping_patience}")
-    _require(train.num_gpus >= 1, "train.num_gpus", f"must be at least 1, got {train.num_gpus}")
+    _require_at_least(train.num_gpus, 1, "train.num_gpus")
     _require(train.early_stopping_patience == 0 or train.eval_every != 0, "train.early_stopping_patience",
              "early stopping needs periodic evaluation: set train.eval_every to a step count or 'epoch'")
     if cfg.method in ("lora", "qlora"):
-        _require(lora.r >= 1, "lora.r", f"must be at least 1, got {lora.r}")
-        _require(lora.alpha > 0, "lora.alpha", f"must be above 0, got {lora.alpha}")
-        _require(0 <= lora.dropout < 1, "lora.dropout", f"must be in [0, 1), got {lora.dropout}")
+        _require_at_least(lora.r, 1, "lora.r")
+        _require(lora.alpha > 0, "lora.alpha", f"must be above 0, got {lora.alpha}", "above", minimum=0,
+                 value=lora.alpha)
+        _require_in(lora.dropout, 0, 1, "lora.dropout")
         _require(bool(lora.target_modules), "lora.target_modules", "name at least one module")
     _require(data.max_length >= MIN_MAX_LENGTH, "data.max_length",
              f"{data.max_length} is too small: the chat template, instruction and answer alone need "
-             f"more; use at least {MIN_MAX_LENGTH}")
+             f"more; use at least {MIN_MAX_LENGTH}", "max_length_small", value=data.max_length,
+             minimum=MIN_MAX_LENGTH)
     if data.prompt_template:
         _require_template(data.prompt_template, "data.prompt_template")
     _require(0 <= data.validation_split <= 0.5, "data.validation_split",
@@ -128,7 +143,8 @@ def _check_numbers(cfg: RunConfig) -> None:
     _require(not (cfg.head == "seq-cls" and data.with_reason), "data.with_reason",
              "a seq-cls head predicts only the label; turn with_reason off or use head=causal-lm")
     if cfg.kfold.mode != "none":
-        _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}")
+        _require(cfg.kfold.k >= 2, "kfold.k", f"K-fold needs k >= 2, got {cfg.kfold.k}", "at_least",
+                 minimum=2, value=cfg.kfold.k)
     _check_mapping(cfg)
 
 
@@ -221,7 +237,8 @@ def _check_model(cfg: RunConfig, workspace: Path):
     except ModelError as error:
         raise ConfigError("model", str(error)) from None
     if Path(path).is_dir():
-        _require((Path(path) / "config.json").is_file(), "model", f"{path} has no config.json")
+        _require((Path(path) / "config.json").is_file(), "model", f"{path} has no config.json", "no_config",
+                 path=str(path))
         return Path(path)
     from huggingface_hub import try_to_load_from_cache
 
@@ -231,7 +248,8 @@ def _check_model(cfg: RunConfig, workspace: Path):
              "Point model at a local folder that holds it (config.json, the tokenizer files, *.safetensors): "
              f"--set model=/path/to/{path.rsplit('/', 1)[-1]} on the command line, `model: /path/to/...` in "
              f"a recipe, or the Model field of the Train form; fetch it where there is internet with "
-             f"`hf download {path} --local-dir DIR` and copy DIR here")
+             f"`hf download {path} --local-dir DIR` and copy DIR here", "model_not_local", model=path,
+             name=path.rsplit('/', 1)[-1])
     return Path(cached).parent
 
 
@@ -244,19 +262,21 @@ def _check_data(cfg: RunConfig, workspace: Path):
         key = f"data.{split}"
         value = getattr(cfg.data, split)
         if split == "train":
-            _require(bool(value.strip()), key, "a training file is required")
+            _require(bool(value.strip()), key, "a training file is required", "required_file")
         if split == "validation" and not value.strip() and cfg.data.validation_split == 0:
             _require(cfg.train.early_stopping_patience == 0, "train.early_stopping_patience",
                      "early stopping needs validation data: give data.validation or data.validation_split")
         path = data_file(value, split, workspace)
         if path is None:
             continue
-        _require(path.is_file(), key, f"file not found: {path}")
+        _require(path.is_file(), key, f"file not found: {path}", "file_not_found", path=str(path))
         try:
             records = load_records(path, strict=cfg.data.bad_rows == "error",
                                    mapping=mapping_of(cfg.data)).records
         except DataError as error:
-            raise ConfigError(key, str(error) + _mapping_hint(path, mapping_of(cfg.data))) from None
+            hint = _mapping_hint(path, mapping_of(cfg.data))
+            shown = [problem.to_dict() for problem in error.problems]
+            raise ConfigError(key, str(error) + hint, "bad_data", {"problems": shown, "hint": hint}) from None
         if split == "train":
             first = records[0]
             if cfg.kfold.mode != "none":
@@ -333,23 +353,29 @@ def validate(cfg: RunConfig, workspace: str | Path | None = None, deep: bool = T
     return cfg
 
 
-def check_eval_values(cfg: EvalConfig) -> list[str]:
-    """What is wrong with an evaluation's values alone (no file read): one message per problem."""
-    problems = [f"{spec.key}: {get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}"
+def check_eval_values(cfg: EvalConfig) -> list[ConfigError]:
+    """What is wrong with an evaluation's values alone (no file read): one error per problem."""
+    problems = [ConfigError(spec.key, f"{get_value(cfg, spec.key)!r} is not one of {', '.join(spec.choices)}",
+                            "not_a_choice", {"value": repr(get_value(cfg, spec.key)),
+                                             "choices": ", ".join(spec.choices)})
                 for spec in field_specs(EvalConfig)
                 if spec.choices and get_value(cfg, spec.key) not in spec.choices]
     if cfg.batch_size is not None and cfg.batch_size < 1:
-        problems.append(f"batch_size: must be at least 1, got {cfg.batch_size}")
+        problems.append(ConfigError("batch_size", f"must be at least 1, got {cfg.batch_size}", "at_least",
+                                    {"minimum": 1, "value": cfg.batch_size}))
     if cfg.limit is not None and cfg.limit < 1:
-        problems.append(f"limit: must be at least 1 (or empty for every row), got {cfg.limit}")
+        problems.append(ConfigError("limit", f"must be at least 1 (or empty for every row), got {cfg.limit}",
+                                    "at_least_or_empty", {"minimum": 1, "value": cfg.limit}))
     if cfg.max_length is not None and cfg.max_length < MIN_MAX_LENGTH:
-        problems.append(f"max_length: must be at least {MIN_MAX_LENGTH} (or empty for each checkpoint's "
-                        f"own), got {cfg.max_length}")
+        problems.append(ConfigError("max_length", f"must be at least {MIN_MAX_LENGTH} (or empty for each "
+                                    f"checkpoint's own), got {cfg.max_length}", "at_least_or_own",
+                                    {"minimum": MIN_MAX_LENGTH, "value": cfg.max_length}))
     if cfg.prompt_template:
         try:
             _require_template(cfg.prompt_template, "prompt_template")
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append(error)
     if not cfg.include_base and not cfg.adapters:
-        problems.append("nothing to evaluate: include_base is off and no checkpoint is given")
+        problems.append(ConfigError("", "nothing to evaluate: include_base is off and no checkpoint is given",
+                                    "nothing_to_evaluate"))
     return problems

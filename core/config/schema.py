@@ -38,20 +38,27 @@ MIN_MAX_LENGTH = 64
 
 
 class ConfigError(ValueError):
-    """A config value that cannot work; `key` is the dotted key, e.g. `train.learning_rate`."""
+    """A config value that cannot work; `key` is the dotted key, e.g. `train.learning_rate`.
 
-    def __init__(self, key: str, message: str):
+    `message` is the English wording (the CLI prints it); the common errors also carry a `code` and
+    the `values` their wording needs, so the page words them in its own language (lab.i18n)."""
+
+    def __init__(self, key: str, message: str, code: str = "", values: dict | None = None):
         self.key = key
         self.message = message
+        self.code = code
+        self.values = dict(values or {})
         super().__init__(f"{key}: {message}" if key else message)
 
 
 class ConfigProblems(ConfigError):
     """Several problems found at once (an evaluation or a run is checked whole before it is refused).
 
-    `errors` holds the ConfigErrors behind the lines when there are some (a form marks each key)."""
+    `errors` holds the ConfigErrors behind the lines when there are some (a form marks each key, the
+    page words them in its language)."""
 
     def __init__(self, what: str, problems: list[str], errors: list[ConfigError] | None = None):
+        self.what = what
         self.problems = problems
         self.errors = list(errors or [])
         super().__init__("", f"cannot {what}:\n" + "\n".join(f"  - {problem}" for problem in problems))

@@ -146,7 +146,7 @@ def propose_mapping(path: str | Path) -> DataMapping:
     file = str(path)
     rows = [row for _, row in read_rows(path, limit=SAMPLED_ROWS, required=()) if isinstance(row, dict)]
     if not rows:
-        raise DataError([Problem(file, 0, "", "no rows with named fields found")])
+        raise DataError([Problem(file, 0, "", "no rows with named fields found", "no_named_rows")])
     columns = list(dict.fromkeys(key for row in rows for key in row))
     text_lengths: Counter = Counter()
     values: dict[str, Counter] = {column: Counter() for column in columns}
@@ -176,13 +176,15 @@ def propose_mapping(path: str | Path) -> DataMapping:
     if label is None:
         raise DataError([Problem(file, 0, "", "no column with 2 to 50 distinct values to be the label "
                                  "(columns: "
-                                 f"{', '.join(columns)})")])
+                                 f"{', '.join(columns)})", "no_label_column",
+                                 {"classes": MAX_CLASSES, "columns": ", ".join(columns)})])
     candidates = [column for column in columns if column != label and is_text(column)]
     text = _pick(candidates, TEXT_NAMES, is_text) or max(candidates, key=lambda name: text_lengths[name],
                                                           default=None)
     if text is None:
         raise DataError([Problem(file, 0, "", f"no text column besides the label {label!r} (columns: "
-                                 f"{', '.join(columns)})")])
+                                 f"{', '.join(columns)})", "no_text_column",
+                                 {"label": repr(label), "columns": ", ".join(columns)})])
     return DataMapping(text_column=text, label_column=label, label_names=_label_names(rows, label))
 
 

@@ -64,17 +64,24 @@ class Record:
 
 @dataclass(frozen=True)
 class Problem:
+    """What is wrong where. `message` is the English wording (the CLI prints it); `code` names the kind
+    of problem and `values` the values its wording needs, so the page can word it in its own
+    language (lab.i18n.problem_text)."""
+
     file: str
     line: int
     field: str
     message: str
+    code: str = ""
+    values: dict = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message,
+                "code": self.code, "values": dict(self.values)}
 
 
 class DataError(ValueError):
@@ -191,12 +198,13 @@ def _clean_text(value: str, file: str, line: int, name: str, problems: list[Prob
     if surrogate:
         problems.append(Problem(file, line, name,
                                 f"not valid Unicode: an unpaired surrogate {surrogate.group()!r} "
-                                f"at character {surrogate.start() + 1} (a broken \\u escape?)"))
+                                f"at character {surrogate.start() + 1} (a broken \\u escape?)", "surrogate",
+                                {"character": repr(surrogate.group()), "position": surrogate.start() + 1}))
         return value
     cleaned, count = _CONTROL.subn("", value)
     if count and warnings is not None:
         warnings.append(Problem(file, line, name, f"removed {count} control character(s) or terminal escape "
-                                "sequence(s) (NUL, ESC, ...)"))
+                                "sequence(s) (NUL, ESC, ...)", "control_removed", {"count": count}))
     return cleaned
 
 
@@ -207,27 +215,31 @@ def row_to_record(row, file: str, line: int,
     Text fields lose their control characters; each cleaning adds a warning to `warnings`.
     """
     if not isinstance(row, dict):
-        return None, [Problem(file, line, "", f"expected an object with fields, found {_describe(row)}")]
+        return None, [Problem(file, line, "", f"expected an object with fields, found {_describe(row)}",
+                              "not_an_object", {"found": _describe(row)})]
     problems: list[Problem] = [
-        Problem(file, line, key, "given more than once in this row; which value is meant is unclear")
+        Problem(file, line, key, "given more than once in this row; which value is meant is unclear",
+                "repeated_key")
         for key in getattr(row, "repeated", ()) if key in FIELDS]
     dialogue = row.get("input")
     if dialogue is None:
-        problems.append(Problem(file, line, "input", "missing (required)"))
+        problems.append(Problem(file, line, "input", "missing (required)", "missing"))
     elif not isinstance(dialogue, str):
-        problems.append(Problem(file, line, "input", f"expected text, found {_describe(dialogue)}"))
+        problems.append(Problem(file, line, "input", f"expected text, found {_describe(dialogue)}",
+                                "not_text", {"found": _describe(dialogue)}))
     else:
         dialogue = _clean_text(dialogue, file, line, "input", problems, warnings)
         if not dialogue.strip():
-            problems.append(Problem(file, line, "input", "empty text"))
+            problems.append(Problem(file, line, "input", "empty text", "empty_text"))
     label = None
     if "label" not in row or row["label"] is None or row["label"] == "":
-        problems.append(Problem(file, line, "label", "missing (required)"))
+        problems.append(Problem(file, line, "label", "missing (required)", "missing"))
     else:
         try:
             label = parse_label(row["label"])
         except ValueError as error:
-            problems.append(Problem(file, line, "label", str(error)))
+            problems.append(Problem(file, line, "label", str(error), "bad_label",
+                                    {"value": repr(row["label"]), "expected": "true/false, 是/否, 1/0"}))
     speaker = row.get("fraud_speaker")
     if speaker is None:
         speaker = ""
@@ -235,7 +247,8 @@ def row_to_record(row, file: str, line: int,
         speaker = ",".join(name.strip() for name in speaker if name.strip())
     elif not isinstance(speaker, str):
         problems.append(Problem(file, line, "fraud_speaker",
-                                f"expected text or a list of text, found {_describe(speaker)}"))
+                                f"expected text or a list of text, found {_describe(speaker)}", "not_text",
+                                {"found": _describe(speaker)}))
     if isinstance(speaker, str):
         speaker = _clean_text(speaker, file, line, "fraud_speaker", problems, warnings)
     texts = {}
@@ -244,7 +257,8 @@ def row_to_record(row, file: str, line: int,
         if value is None:
             value = ""
         elif not isinstance(value, str):
-            problems.append(Problem(file, line, name, f"expected text, found {_describe(value)}"))
+            problems.append(Problem(file, line, name, f"expected text, found {_describe(value)}", "not_text",
+                                    {"found": _describe(value)}))
         else:
             value = _clean_text(value, file, line, name, problems, warnings)
         texts[name] = value
@@ -263,7 +277,8 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise DataError([Problem(str(path), line, "", f"not UTF-8 text (byte 0x{raw[error.start]:02x} "
-                                 f"at offset {error.start}); save the file as UTF-8")]) from None
+                                 f"at offset {error.start}); save the file as UTF-8", "not_utf8",
+                                 {"byte": f"0x{raw[error.start]:02x}", "offset": error.start})]) from None
 
 
 class _LineCounter:
@@ -296,35 +311,39 @@ def _json_list_rows(text: str, file: str):
     while True:
         position = _JSON_SPACE.match(text, position).end()
         if position >= len(text):
-            raise DataError([Problem(file, lines.at(len(text)), "", "the JSON list is not closed with ]")])
+            raise DataError([Problem(file, lines.at(len(text)), "", "the JSON list is not closed with ]",
+                                     "list_not_closed")])
         if text[position] == "]":
             break
         if not first:
             if text[position] != ",":
                 raise DataError([Problem(file, lines.at(position), "", "not valid JSON: expected ',' or ']' "
-                                         "after a row of the list")])
+                                         "after a row of the list", "list_separator")])
             position = _JSON_SPACE.match(text, position + 1).end()
             if position >= len(text):
                 raise DataError([Problem(file, lines.at(len(text)), "",
-                                         "the JSON list is not closed with ]")])
+                                         "the JSON list is not closed with ]", "list_not_closed")])
             if text[position] == "]":
-                raise DataError([Problem(file, lines.at(position), "", "not valid JSON: a ',' before ']'")])
+                raise DataError([Problem(file, lines.at(position), "", "not valid JSON: a ',' before ']'",
+                                         "list_trailing_comma")])
         first = False
         line = lines.at(position)
         try:
             row, position = _DECODER.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise DataError([Problem(file, lines.at(error.pos), "",
-                                     f"not valid JSON: {error.msg}")]) from None
+                                     f"not valid JSON: {error.msg}", "bad_json",
+                                     {"detail": error.msg})]) from None
         except RecursionError:
             raise DataError([Problem(file, line, "", "not valid as a row: nested too deeply (rows are flat "
-                                     "objects)")]) from None
+                                     "objects)", "too_deep")]) from None
         yield line, row
     rest = _JSON_SPACE.match(text, position + 1).end()
     if rest < len(text):
         raise DataError([Problem(file, lines.at(rest), "",
                                  "more text after the end of the JSON list (a second "
-                                 "list?); a file holds one list, or one JSON object a line")])
+                                 "list?); a file holds one list, or one JSON object a line",
+                                 "text_after_list")])
 
 
 def _jsonl_rows(text: str, file: str, problems: list[Problem]):
@@ -336,16 +355,18 @@ def _jsonl_rows(text: str, file: str, problems: list[Problem]):
         try:
             yield number, _DECODER.decode(line)
         except json.JSONDecodeError as error:
-            problems.append(Problem(file, number, "", f"not valid JSON: {error.msg} (column {error.colno})"))
+            problems.append(Problem(file, number, "", f"not valid JSON: {error.msg} (column {error.colno})",
+                                    "bad_json", {"detail": error.msg, "column": error.colno}))
         except RecursionError:
             problems.append(Problem(file, number, "", "not valid as a row: nested too deeply (rows are flat "
-                                    "objects)"))
+                                    "objects)", "too_deep"))
 
 
-def _csv_message(error: csv.Error) -> str:
+def _csv_problem(file: str, line: int, error: csv.Error) -> Problem:
     if "unexpected end of data" in str(error):
-        return "a quoted cell that starts in this row is never closed (a missing \")"
-    return f"not valid CSV: {error}"
+        return Problem(file, line, "", "a quoted cell that starts in this row is never closed (a missing \")",
+                       "csv_unclosed_quote")
+    return Problem(file, line, "", f"not valid CSV: {error}", "bad_csv", {"detail": str(error)})
 
 
 def _csv_rows(text: str, file: str, problems: list[Problem], required: tuple[str, ...] = ("input", "label")):
@@ -357,17 +378,21 @@ def _csv_rows(text: str, file: str, problems: list[Problem], required: tuple[str
     try:
         header = next(reader)
     except csv.Error as error:
-        raise DataError([Problem(file, 1, "", _csv_message(error))]) from None
+        raise DataError([_csv_problem(file, 1, error)]) from None
     names = [name.strip() for name in header]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise DataError([Problem(file, 1, name,
                                  f"the header names this column {names.count(name)} times; which "
-                                 "one is meant is unclear") for name in repeated])
+                                 "one is meant is unclear", "csv_repeated_column",
+                                 {"count": names.count(name)})
+                         for name in repeated])
     missing = [name for name in required if name not in names]
     if missing:
         raise DataError([Problem(file, 1, name, f"the header has no {name} column (it names: "
-                                 f"{', '.join(filter(None, names)) or 'nothing'})") for name in missing])
+                                 f"{', '.join(filter(None, names)) or 'nothing'})", "csv_missing_column",
+                                 {"column": name, "names": ", ".join(filter(None, names))})
+                         for name in missing])
     start = reader.line_num + 1
     while True:
         try:
@@ -375,7 +400,7 @@ def _csv_rows(text: str, file: str, problems: list[Problem], required: tuple[str
         except StopIteration:
             return
         except csv.Error as error:
-            problem = Problem(file, start, "", _csv_message(error))
+            problem = _csv_problem(file, start, error)
             if "unexpected end of data" in str(error):
                 raise DataError([problem]) from None
             problems.append(problem)
@@ -383,7 +408,8 @@ def _csv_rows(text: str, file: str, problems: list[Problem], required: tuple[str
             continue
         if len(cells) > len(names) and any(cell.strip() for cell in cells[len(names):]):
             problems.append(Problem(file, start, "", f"{len(cells)} cells, but the header names {len(names)} "
-                                    "columns (an unquoted comma inside a cell?)"))
+                                    "columns (an unquoted comma inside a cell?)", "csv_extra_cells",
+                                    {"cells": len(cells), "columns": len(names)}))
         elif cells:
             # CSV gives strings; an empty cell means "not given" for the optional fields.
             yield start, {name: (cell if cell != "" else None) for name, cell in zip(names, cells) if name}
@@ -397,10 +423,10 @@ def read_rows(path: str | Path, problems: list[Problem] | None = None, limit: in
     path = Path(path)
     file = str(path)
     if not path.is_file():
-        raise DataError([Problem(file, 0, "", "file not found")])
+        raise DataError([Problem(file, 0, "", "file not found", "file_not_found")])
     text = _read_text(path)
     if not text.strip():
-        raise DataError([Problem(file, 0, "", "the file is empty")])
+        raise DataError([Problem(file, 0, "", "the file is empty", "empty_file")])
     problems = [] if problems is None else problems
     if path.suffix.lower() == ".csv":
         rows = _csv_rows(text, file, problems, required)
@@ -438,7 +464,7 @@ def load_records(path: str | Path, strict: bool = True, mapping=None) -> LoadRes
         raise DataError(sorted(problems + error.problems, key=lambda problem: problem.line)) from None
     problems.sort(key=lambda problem: problem.line)
     if not records and not problems:
-        problems.append(Problem(file, 0, "", "no rows found"))
+        problems.append(Problem(file, 0, "", "no rows found", "no_rows"))
     if strict and problems:
         raise DataError(problems)
     if not records:
@@ -451,31 +477,38 @@ def mapped_row_to_record(row, file: str, line: int, mapping,
     """A row of a non-fraud dataset: the mapping's text column and label column, the label as the
     index of its name. Problems name the file's own column names."""
     if not isinstance(row, dict):
-        return None, [Problem(file, line, "", f"expected an object with fields, found {_describe(row)}")]
+        return None, [Problem(file, line, "", f"expected an object with fields, found {_describe(row)}",
+                              "not_an_object", {"found": _describe(row)})]
     text_column, label_column = mapping.required_columns()
     problems: list[Problem] = [
-        Problem(file, line, key, "given more than once in this row; which value is meant is unclear")
+        Problem(file, line, key, "given more than once in this row; which value is meant is unclear",
+                "repeated_key")
         for key in getattr(row, "repeated", ()) if key in (text_column, label_column)]
     text = row.get(text_column)
     if text is None:
-        problems.append(Problem(file, line, text_column, "missing (required: the text column)"))
+        problems.append(Problem(file, line, text_column, "missing (required: the text column)", "missing",
+                                {"role": "text"}))
     elif not isinstance(text, str):
-        problems.append(Problem(file, line, text_column, f"expected text, found {_describe(text)}"))
+        problems.append(Problem(file, line, text_column, f"expected text, found {_describe(text)}",
+                                "not_text", {"found": _describe(text)}))
     else:
         text = _clean_text(text, file, line, text_column, problems, warnings)
         if not text.strip():
-            problems.append(Problem(file, line, text_column, "empty text"))
+            problems.append(Problem(file, line, text_column, "empty text", "empty_text"))
     label = None
     value = row.get(label_column)
     if value is None or value == "":
-        problems.append(Problem(file, line, label_column, "missing (required: the label column)"))
+        problems.append(Problem(file, line, label_column, "missing (required: the label column)", "missing",
+                                {"role": "label"}))
     elif isinstance(value, (dict, list, LongNumber)):
-        problems.append(Problem(file, line, label_column, f"expected a label, found {_describe(value)}"))
+        problems.append(Problem(file, line, label_column, f"expected a label, found {_describe(value)}",
+                                "not_a_label", {"found": _describe(value)}))
     else:
         try:
             label = mapping.label_index(value)
         except ValueError as error:
-            problems.append(Problem(file, line, label_column, str(error)))
+            problems.append(Problem(file, line, label_column, str(error), "bad_label",
+                                    {"value": repr(value), "expected": ", ".join(mapping.label_names)}))
     if problems:
         return None, problems
     return Record(input=text, label=label, source=file, line=line), []

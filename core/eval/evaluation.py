@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.config.checks import absolute_path_value, check_eval_values, data_file
-from core.config.schema import DEMO, ConfigProblems, EvalConfig
+from core.config.schema import DEMO, ConfigError, ConfigProblems, EvalConfig
 from core.config.text import config_from_dict, config_to_dict
 from core.data.encoding import EncodeOptions
 from core.data.mapping import FRAUD, DataMapping
@@ -81,15 +81,18 @@ def _load_labelled(path: Path, bad_rows: str, mapping: DataMapping = FRAUD) -> L
         problems = error.problems
     label_problems = [problem for problem in problems if problem.field == mapping.label_column]
     if not problems:
-        head = f"{path}: the file holds no rows"
+        head = ConfigError("", f"{path}: the file holds no rows", "eval_no_rows", {"path": str(path)})
     elif label_problems:
-        head = (f"{path}: {len(label_problems)} row(s) have no usable label; evaluation compares answers "
-                "with the gold label of every row")
+        head = ConfigError("", f"{path}: {len(label_problems)} row(s) have no usable label; evaluation "
+                           "compares answers with the gold label of every row", "eval_no_label",
+                           {"path": str(path), "rows": len(label_problems)})
     else:
-        head = f"{path}: the data cannot be read"
-    shown = [str(problem) for problem in problems[:20]]
+        head = ConfigError("", f"{path}: the data cannot be read", "eval_unreadable", {"path": str(path)})
+    # Each problem as an error of its own, so the page words it in its language (lab.i18n).
+    shown = [ConfigError("", str(problem), "data_problem", {"problem": problem.to_dict()})
+             for problem in problems[:20]]
     more = [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
-    raise ConfigProblems("evaluate", [head, *shown, *more])
+    raise ConfigProblems("evaluate", [str(head), *map(str, shown), *more], [head, *shown])
 
 
 def _sample(count: int, limit: int | None, seed: int) -> list[int]:
@@ -178,7 +181,8 @@ def _training_file_of_run(config_file: Path) -> str | None:
 def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalPlan:
     """Everything checkable before a model is loaded; raises ConfigProblems listing each problem."""
     workspace = workspace_dir(workspace)
-    problems = check_eval_values(cfg)
+    errors = check_eval_values(cfg)  # the lines a page can word in its language (lab.i18n)
+    problems = [str(error) for error in errors]
     try:
         device = pick_device(cfg.device)
         if cfg.precision not in (None, "", "auto"):
@@ -227,8 +231,9 @@ def validate_eval(cfg: EvalConfig, workspace: str | Path | None = None) -> EvalP
             records, skipped = loaded.records, loaded.problems
         except ConfigProblems as error:
             problems.extend(error.problems)
+            errors.extend(error.errors)
     if problems:
-        raise ConfigProblems("evaluate", problems)
+        raise ConfigProblems("evaluate", problems, errors)
     if cfg.include_base:
         # The base gets the checkpoints' prompt: the comparison then measures the fine-tuning alone.
         first_run = plans[0].run_info if plans else {}

@@ -14,6 +14,7 @@ import pytest
 from core.config.schema import EvalConfig
 from core.eval.metrics import metrics_at_threshold
 from lab import eval_views, tab_evaluate
+from lab.i18n import t
 from lab.state import registry_for
 from tests.lab.test_tab_predict import random_adapter
 
@@ -258,6 +259,22 @@ def test_show_and_switch_language(session_workspace, finished):
     assert finished["job_id"] in outputs[0]
     with pytest.raises(gr.Error, match="no evaluation run"):
         tab_evaluate.show_evaluation(session_workspace, "not-a-run", 0.5, "en")
+
+
+def test_the_run_dropdown_words_each_runs_status_in_the_switched_language(session_workspace, finished):
+    """The dropdown's choices carry the run's status word: a switch words them again (it used to say
+    已完成 on the English page)."""
+    from lab.app import build_app
+
+    context = build_app(session_workspace, "zh").lab_context
+    [relabel] = [update for component, update in context.translations
+                 if getattr(component, "label", None) == t("eval.run_choice", "zh")]
+    for language in ("en", "zh"):
+        shown = relabel(language)
+        assert shown["label"] == t("eval.run_choice", language)
+        named = {value: name for name, value in shown["choices"]}
+        assert named[finished["job_id"]] == f"{finished['job_id']} · {t('eval.status.finished', language)}"
+    assert t("eval.status.finished", "zh") not in str(relabel("en")["choices"])
 
 
 def test_tables_before_any_run_have_their_headers_in_the_page_language(session_workspace):

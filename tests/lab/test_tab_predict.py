@@ -210,3 +210,24 @@ def test_an_invalid_answer_says_why_in_the_page_language():
         shown = html.unescape(tab_predict.answer_html("base", answer, "zh"))
         assert chinese in shown and answer.error not in shown
         assert answer.error in html.unescape(tab_predict.answer_html("base", answer, "en"))
+
+
+def test_an_example_fills_the_dialogue_and_leaves_its_label_in_the_switched_language(tmp_path):
+    """A click on an example sends the dialogue alone: gr.Examples also re-sent the box's label as
+    built, which turned the box's label back to 中文 on the English page."""
+    from lab.app import build_app
+
+    app = build_app(tmp_path, "zh")
+    examples, titles = tab_predict.example_dialogues()
+    context = app.lab_context
+    [box] = [component for component, _ in context.translations
+             if getattr(component, "label", None) == t("predict.examples", "zh")]
+    assert box.sample_labels == titles
+    [click] = [function for function in app.fns.values()
+               if any(target == box._id and event == "click" for target, event in function.targets)]
+    for index, (dialogue,) in enumerate(examples):
+        filled = click.fn(index)
+        assert filled == dialogue  # the value, and no label or other prop of the page as built
+    [dialogue_box] = click.outputs
+    relabel = next(update for component, update in context.translations if component is dialogue_box)
+    assert relabel("en") == {"label": t("predict.dialogue", "en")}

@@ -56,18 +56,19 @@ def test_changing_the_model_or_method_refills_the_form_and_every_field_stays_edi
     edited = _with(initial, data__train="my/own.jsonl", train__max_steps=77)
     large = _large_model_folder(session_workspace)
 
-    filled, note = tab_train.refill_from_preset(session_workspace, _with(edited, model=large), "en")
+    filled, note = tab_train.refill_from_preset(session_workspace, _with(edited, model=large))
     cfg = tab_train.config_from_form(filled)
-    assert cfg.model == large and LARGE.name in _text(note) and "re-filled" in _text(note)
+    shown = _text(tab_train.preset_html(note, "en"))
+    assert cfg.model == large and LARGE.name in shown and "re-filled" in shown
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (8, 16, 0.05)
     assert (cfg.train.learning_rate, cfg.train.batch_size, cfg.train.grad_accum) == (1e-4, 4, 4)
     assert cfg.train.max_steps == -1 and "embed_tokens" not in cfg.lora.target_modules
     assert cfg.data.train == "my/own.jsonl"  # fields outside the preset keep what the user typed
 
-    filled, note = tab_train.refill_from_preset(session_workspace, _with(filled, method="full"), "en")
+    filled, note = tab_train.refill_from_preset(session_workspace, _with(filled, method="full"))
     assert tab_train.config_from_form(filled).train.learning_rate == LARGE.by_method["full"][
         "train.learning_rate"]
-    assert "full: train.learning_rate" in _text(note)
+    assert "full: train.learning_rate" in _text(tab_train.preset_html(note, "en"))
 
     # The user changes a preset value afterwards: the form keeps it (and Start would take it).
     mine = tab_train.config_from_form(_with(filled, train__learning_rate="2e-5", lora__r=4))
@@ -75,9 +76,24 @@ def test_changing_the_model_or_method_refills_the_form_and_every_field_stays_edi
 
     # Back to the embedded model with LoRA: the preset's fields are the untouched form's again.
     filled, note = tab_train.refill_from_preset(session_workspace,
-                                                _with(filled, model="embedded", method="lora"), "en")
-    assert TINY.name in _text(note)
+                                                _with(filled, model="embedded", method="lora"))
+    assert TINY.name in _text(tab_train.preset_html(note, "en"))
     assert filled == _with(initial, data__train="my/own.jsonl")
+
+
+def test_the_preset_note_follows_the_language_switch(session_workspace):
+    """The note over the form is kept as a key and the preset's name, so a switch words it again."""
+    large = _large_model_folder(session_workspace)
+    _, note = tab_train.refill_from_preset(session_workspace, _with(tab_train.initial_values(), model=large,
+                                                                    method="full"))
+    chinese, english = (_text(tab_train.preset_html(note, language)) for language in ("zh", "en"))
+    assert "重新填写" in chinese and LARGE.name in chinese and "1e-05" in chinese
+    assert "re-filled" in english and LARGE.description in english
+    # The description is worded too, not only the frame around it.
+    assert "学习率" in chinese and LARGE.description not in chinese
+    assert not re.search(r"[\u4e00-\u9fff]", english)
+    assert _text(tab_train.preset_html({"key": "train.preset_yaml"}, "en")).startswith("Filled from the YAML")
+    assert "YAML" in _text(tab_train.preset_html({"key": "train.preset_yaml"}, "zh"))
 
 
 def test_start_with_the_untouched_form_submits_the_default_recipe(session_workspace, tiny_model_dir):
@@ -110,6 +126,10 @@ def test_page_shows_the_preset_and_refills_on_the_users_model_or_method_change(s
     fields = {by_label[label]["id"] for label in ("Base model · model", "Method · method")}
     refills = [dependency for dependency in app.config["dependencies"]
                if {target for target, event in dependency["targets"] if event == "input"} & fields]
-    # One handler per field, writing every form field and the note.
-    assert len(refills) == 2 and all(dependency["outputs"][-1] == notes[0] and
-                                     len(dependency["outputs"]) == len(KEYS) + 1 for dependency in refills)
+    # One handler per field, writing every form field, the note and the note's key (for a language switch).
+    assert len(refills) == 2 and all(dependency["outputs"][-2] == notes[0] and
+                                     len(dependency["outputs"]) == len(KEYS) + 2 for dependency in refills)
+    # The language switch words the note again.
+    switch = app.lab_context.language_input._id
+    assert any(dependency["targets"] == [(switch, "change")] and dependency["outputs"] == [notes[0]]
+               for dependency in app.config["dependencies"])
