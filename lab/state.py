@@ -357,9 +357,10 @@ def load_dataset(workspace: Path, choice: str = DEMO, compare: str | None = None
     mapping. `mapping` as the Data tab holds it; None: the demo's own, or detected from the file."""
     files = _split_files(choice, compare, workspace, language)
     try:
-        mapped = mapping_from(mapping) or _detected_mapping(choice, files, workspace, language)
+        mapped = mapping_from(mapping)
     except ValueError as error:
         raise gr.Error(t("error.bad_mapping", language, error=error), print_exception=False) from None
+    mapped = mapped or _detected_mapping(choice, files, workspace, language)  # says its own errors
     key = tuple((split, str(path), path.stat().st_mtime_ns, path.stat().st_size)
                 for split, path in files.items()) + (repr(mapped),)
 

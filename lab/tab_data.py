@@ -23,7 +23,7 @@ from core.data.stats import duplicates_and_overlap, fraud_speaker_presence, labe
 from core.demo.reviews import DEMO_REVIEWS
 from core.models import EMBEDDED_MODEL
 from lab import charts
-from lab.i18n import label_names, t
+from lab.i18n import finding_text, label_names, problem_text, t
 from lab.resolve import dataset_choices, tokenizer_choices, user_path
 from lab.state import (DATA_EVENTS, BoundedCache, Dataset, TabContext, bind, error_html, get_tokenizer,
                        load_dataset, poll, save_upload, shown_errors, user_errors)
@@ -89,8 +89,10 @@ def summary_text(dataset: Dataset, language: str) -> str:
 def problems_table(dataset: Dataset, language: str) -> pd.DataFrame:
     """The skipped rows' problems, then the values cleaned on loading (marked as such)."""
     columns = [t(f"data.col.{name}", language) for name in ("file", "line", "field", "message")]
-    rows = [[problem.file, problem.line, problem.field, problem.message] for problem in dataset.problems]
-    rows += [[problem.file, problem.line, problem.field, t("data.cleaned", language, message=problem.message)]
+    rows = [[problem.file, problem.line, problem.field, problem_text(problem, language)]
+            for problem in dataset.problems]
+    rows += [[problem.file, problem.line, problem.field,
+              t("data.cleaned", language, message=problem_text(problem, language))]
              for problem in dataset.warnings]
     if not rows:
         rows = [["", "", "", t("data.no_problems", language)]]
@@ -269,25 +271,6 @@ def start_audit(dataset: Dataset) -> Future:
     train, test = dataset.audit_splits()
     names = {} if dataset.mapping.is_fraud else {"label_names": dataset.mapping.label_names}
     return _AUDITS.setdefault(dataset.key, lambda: _AUDIT_RUNNER.submit(audit, train, test, **names))
-
-
-def finding_text(finding, language: str) -> str:
-    """A finding in the page's language where the audit gave its kind and numbers (the baseline);
-    the other kinds still come worded by core.audit, in English."""
-    if finding.kind != "baseline":
-        return finding.message
-    details = finding.details
-    parts = []
-    if details.get("cv_accuracy") is not None:
-        parts.append(t("audit.baseline.cv", language, folds=details["cv_folds"],
-                       accuracy=_number(details["cv_accuracy"]), std=_number(details["cv_accuracy_std"]),
-                       f1=_number(details["cv_f1"])))
-    if details.get("test"):
-        parts.append(t("audit.baseline.test", language, accuracy=_number(details["test"].get("accuracy")),
-                       f1=_number(details["test"].get("f1"))))
-    tail = t("audit.baseline.solved" if finding.severity == "high" else "audit.baseline.beat", language)
-    return t("audit.baseline", language, model=details.get("model", ""), parts="；".join(parts)
-             if language == "zh" else "; ".join(parts), tail=tail)
 
 
 def audit_html(report, language: str) -> str:
