@@ -195,10 +195,15 @@ def cmd_eval(args) -> int:
     from core.config.text import config_from_arguments
     from core.env import workspace_dir
     from core.eval.evaluation import evaluate_and_wait
+    from core.eval.run_defaults import with_run_defaults
 
     workspace = workspace_dir(args.workspace)
     config = config_from_arguments(args, EvalConfig)
     config.adapters = [_run_or_path(text, workspace) for text in config.adapters]
+    config, taken = with_run_defaults(config)
+    if taken:  # --model / --data left at embedded / demo: the checkpoint's run says what it was trained on
+        print("from the checkpoint's run: " + ", ".join(f"--{key} {value}" for key, value in taken.items()),
+              file=sys.stderr)
     result = evaluate_and_wait(config, workspace)
     if args.json:
         _print_json(result)

@@ -19,10 +19,11 @@ from typing import Sequence
 import gradio as gr
 import pandas as pd
 
-from core.config.schema import EvalConfig, FieldSpec, field_specs
+from core.config.schema import DEMO, EMBEDDED, EvalConfig, FieldSpec, field_specs
 from core.config.text import config_from_dict
 from core.eval.evaluation import start_evaluation
 from core.eval.report import EvalResult
+from core.eval.run_defaults import with_run_defaults
 from core.jobs.registry import FINAL, UnknownJob
 from core.workspace import RunDir
 from lab import config_form, eval_views, resolve
@@ -69,6 +70,30 @@ def eval_config(workspace: Path, values: Sequence, language: str) -> EvalConfig:
                    data=resolve.data_file(cfg.data, workspace, language),
                    train_data=resolve.data_file(cfg.train_data, workspace,
                                                 language) if cfg.train_data else None)
+
+
+def fill_from_checkpoint(workspace: Path, adapters, model: str, data: str, language: str) -> tuple:
+    """Checkpoints picked while base and data are at their defaults: the first one's run gives them
+    (its base model and test data), so an encoder's or another dataset's run is compared as trained.
+    Values the user chose are kept; a checkpoint not from a run changes nothing."""
+    chosen = [item for item in (adapters or []) if str(item).strip()]
+    if not chosen:
+        return gr.skip(), gr.skip()
+    try:
+        first = resolve.checkpoint(chosen[0], workspace, language)
+    except gr.Error:
+        return gr.skip(), gr.skip()  # Evaluate says why when it is pressed
+    _, taken = with_run_defaults(EvalConfig(model=model or EMBEDDED, data=data or DEMO,
+                                            adapters=[str(first)]))
+    shown = {}
+    for key, value in taken.items():
+        path = Path(value)
+        if not path.is_absolute():
+            shown[key] = value  # "demo-reviews", "embedded-encoder", a hub id
+        elif path.resolve().is_relative_to(Path(workspace).resolve()):
+            shown[key] = resolve.display_path(path, workspace)
+    return (gr.update(value=shown["model"]) if "model" in shown else gr.skip(),
+            gr.update(value=shown["data"]) if "data" in shown else gr.skip())
 
 
 def eval_run_choices(workspace: Path, language: str) -> list[tuple[str, str]]:
@@ -377,6 +402,9 @@ def build(context: TabContext) -> None:
     language_input.change(bind(relabel_evaluation, workspace),
                           [shown_run, job_state, threshold_slider, rows_filter, language_input],
                           [progress_box, *result_outputs])
+    components["adapters"].input(bind(fill_from_checkpoint, workspace),
+                                 [components["adapters"], components["model"], components["data"],
+                                  language_input], [components["model"], components["data"]])
     refresh_outputs = [components[key] for key in sorted(PICKED)] + [run_box, job_state, timer]
     refresh.click(bind(refresh_evaluation_choices, workspace), language_input, refresh_outputs)
     context.app.load(bind(refresh_evaluation_choices, workspace), language_input, refresh_outputs).then(
