@@ -66,10 +66,10 @@ def display_path(path: Path | str, workspace: Path) -> str:
 
 
 def data_file(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> str:
-    """"demo", or the absolute path of an existing data file under the allowed roots."""
+    """"demo" / "demo-reviews", or the absolute path of an existing data file under the allowed roots."""
     text = str(text or "").strip()
-    if text == DEMO:
-        return DEMO
+    if text in (DEMO, DEMO_REVIEWS):
+        return text
     if not text:
         raise _error("error.no_dataset", language)
     path = user_path(text, workspace, language)

@@ -93,11 +93,15 @@ def test_the_lists_offer_what_the_resolver_accepts(tmp_path):
     _model(run / "merged")
     (tmp_path / "uploads").mkdir()
     (tmp_path / "uploads" / "rows.jsonl").write_text("{}\n", encoding="utf-8")
-    assert resolve.model_choices(tmp_path) == ["embedded", "models/base"]
+    assert resolve.model_choices(tmp_path) == ["embedded", "embedded-encoder", "models/base"]
     assert resolve.checkpoint_choices(tmp_path) == [f"runs/{run.name}/fold-1/model",
                                                     f"runs/{run.name}/adapter"]
     assert "models/lora" in resolve.tokenizer_choices(tmp_path)
-    assert resolve.dataset_choices(tmp_path) == ["demo", "uploads/rows.jsonl"]
+    assert resolve.dataset_choices(tmp_path) == ["demo", "demo-reviews", "uploads/rows.jsonl"]
+    (tmp_path / "demo-reviews").mkdir()  # the review demo's own files are offered by its name only
+    (tmp_path / "demo-reviews" / "train.jsonl").write_text("{}\n", encoding="utf-8")
+    assert resolve.dataset_choices(tmp_path) == ["demo", "demo-reviews", "uploads/rows.jsonl"]
+    assert resolve.data_file("demo-reviews", tmp_path) == "demo-reviews"
     for choice in resolve.model_choices(tmp_path)[1:]:
         assert resolve.base_model(choice, tmp_path) == str((tmp_path / choice).resolve())
     for choice in resolve.checkpoint_choices(tmp_path):
