@@ -137,7 +137,6 @@ def build_tiny_encoder(out_dir: Path, texts=None, hidden: int = 256, layers: int
     from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
 
     from core.demo.tiny_model import bf16_matmuls, replace_directory
-    from core.env import idle_cpu_threads
 
     started, cpu_started = time.perf_counter(), time.process_time()
     texts = pretraining_texts() if texts is None else list(texts)
@@ -154,7 +153,9 @@ def build_tiny_encoder(out_dir: Path, texts=None, hidden: int = 256, layers: int
     torch.manual_seed(seed)
     masked_lm = BertForMaskedLM(config)
     threads_before = torch.get_num_threads()
-    threads = idle_cpu_threads(threads_before)
+    # One thread: the same sums on every machine (a deterministic build), and at hidden 256 a second
+    # thread gains little when idle but cost 5x when another process held a core (207 CPU s, not 39).
+    threads = 1
     autocast = bf16_matmuls()
     torch.set_num_threads(threads)
     try:
