@@ -58,6 +58,8 @@ def in_hub_cache(model_id: str) -> bool:
 # Encoder families (BERT / RoBERTa and kin): bidirectional, read through [CLS], no chat template.
 ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "ernie", "electra", "albert", "deberta", "deberta-v2",
                  "distilbert", "nezha", "megatron-bert", "camembert", "mpnet", "modernbert"}
+# LoRA targets of BERT-style encoders: the attention projections and every dense layer.
+ENCODER_TARGET_MODULES = ("query", "key", "value", "dense")
 
 
 def is_encoder(config_or_path) -> bool:

@@ -95,11 +95,20 @@ def embedded_model(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
     raise _error("error.model_building", language)
 
 
-def embedded_encoder(workspace: Path) -> Path:
-    """The embedded tiny encoder's folder; built in the request when missing (it takes seconds)."""
-    from core.demo.tiny_encoder import ensure_tiny_encoder
+def embedded_encoder(workspace: Path, language: str = DEFAULT_LANGUAGE) -> Path:
+    """The embedded tiny encoder's folder; while it is still being built, a gr.Error that says so.
 
-    return ensure_tiny_encoder(Path(workspace))
+    Its masked-language-model pretraining takes about a minute on a CPU: like the embedded model it
+    is built in the background on first use.
+    """
+    from core.demo.tiny_encoder import encoder_dir, ensure_tiny_encoder, is_built
+    from lab.state import in_background
+
+    folder = encoder_dir(workspace)
+    if is_built(folder):
+        return folder
+    in_background("tiny-encoder", lambda: ensure_tiny_encoder(Path(workspace)))
+    raise _error("error.model_building", language)
 
 
 def base_model(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> str:
@@ -109,7 +118,7 @@ def base_model(text: str, workspace: Path, language: str = DEFAULT_LANGUAGE) -> 
     if text in EMBEDDED_ALIASES:
         return str(embedded_model(workspace, language))
     if text in ENCODER_ALIASES:
-        return str(embedded_encoder(workspace))
+        return str(embedded_encoder(workspace, language))
     folder = user_path(text, workspace, language)
     if folder.is_dir():
         return str(folder)
@@ -136,7 +145,7 @@ def tokenizer_folder(text: str, workspace: Path, language: str = DEFAULT_LANGUAG
     if text in EMBEDDED_ALIASES:
         return embedded_model(workspace, language)
     if text in ENCODER_ALIASES:
-        return embedded_encoder(workspace)
+        return embedded_encoder(workspace, language)
     return checkpoint(text, workspace, language)
 
 

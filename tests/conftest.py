@@ -42,3 +42,11 @@ def demo_splits(session_workspace) -> dict:
     from core.demo.dataset import ensure_demo_dataset
 
     return ensure_demo_dataset(session_workspace)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(session_workspace) -> Path:
+    """The embedded tiny encoder, built (and MLM-pretrained, about a minute) once per session."""
+    from core.demo.tiny_encoder import ensure_tiny_encoder
+
+    return ensure_tiny_encoder(session_workspace)

@@ -33,14 +33,13 @@ from core.env import idle_cpu_threads, is_main_process, workspace_dir
 from core.jobs.kinds import CONFIG_GPUS, register_job_kind
 from core.train.submit import TRAIN
 from core.config.schema import DEFAULT_TARGET_MODULES
-from core.models import (default_precision, is_encoder, load_causal_lm, load_sequence_classifier,
-                         load_tokenizer, model_fingerprint, pick_device, pick_dtype, resolve_model_path)
+from core.models import (ENCODER_TARGET_MODULES, default_precision, is_encoder, load_causal_lm,
+                         load_sequence_classifier, load_tokenizer, model_fingerprint, pick_device, pick_dtype,
+                         resolve_model_path)
 from core.data.records import Problem, Record, load_records
 from core.train.callbacks import MetricsFileCallback, StopOnRequestCallback, truncate_metrics
 from core.workspace import RunDir, write_text
 
-# BERT / RoBERTa attention projections (q, k, v) and every dense layer after them.
-ENCODER_TARGET_MODULES = ("query", "key", "value", "dense")
 REFERENCE_POSITIONS = 4  # last positions of the reference input whose logits are kept
 
 

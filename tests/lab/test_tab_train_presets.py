@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from core.config.presets import LARGE, TINY, default_config
+from core.config.presets import ENCODER, LARGE, TINY, default_config, preset_for
 from core.config.schema import RunConfig
 from core.config.text import config_from_dict, to_yaml
 from core.jobs.registry import JobRegistry
@@ -94,6 +94,22 @@ def test_the_preset_note_follows_the_language_switch(session_workspace):
     assert not re.search(r"[\u4e00-\u9fff]", english)
     assert _text(tab_train.preset_html({"key": "train.preset_yaml"}, "en")).startswith("Filled from the YAML")
     assert "YAML" in _text(tab_train.preset_html({"key": "train.preset_yaml"}, "zh"))
+
+
+def test_the_embedded_encoder_gets_the_encoder_preset_in_the_form_and_the_cli(session_workspace, tmp_path):
+    initial = tab_train.initial_values()
+    filled, note = tab_train.refill_from_preset(session_workspace, _with(initial, model="embedded-encoder"))
+    cfg = tab_train.config_from_form(filled)
+    assert ENCODER.name in _text(tab_train.preset_html(note, "en")) and cfg.head == "seq-cls"
+    assert cfg.lora.target_modules == ["query", "key", "value", "dense"] and cfg.train.learning_rate == 3e-3
+    assert to_yaml(cfg) == to_yaml(default_config(["model=embedded-encoder"]))  # `python -m lab train`
+    full = default_config(["model=embedded-encoder", "method=full"])
+    assert full.train.learning_rate == ENCODER.by_method["full"]["train.learning_rate"]
+    # A folder holding a small BERT (config.json only) is an encoder: it gets the same preset.
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 256,
+                                                      "vocab_size": 1200, "num_hidden_layers": 3}),
+                                          encoding="utf-8")
+    assert preset_for(str(tmp_path)) is ENCODER and preset_for("embedded") is TINY
 
 
 def test_start_with_the_untouched_form_submits_the_default_recipe(session_workspace, tiny_model_dir):

@@ -11,7 +11,7 @@ from lab.tab_tokenize import PASTE, TokenizeRequest
 SCRIPT = "<script>alert(1)</script>"
 
 
-def test_the_encoder_shows_cls_text_sep_and_its_cut(session_workspace):
+def test_the_encoder_shows_cls_text_sep_and_its_cut(session_workspace, tiny_encoder_dir):
     text = "这家酒店的服务很好" + "，早餐也很丰富" * 10 + SCRIPT  # keep_end keeps the script
     request = TokenizeRequest(source=PASTE, dialogue=text, tokenizer="embedded-encoder",
                               prompt=DataSection(max_length=64))
