@@ -102,7 +102,7 @@ def test_the_lists_offer_what_the_resolver_accepts(tmp_path):
     (tmp_path / "demo-reviews" / "train.jsonl").write_text("{}\n", encoding="utf-8")
     assert resolve.dataset_choices(tmp_path) == ["demo", "demo-reviews", "uploads/rows.jsonl"]
     assert resolve.data_file("demo-reviews", tmp_path) == "demo-reviews"
-    for choice in resolve.model_choices(tmp_path)[1:]:
+    for choice in resolve.model_choices(tmp_path)[2:]:  # after the two embedded models
         assert resolve.base_model(choice, tmp_path) == str((tmp_path / choice).resolve())
     for choice in resolve.checkpoint_choices(tmp_path):
         assert resolve.checkpoint(choice, tmp_path) == (tmp_path / choice).resolve()
