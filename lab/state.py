@@ -230,13 +230,17 @@ def in_background(name: str, work: Callable[[], Any]) -> None:
 
 
 def warm_up(workspace: Path) -> None:
-    """Generate the demo dataset and build the embedded model in the background."""
+    """Generate the demo dataset and build the embedded model, then the embedded encoder, in the
+    background."""
     from core.demo.dataset import ensure_demo_dataset
+    from core.demo.tiny_encoder import ensure_tiny_encoder
     from core.demo.tiny_model import ensure_tiny_model
 
     def work():
         ensure_demo_dataset(Path(workspace))
         ensure_tiny_model(Path(workspace))
+        # Then the encoder (about a minute): the default loop's model comes first.
+        ensure_tiny_encoder(Path(workspace))
 
     in_background("tiny-model", work)
 

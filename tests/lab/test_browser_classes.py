@@ -15,7 +15,7 @@ VISIBLE_TRACES = """() => [...document.querySelectorAll('.js-plotly-plot')]
                                                       z: trace.z || null})))"""
 
 
-def test_reviews_demo_encoder_training_and_its_confusion_matrix(server):  # noqa: F811
+def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, tiny_encoder_dir):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
