@@ -48,7 +48,7 @@ def absolute_path_value(key: str, value, workspace: Path):
     """A model or data key's value as the job process must get it: relative folders and files made
     absolute the way the checks found them (a data file in the current folder, else the workspace;
     a model folder in the current folder), since the job runs with another working folder. "demo",
-    "embedded", hub ids and empty values are kept."""
+    "demo-reviews", "embedded", hub ids and empty values are kept."""
     text = str(value).strip() if isinstance(value, str) else value
     if not isinstance(text, str) or not text:
         return value
@@ -57,7 +57,10 @@ def absolute_path_value(key: str, value, workspace: Path):
 
         folder = Path(text).expanduser()
         return str(folder.resolve()) if text not in EMBEDDED_ALIASES and folder.is_dir() else value
-    return value if text == DEMO else str(data_file(text, key.split(".")[1], workspace))
+    from core.demo.reviews import DEMO_REVIEWS
+
+    # The demos are named, not located: each workspace has its own copy.
+    return value if text in (DEMO, DEMO_REVIEWS) else str(data_file(text, key.split(".")[1], workspace))
 
 
 def with_absolute_paths(cfg: RunConfig, workspace: Path) -> RunConfig:
