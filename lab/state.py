@@ -292,6 +292,13 @@ class Dataset:
         """The label values of its records in class order: False, True or the class indices."""
         return [False, True] if self.mapping.is_fraud else list(range(self.mapping.num_classes))
 
+    def class_names(self, language: str) -> dict:
+        """Label value -> the name shown: 诈骗/正常 for the fraud schema, else the file's label names by
+        class index (the value its records carry)."""
+        if self.mapping.is_fraud:
+            return {True: t("label.true", language), False: t("label.false", language)}
+        return dict(enumerate(self.mapping.label_names))
+
     def audit_splits(self) -> tuple[list[Record], list[Record] | None]:
         """The rows the audit compares: the first split as train, "test" (or the second split) as test."""
         names = list(self.splits)

@@ -48,11 +48,7 @@ class DataView:
 
 
 def class_names(dataset: Dataset, language: str) -> dict:
-    """Label value -> the name shown: 诈骗/正常 for the fraud schema, else the file's label names by
-    class index (the value its records carry)."""
-    if dataset.mapping.is_fraud:
-        return label_names(language)
-    return dict(enumerate(dataset.mapping.label_names))
+    return dataset.class_names(language)
 
 
 def _markdown_safe(text) -> str:

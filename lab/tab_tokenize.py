@@ -9,7 +9,7 @@ goes to a Textbox, which shows text as text.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gradio as gr
@@ -23,7 +23,7 @@ from core.data.stats import share_over, untruncated_lengths
 from core.models import EMBEDDED_MODEL
 from lab import charts, config_form
 from lab.help_zh import field_help
-from lab.i18n import label_names, t
+from lab.i18n import t
 from lab.resolve import tokenizer_choices
 from lab.state import (BoundedCache, TabContext, bind, error_html, get_tokenizer, load_dataset, shown_errors,
                        user_errors)
@@ -120,6 +120,9 @@ def tokenize(workspace: Path, dataset_value: dict | None, request: TokenizeReque
         if request.source == ROW else None
     record = pick_record(dataset, request, language)
     options = request.options()
+    if dataset is not None and not dataset.mapping.is_fraud and not options.label_names:
+        # A row of a dataset with label names is answered with its class name, as training does.
+        options = replace(options, label_names=dataset.mapping.label_names, with_reason=False)
     # An encoder's tokenizer has no chat template: it is shown [CLS] text [SEP] as it classifies it.
     encoded = (encode(tokenizer, record, options) if getattr(tokenizer, "chat_template", None)
                else encode_prompt(tokenizer, record, options))
@@ -148,8 +151,10 @@ def dataset_lengths(workspace: Path, dataset_value: dict | None, request: Tokeni
     dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO}))
     records = [record for split_records in dataset.splits.values() for record in split_records]
     options = request.options()
+    if not dataset.mapping.is_fraud and not options.label_names:
+        options = replace(options, label_names=dataset.mapping.label_names, with_reason=False)
     key = (dataset.key, request.tokenizer, options.with_reason, options.instruction, options.system,
-           options.prompt_template)
+           options.prompt_template, options.label_names)
     lengths = _LENGTHS.get(key)
     if lengths is None:
         if only_cached:
@@ -166,9 +171,11 @@ def length_histogram(workspace: Path, dataset_value: dict | None, request: Token
     if found is None:
         return None
     lengths, labels = found
+    dataset = load_dataset(workspace, language=language, **(dataset_value or {"choice": DEMO}))
+    names = dataset.class_names(language)
     max_length = int(request.prompt.max_length)
     over, share = share_over(lengths, max_length)
-    figure = charts.token_length_figure(lengths, labels, max_length, label_names(language),
+    figure = charts.token_length_figure(lengths, labels, max_length, names,
                                         t("tok.histogram", language), t("chart.token_count", language),
                                         t("chart.rows", language),
                                         t("tok.max_line", language, max_length=max_length))

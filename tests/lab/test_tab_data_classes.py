@@ -149,3 +149,20 @@ def test_the_audit_of_the_review_demo_shows_each_classs_own_words(session_worksp
         assert f"「{html.escape(top.term)}」" in shown
     # A TF-IDF baseline that solves the demo is a high finding.
     assert any(finding.kind == "baseline" and finding.severity == "high" for finding in report.findings)
+
+
+def test_tokenize_answers_a_review_row_with_its_class_name_and_draws_lengths_per_class(session_workspace,
+                                                                                        tiny_model_dir):
+    from core.config.schema import DataSection
+    from lab import tab_tokenize
+
+    dataset = tab_data.dataset_of(session_workspace, REVIEWS, "en")
+    record = dataset.splits["train"][0]
+    request = tab_tokenize.TokenizeRequest(split="train", index=0, prompt=DataSection())
+    view = tab_tokenize.tokenize(session_workspace, REVIEWS, request, "en")
+    # The trained tokens are the class name's answer, as training encodes it (no is_fraud).
+    assert f'{{"label": "{LABEL_NAMES[record.label]}"}}' in view.chat and "is_fraud" not in view.chat
+    assert record.input in view.chat
+    figure, _ = tab_tokenize.length_histogram(session_workspace, REVIEWS, request, "en")
+    assert [trace.name for trace in figure.data] == list(LABEL_NAMES)
+    assert sum(len(trace.x) for trace in figure.data) == dataset.size
