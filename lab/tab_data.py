@@ -124,7 +124,8 @@ def _analyse(dataset: Dataset, language: str) -> DataView:
         presence=charts.presence_figure(fraud_speaker_presence(frame), names, present,
                                         t("chart.presence", language), t("chart.rows", language))
         if fraud else None,
-        chars=charts.histogram_by_label(frame, "chars", names, t("chart.chars", language),
+        chars=charts.histogram_by_label(frame, "chars", names,
+                                        t("chart.chars" if fraud else "chart.text_chars", language),
                                         t("chart.characters", language), t("chart.rows", language)),
         shape=charts.box_by_label(frame, {"turns": t("chart.turns", language),
                                           "speakers": t("chart.speakers", language)},
@@ -441,9 +442,10 @@ def build(context: TabContext) -> None:
             label_column = context.translated(gr.Dropdown([], allow_custom_value=True, scale=2,
                                                           label=context.t("data.label_column")),
                                               "data.label_column")
-            names_box = context.translated(gr.Textbox(label=context.t("data.label_names"), scale=4,
-                                                      info=context.t("data.label_names_info")),
-                                           "data.label_names")
+            names_box = context.on_language(gr.Textbox(label=context.t("data.label_names"), scale=4,
+                                                       info=context.t("data.label_names_info")),
+                                            lambda lang: {"label": t("data.label_names", lang),
+                                                          "info": t("data.label_names_info", lang)})
             apply_button = context.translated(gr.Button(context.t("data.apply_mapping"), scale=1),
                                               "data.apply_mapping", "value")
         mapping_text = gr.Markdown()

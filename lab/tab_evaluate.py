@@ -25,7 +25,8 @@ from core.eval.evaluation import start_evaluation
 from core.eval.report import EvalResult
 from core.eval.run_defaults import with_run_defaults
 from core.jobs.registry import FINAL, UnknownJob
-from core.workspace import RunDir
+from core.demo.tiny_encoder import EMBEDDED_ENCODER, encoder_dir
+from core.workspace import RunDir, Workspace
 from lab import config_form, eval_views, resolve
 from lab.help_zh import field_help
 from lab.i18n import config_error_text, t
@@ -86,9 +87,14 @@ def fill_from_checkpoint(workspace: Path, adapters, model: str, data: str, langu
     _, taken = with_run_defaults(EvalConfig(model=model or EMBEDDED, data=data or DEMO,
                                             adapters=[str(first)]))
     shown = {}
+    # The Train form gives a run the embedded models' folders: shown again by their names.
+    named = {str(Workspace(workspace).tiny_model_dir.resolve()): EMBEDDED,
+             str(encoder_dir(workspace).resolve()): EMBEDDED_ENCODER}
     for key, value in taken.items():
         path = Path(value)
-        if not path.is_absolute():
+        if str(path.resolve()) in named:
+            shown[key] = named[str(path.resolve())]
+        elif not path.is_absolute():
             shown[key] = value  # "demo-reviews", "embedded-encoder", a hub id
         elif path.resolve().is_relative_to(Path(workspace).resolve()):
             shown[key] = resolve.display_path(path, workspace)

@@ -44,4 +44,11 @@ def test_the_evaluate_form_fills_base_and_data_from_the_picked_checkpoint(tmp_pa
     assert fill_from_checkpoint(workspace, ["runs/encoder/adapter"], "embedded", "uploads/x.jsonl",
                                 "en") == (gr.update(value="embedded-encoder"), skip)
     assert fill_from_checkpoint(workspace, [], "embedded", "demo", "en") == (skip, skip)
+    # The Train form saves the embedded encoder's folder in the run: the form shows its name again.
+    from core.demo.tiny_encoder import encoder_dir
+
+    _run(workspace / "runs" / "from-form", f"model={encoder_dir(workspace)}", "data.test=demo-reviews",
+         "data.train=demo-reviews", "data.label_names=正面,中性,负面", "data.text_column=review")
+    model, data = fill_from_checkpoint(workspace, ["runs/from-form"], "embedded", "demo", "en")
+    assert (model["value"], data["value"]) == ("embedded-encoder", "demo-reviews")
     assert fill_from_checkpoint(workspace, ["../outside"], "embedded", "demo", "en") == (skip, skip)
