@@ -416,10 +416,16 @@ def curve_figures(result: EvalResult, threshold: float, language: str) -> tuple[
 def summary_html(result: EvalResult, data_name: str, language: str) -> str:
     metrics = result.metrics or {}
     config = metrics.get("config", {})
-    line = t("eval.summary", language, run=result.run_dir.name, rows=metrics.get("rows", 0),
-             total=metrics.get("total_rows", 0), data=data_name, mode=config.get("mode", ""),
-             reason=t("eval.yes" if config.get("with_reason") else "eval.no", language),
-             positives=metrics.get("gold_positive", 0))
+    values = dict(run=result.run_dir.name, rows=metrics.get("rows", 0), total=metrics.get("total_rows", 0),
+                  data=data_name, mode=config.get("mode", ""),
+                  reason=t("eval.yes" if config.get("with_reason") else "eval.no", language))
+    names = class_names(result)
+    if names:  # rows per class, not "fraud" rows
+        gold = gold_labels(result)
+        classes = " · ".join(f"{name} {gold.count(index)}" for index, name in enumerate(names))
+        line = t("eval.summary_classes", language, classes=classes, **values)
+    else:
+        line = t("eval.summary", language, positives=metrics.get("gold_positive", 0), **values)
     notes = []
     if metrics.get("stopped"):
         notes.append(t("eval.stopped_partial", language,

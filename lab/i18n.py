@@ -328,6 +328,8 @@ ZH = {
     "eval.not_finished": "评估 {run} 尚未完成，完成后显示结果。",
     "eval.summary": "运行 {run}：{data} 的 {rows}/{total} 行（诈骗 {positives} 行），方式 "
                     "{mode}，含理由：{reason}",
+    "eval.summary_classes": ("运行 {run}：{data} 的 {rows}/{total} 行（{classes}），方式 {mode}，"
+                             "含理由：{reason}"),
     "eval.yes": "是",
     "eval.no": "否",
     "eval.stopped_partial": "评估被停止：只有这些模型完成了：{done}",
@@ -738,6 +740,8 @@ EN = {
     "eval.not_finished": "Evaluation {run} has not finished; its results appear when it does.",
     "eval.summary": "Run {run}: {rows} of {total} rows of {data} ({positives} fraud), mode {mode}, with "
                     "reasons: {reason}",
+    "eval.summary_classes": "Run {run}: {rows} of {total} rows of {data} ({classes}), mode {mode}, with "
+                            "reasons: {reason}",
     "eval.yes": "yes",
     "eval.no": "no",
     "eval.stopped_partial": "The evaluation was stopped; only these models finished: {done}",

@@ -137,10 +137,14 @@ class ResultsView:
     rows: pd.DataFrame
     detail: str
     run_id: str
+    # The threshold slider, ROC/PR curves and threshold table read P(true): shown for the fraud
+    # schema's true/false only, hidden for a dataset with label names.
+    curves: object = None
 
     def outputs(self) -> tuple:
         return (self.summary, self.metrics, self.confusion, self.roc, self.pr, self.threshold, self.pairs,
-                self.rows_filter, self.rows, self.detail, self.run_id)
+                self.rows_filter, self.rows, self.detail, self.run_id,
+                gr.update(visible=True) if self.curves is None else self.curves)
 
 
 def empty_results(language: str, run_id: str = "", summary: str = "",
@@ -178,7 +182,8 @@ def results_view(workspace: Path, run_id: str, threshold: float, which: str | No
         rows_filter=which,
         rows=eval_views.rows_table(result, which, language),
         detail=f"<p>{t('eval.pick_row', language)}</p>",
-        run_id=run_id)
+        run_id=run_id,
+        curves=gr.update(visible=not eval_views.class_names(result)))
 
 
 def job_progress(workspace: Path, job_id: str, language: str) -> tuple[str, bool]:
@@ -371,13 +376,14 @@ def build(context: TabContext) -> None:
                                                     wrap=True),
                                        "eval.metrics")
     confusion_plot = gr.Plot(show_label=False)
-    threshold_slider = context.translated(gr.Slider(0.0, 1.0, value=DEFAULT_THRESHOLD, step=0.01,
-                                                    label=context.t("eval.threshold")), "eval.threshold")
-    with gr.Row():
-        roc_plot, pr_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    threshold_table = context.translated(gr.Dataframe(empty.threshold, interactive=False,
-                                                      label=context.t("eval.threshold_table")),
-                                         "eval.threshold_table")
+    with gr.Column() as curves_box:
+        threshold_slider = context.translated(gr.Slider(0.0, 1.0, value=DEFAULT_THRESHOLD, step=0.01,
+                                                        label=context.t("eval.threshold")), "eval.threshold")
+        with gr.Row():
+            roc_plot, pr_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+        threshold_table = context.translated(gr.Dataframe(empty.threshold, interactive=False,
+                                                          label=context.t("eval.threshold_table")),
+                                             "eval.threshold_table")
     pairs_table = context.translated(gr.Dataframe(empty.pairs, label=context.t("eval.pairs"),
                                                   interactive=False, wrap=True),
                                      "eval.pairs")
@@ -390,7 +396,7 @@ def build(context: TabContext) -> None:
     detail = gr.HTML()
 
     result_outputs = [summary, metrics_table, confusion_plot, roc_plot, pr_plot, threshold_table, pairs_table,
-                      rows_filter, rows_table, detail, shown_run]
+                      rows_filter, rows_table, detail, shown_run, curves_box]
     language_input = context.language_input
     run_button.click(bind(start_evaluation_job, workspace), [language_input, *fields],
                      [job_state, progress_box, timer, run_box])

@@ -65,3 +65,16 @@ def test_tables_and_row_details_show_class_names_escaped(tmp_path):
     roc, pr = eval_views.curve_figures(result, 0.5, "en")
     assert len(eval_views.threshold_table(result, 0.5, "en")) == 0
     assert len(eval_views.pairs_table(result, "en")) == 3  # base -> tuned, baseline -> each
+
+
+def test_summary_counts_rows_per_class_and_the_threshold_section_is_hidden(tmp_path):
+    result = _result(tmp_path)
+    summary = eval_views.summary_html(result, "x.jsonl", "en")
+    assert "正面 2 · 中性 2 · &lt;负面&gt; 3" in summary and "fraud" not in summary
+    from lab.tab_evaluate import ResultsView
+
+    view = ResultsView(summary, None, None, None, None, None, None, "", None, "", "run",
+                       curves={"visible": False})
+    assert view.outputs()[-1] == {"visible": False}
+    assert ResultsView(summary, None, None, None, None, None, None, "", None, "", "run").outputs()[-1][
+        "visible"] is True
