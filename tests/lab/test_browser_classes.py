@@ -3,6 +3,8 @@ the embedded encoder trained on it from its recipe, and its 3×3 confusion matri
 Labels come from lab.i18n, so wording changes do not break it."""
 from __future__ import annotations
 
+import re
+
 from core.demo.reviews import DEMO_REVIEWS, LABEL_NAMES
 from lab.i18n import t
 from tests.lab.test_browser import CHROMIUM, SHOTS, server  # noqa: F401 (the fixture: `python -m lab serve`)
@@ -52,14 +54,16 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, tiny_enc
         expect(page.get_by_text("finished", exact=True).filter(visible=True).first).to_be_visible(
             timeout=400_000)
         page.screenshot(path=str(SHOTS / "train-encoder.png"), full_page=True)
+        # The job's run id, as the Train tab shows it (other tests' runs share this workspace).
+        run_id = re.search(r"\d{8}-\d{6}-train-[0-9a-f]{4}", page.locator("body").inner_text()).group(0)
 
-        # Evaluate: the newest checkpoint (this run's) brings its base and test data; 3×3 matrix.
+        # Evaluate: this run's checkpoint brings its base and test data; 3×3 matrix.
         page.get_by_role("tab", name=t("tab.evaluate", LANGUAGE), exact=True).click()
         page.get_by_role("button", name=t("eval.refresh", LANGUAGE), exact=True).click()
         page.wait_for_timeout(1500)
         checkpoints = page.get_by_label(t("evalcfg.adapters", LANGUAGE))
         checkpoints.click()
-        page.get_by_role("option").first.click()
+        page.get_by_role("option").filter(has_text=run_id).first.click()
         page.keyboard.press("Escape")
         expect(page.get_by_label(t("evalcfg.model", LANGUAGE))).to_have_value("embedded-encoder",
                                                                                timeout=20_000)
