@@ -173,7 +173,8 @@ class EvalConfig:
                                      "empty = every row")
     sample_seed: int = option(42, "seed of the sample")
     with_reason: bool = option(False, "ask for fraud_speaker and reason too (scored in generate mode)")
-    mode: str = option("score", "score = compare P(true) with P(false) after one forward pass (fast); "
+    mode: str = option("score", "score = compare the classes' answer probabilities (P(true) with P(false)) "
+                                "after one forward pass (fast); "
                                 "generate = decode the whole JSON answer", EVAL_MODES)
     instruction: str | None = option(None, "instruction for every row; empty = each checkpoint's training "
                                            "instruction, else the default")

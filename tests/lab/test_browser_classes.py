@@ -3,8 +3,10 @@ the embedded encoder trained on it from its recipe, and its 3×3 confusion matri
 Labels come from lab.i18n, so wording changes do not break it."""
 from __future__ import annotations
 
-import re
+import time
+from pathlib import Path
 
+from core.jobs.registry import JobRegistry
 from core.demo.reviews import DEMO_REVIEWS, LABEL_NAMES
 from lab.i18n import t
 from tests.lab.test_browser import CHROMIUM, SHOTS, server  # noqa: F401 (the fixture: `python -m lab serve`)
@@ -17,7 +19,8 @@ VISIBLE_TRACES = """() => [...document.querySelectorAll('.js-plotly-plot')]
                                                       z: trace.z || null})))"""
 
 
-def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, tiny_encoder_dir):  # noqa: F811
+def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, session_workspace,  # noqa: F811
+                                                                tiny_encoder_dir):
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -50,12 +53,22 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, tiny_enc
         page.get_by_role("option", name=RECIPE, exact=True).click()
         page.get_by_role("button", name=t("train.recipe_fill", LANGUAGE), exact=True).click()
         page.wait_for_timeout(1500)
+        # Other tests' jobs share this workspace (and the Train tab may show one of them as finished):
+        # this test follows the train job its click started, by the registry.
+        registry = JobRegistry(session_workspace)
+        earlier = {job.id for job in registry.list(kind="train")}
         page.get_by_role("button", name=t("train.start", LANGUAGE), exact=True).click()
-        expect(page.get_by_text("finished", exact=True).filter(visible=True).first).to_be_visible(
-            timeout=400_000)
+        deadline = time.time() + 60
+        while not (started := [job for job in registry.list(kind="train") if job.id not in earlier]):
+            assert time.time() < deadline, "the Start button started no train job"
+            time.sleep(0.5)
+        job = registry.wait(started[0].id, timeout=400)
+        assert job.status == "finished", (job.status, job.error)
+        assert Path(job.config["model"]) == tiny_encoder_dir, job.config  # the embedded encoder, resolved
+        run_id = job.id
+        expect(page.get_by_text(run_id).filter(visible=True).first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(3000)
         page.screenshot(path=str(SHOTS / "train-encoder.png"), full_page=True)
-        # The job's run id, as the Train tab shows it (other tests' runs share this workspace).
-        run_id = re.search(r"\d{8}-\d{6}-train-[0-9a-f]{4}", page.locator("body").inner_text()).group(0)
 
         # Evaluate: this run's checkpoint brings its base and test data; 3×3 matrix.
         page.get_by_role("tab", name=t("tab.evaluate", LANGUAGE), exact=True).click()
@@ -63,16 +76,27 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, tiny_enc
         page.wait_for_timeout(1500)
         checkpoints = page.get_by_label(t("evalcfg.adapters", LANGUAGE))
         checkpoints.click()
+        checkpoints.fill(run_id)  # the dropdown filters its options by what is typed
         page.get_by_role("option").filter(has_text=run_id).first.click()
         page.keyboard.press("Escape")
         expect(page.get_by_label(t("evalcfg.model", LANGUAGE))).to_have_value("embedded-encoder",
                                                                                timeout=20_000)
         expect(page.get_by_label(t("evalcfg.data", LANGUAGE))).to_have_value(DEMO_REVIEWS)
+        # The tab may first show an older evaluation (another test's, 2×2): follow this one's job.
+        earlier = {job.id for job in registry.list(kind="eval")}
         page.get_by_role("button", name=t("eval.run", LANGUAGE), exact=True).click()
-        expect(page.get_by_text("TF-IDF + LR", exact=True).filter(visible=True).first).to_be_visible(
-            timeout=300_000)
-        page.wait_for_timeout(2000)
-        heatmaps = [trace for trace in page.evaluate(VISIBLE_TRACES) if trace["type"] == "heatmap"]
+        deadline = time.time() + 60
+        while not (started := [job for job in registry.list(kind="eval") if job.id not in earlier]):
+            assert time.time() < deadline, "the Run button started no evaluation"
+            time.sleep(0.5)
+        evaluation = registry.wait(started[0].id, timeout=300)
+        assert evaluation.status == "finished", (evaluation.status, evaluation.error)
+        deadline = time.time() + 60
+        while True:
+            heatmaps = [trace for trace in page.evaluate(VISIBLE_TRACES) if trace["type"] == "heatmap"]
+            if heatmaps and all(len(trace["z"]) == 3 for trace in heatmaps) or time.time() > deadline:
+                break
+            page.wait_for_timeout(1000)
         assert heatmaps, "no confusion matrix drawn"
         for trace in heatmaps:
             assert len(trace["z"]) == 3 and all(len(row) == 3 for row in trace["z"]), trace
