@@ -61,7 +61,8 @@ HELP_ZH = {
     "evalcfg.limit": "按种子抽样评估这么多行（保持文件顺序）；留空 = 全部行",
     "evalcfg.sample_seed": "抽样的种子",
     "evalcfg.with_reason": "同时要求 fraud_speaker 和 reason（在生成模式下评分）",
-    "evalcfg.mode": "score = 一次前向后比较各类别答案的概率（如 P(true) 与 P(false)，快）；generate = 解码出完整的 JSON 答案",
+    "evalcfg.mode": ("score = 一次前向后比较各类别答案的概率（如 P(true) 与 P(false)，快）；"
+                     "generate = 解码出完整的 JSON 答案"),
     "evalcfg.instruction": "每一行的指令；留空 = 各检查点训练时的指令，没有则用默认指令",
     "evalcfg.system": "系统提示；留空 = 各检查点训练时的系统提示，没有则用模板默认值",
     "evalcfg.prompt_template": "用户消息的模板，可用 {instruction} 和 {input}；"

@@ -37,7 +37,12 @@ def test_a_multi_gpu_command_starts_one_job_main_per_process(tmp_path):
     result = subprocess.run(job_command(tmp_path, "no-such-job", [0, 1]), cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode != 0
-    assert result.stdout.count("no job 'no-such-job'") == 2, result.stdout + result.stderr
+    # Each rank that got as far as job_main answered; the launcher's failure report names both ranks.
+    # (When one rank fails first, torchrun may stop the other before it prints: under a loaded CI
+    # machine only one answer is certain.)
+    output = result.stdout + result.stderr
+    assert 1 <= result.stdout.count("no job 'no-such-job'") <= 2, output
+    assert "local_rank: 0" in result.stderr and "local_rank: 1" in result.stderr, output
 
 
 def test_the_environment_pins_a_job_to_its_gpus():
