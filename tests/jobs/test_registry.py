@@ -220,7 +220,8 @@ def test_stopping_a_parent_stops_its_running_fold(workspace):
     wait_until(lambda: registry.get(fold.id).status == "running", what="fold running")
 
     registry.stop(parent.id)
-    assert registry.get(fold.id).status == "stopping" and RunDir(fold.run_dir).stop_requested()
+    # The fold polls for STOP every step, so under load it may already have ended by the next read.
+    assert registry.get(fold.id).status in ("stopping", "stopped") and RunDir(fold.run_dir).stop_requested()
     assert registry.wait(parent.id, timeout=TIMEOUT, poll=0.1).status == "stopped"
     assert [child.status for child in registry.children(parent.id)] == ["stopped"]
 
