@@ -90,7 +90,8 @@ def test_stop_asks_the_job_and_it_ends_stopped(workspace):
     wait_until(lambda: (job.run_dir / "steps.txt").exists(), what="first step")
 
     stopping = registry.stop(job.id)
-    assert stopping.status == "stopping" and RunDir(job.run_dir).stop_requested()
+    # The job may see STOP within one 0.05 s step, before stop() reads its row back.
+    assert stopping.status in ("stopping", "stopped") and RunDir(job.run_dir).stop_requested()
     done = registry.wait(job.id, timeout=TIMEOUT, poll=0.1)
     assert done.status == "stopped" and done.error is None
     assert lines(job.run_dir / "events.txt")[0].startswith("saw stop before step")
