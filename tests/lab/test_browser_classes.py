@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.jobs.registry import JobRegistry
+from core.jobs.registry import Job, JobRegistry
 from core.demo.reviews import DEMO_REVIEWS, LABEL_NAMES
 from lab.i18n import t
 from tests.lab.test_browser import CHROMIUM, SHOTS, server  # noqa: F401 (the fixture: `python -m lab serve`)
@@ -53,17 +53,10 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, session_
         page.get_by_role("option", name=RECIPE, exact=True).click()
         page.get_by_role("button", name=t("train.recipe_fill", LANGUAGE), exact=True).click()
         page.wait_for_timeout(1500)
-        # Other tests' jobs share this workspace (and the Train tab may show one of them as finished):
-        # this test follows the train job its click started, by the registry.
+        # Other tests' jobs share this workspace (and the Train tab may show one of them as finished).
         registry = JobRegistry(session_workspace)
-        earlier = {job.id for job in registry.list(kind="train")}
-        page.get_by_role("button", name=t("train.start", LANGUAGE), exact=True).click()
-        deadline = time.time() + 60
-        while not (started := [job for job in registry.list(kind="train") if job.id not in earlier]):
-            assert time.time() < deadline, "the Start button started no train job"
-            time.sleep(0.5)
-        job = registry.wait(started[0].id, timeout=400)
-        assert job.status == "finished", (job.status, job.error)
+        job = finished_job_of_click(registry, "train", 400,
+                                    page.get_by_role("button", name=t("train.start", LANGUAGE), exact=True))
         assert Path(job.config["model"]) == tiny_encoder_dir, job.config  # the embedded encoder, resolved
         run_id = job.id
         expect(page.get_by_text(run_id).filter(visible=True).first).to_be_visible(timeout=30_000)
@@ -83,14 +76,8 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, session_
                                                                                timeout=20_000)
         expect(page.get_by_label(t("evalcfg.data", LANGUAGE))).to_have_value(DEMO_REVIEWS)
         # The tab may first show an older evaluation (another test's, 2×2): follow this one's job.
-        earlier = {job.id for job in registry.list(kind="eval")}
-        page.get_by_role("button", name=t("eval.run", LANGUAGE), exact=True).click()
-        deadline = time.time() + 60
-        while not (started := [job for job in registry.list(kind="eval") if job.id not in earlier]):
-            assert time.time() < deadline, "the Run button started no evaluation"
-            time.sleep(0.5)
-        evaluation = registry.wait(started[0].id, timeout=300)
-        assert evaluation.status == "finished", (evaluation.status, evaluation.error)
+        finished_job_of_click(registry, "eval", 300,
+                              page.get_by_role("button", name=t("eval.run", LANGUAGE), exact=True))
         deadline = time.time() + 60
         while True:
             heatmaps = [trace for trace in page.evaluate(VISIBLE_TRACES) if trace["type"] == "heatmap"]
@@ -106,3 +93,17 @@ def test_reviews_demo_encoder_training_and_its_confusion_matrix(server, session_
         assert any(sum(map(sum, trace["z"])) == 150 for trace in heatmaps)
         page.screenshot(path=str(SHOTS / "evaluate-encoder.png"), full_page=True)
         browser.close()
+
+
+def finished_job_of_click(registry: JobRegistry, kind: str, timeout: float, button) -> Job:
+    """Clicks the button and follows, by the registry, the job of `kind` the click started until it
+    finishes: other tests' jobs share the workspace, so the page's text alone can name another run."""
+    earlier = {job.id for job in registry.list(kind=kind)}
+    button.click()
+    deadline = time.time() + 60
+    while not (started := [job for job in registry.list(kind=kind) if job.id not in earlier]):
+        assert time.time() < deadline, f"the click started no {kind} job"
+        time.sleep(0.5)
+    job = registry.wait(started[0].id, timeout=timeout)
+    assert job.status == "finished", (job.status, job.error)
+    return job
