@@ -412,7 +412,8 @@ ZH = {
     "predict.reason": "理由",
     "predict.raw": "原始输出",
     "predict.prompt": "两个模型收到的提示（按对话模板渲染）",
-    "predict.examples": "示例对话（点击填入）",
+    "predict.examples": ("手写的示例对话（点击填入）。内置小模型只学过 demo 的剧本，常会判错这类对话；"
+                         "它学到了什么，要看 demo 测试集的行"),
     "predict.status": "已加载：{models}（本次加载 {loads} 个模型，用时 {load_seconds} 秒）；预测用时 "
                       "{seconds} 秒。",
     "predict.truncated": "提示需要 {tokens} 个 token；max_length {max_length} 中要为模型的答案{answer}留出 "
@@ -828,7 +829,9 @@ EN = {
     "predict.reason": "reason",
     "predict.raw": "raw text",
     "predict.prompt": "The prompt both models were given (chat template rendered)",
-    "predict.examples": "Example dialogues (click one to fill the box)",
+    "predict.examples": ("Example dialogues written by hand (click one to fill the box). The embedded model "
+                         "knows only the demo's scripts and often misreads these: a demo test row shows what "
+                         "it learned"),
     "predict.status": "Loaded: {models} ({loads} model(s) loaded now, {load_seconds} s); prediction took "
                       "{seconds} s.",
     "predict.truncated": "The prompt needs {tokens} tokens; of max_length {max_length}, {reserve} are kept "
